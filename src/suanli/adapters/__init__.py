@@ -1,0 +1,1 @@
+"""Adapters: the real (and simulated) things behind the ports."""

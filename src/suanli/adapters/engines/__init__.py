@@ -1,0 +1,1 @@
+"""Engine adapters: the ways an agent runs work (a local process supervisor, batch systems)."""

@@ -1,0 +1,384 @@
+"""Supervisor shim of the local engine: one small process per task, detached from the agent.
+
+Run as ``python -m suanli.adapters.engines.local_shim TASK_DIR``. The engine starts it in a
+new session, so it outlives an agent that is killed. The shim starts the job in a session
+(and process group) of its own, so that signalling the job's group never hits the shim.
+
+Files in TASK_DIR (JSON files are replaced atomically: write a temporary file, then
+``os.replace``, so a reader sees the old or the new content, never half of it):
+
+- ``spec.json`` (engine -> shim): argv, extra env, working dir, time limit, grace.
+- ``state.json`` (shim -> engine): ``phase`` is ``starting``, ``running`` or ``exited``;
+  the shim's and the job's pid and start time (clock ticks since boot, from
+  ``/proc/<pid>/stat``, to tell a live process from a reused pid), ``started_at``,
+  ``ended_at`` (ISO 8601, UTC), ``exit_code`` (128+N for a job killed by signal N, as a
+  shell reports it; 127 when the program could not be executed), ``signal`` (its name),
+  ``cause`` (``""``, ``cancel``, ``timeout``, ``exec_error`` or ``setup_error``) and
+  ``reason`` (for people).
+- ``cancel_requested`` (engine -> shim): ``{"grace_s": ...}``. After writing it the engine
+  sends ``WAKE_SIGNAL`` to the shim; the shim SIGTERMs the job's group and SIGKILLs it after
+  the grace. The shim also re-reads the marker at least every ``MAX_WAIT_S``, so a lost
+  wake-up costs latency, never correctness.
+- ``stdout.log``, ``stderr.log``: the job's output.
+
+The time limit is enforced the same way (SIGTERM, SIGKILL after the spec's grace). When the
+job's main process has exited, the shim SIGKILLs whatever is left in its process group
+before reaping it, so no grandchild outlives the task. The shim imports nothing from
+suanli: it must start fast and keep working whatever the agent's code does. Timestamps come
+from the system clock: the shim is a separate process and cannot share the agent's clock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+SPEC_FILE = "spec.json"
+STATE_FILE = "state.json"
+SHIM_FILE = "shim.json"
+"""Written by the engine right after starting the shim: its pid and start ticks."""
+LOST_FILE = "lost.json"
+"""Written by the engine when it finds the shim dead before the job's end was recorded."""
+CANCEL_FILE = "cancel_requested"
+SHIM_LOG = "shim.log"
+STDOUT_LOG = "stdout.log"
+STDERR_LOG = "stderr.log"
+
+PHASE_STARTING = "starting"
+PHASE_RUNNING = "running"
+PHASE_EXITED = "exited"
+
+CAUSE_CANCEL = "cancel"
+CAUSE_TIMEOUT = "timeout"
+CAUSE_EXEC_ERROR = "exec_error"
+CAUSE_SETUP_ERROR = "setup_error"
+
+EXEC_FAILED_EXIT = 127
+WAKE_SIGNAL = signal.SIGUSR1
+MAX_WAIT_S = 1.0
+
+
+# ---- helpers shared with the engine -------------------------------------------------
+
+
+def write_json_atomic(path: Path, data: Mapping[str, object]) -> None:
+    """Replace `path` with `data` as JSON so that readers never see a partial file."""
+    # Unique per process and thread, so that concurrent writers never share a temporary.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.write_text(json.dumps(data, sort_keys=True))
+    tmp.replace(path)
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """The JSON object in `path`, or None if it is missing or not a JSON object."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def process_start_ticks(pid: int) -> int | None:
+    """Start time (clock ticks since boot) of live process `pid`; None if gone or a zombie.
+
+    Comparing it with a recorded value tells the same process from a reused pid.
+    """
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError):
+        return None
+    # Field 2 (comm) may hold spaces and parentheses: the fields after it follow the last ')'.
+    fields = text[text.rfind(")") + 2 :].split()
+    if len(fields) < 20 or fields[0] in ("Z", "X", "x"):
+        return None
+    try:
+        return int(fields[19])  # field 22 of the file: starttime
+    except ValueError:
+        return None
+
+
+def utc_now_iso() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def describe_exit(exit_code: int, signal_name: str | None) -> str:
+    if signal_name:
+        return f"killed by {signal_name} (exit code {exit_code})"
+    return f"exited with code {exit_code}"
+
+
+# ---- the task spec ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ShimSpec:
+    argv: tuple[str, ...]
+    env: Mapping[str, str]
+    """Variables added to the shim's own environment (which is the agent's)."""
+    working_dir: str
+    time_limit_s: int | None
+    grace_s: float
+    """SIGTERM-to-SIGKILL grace when the time limit is hit."""
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "argv": list(self.argv),
+            "env": dict(self.env),
+            "working_dir": self.working_dir,
+            "time_limit_s": self.time_limit_s,
+            "grace_s": self.grace_s,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ShimSpec:
+        """Parse a spec; raises ValueError naming the bad field."""
+        argv, env, wd = data.get("argv"), data.get("env") or {}, data.get("working_dir")
+        limit, grace = data.get("time_limit_s"), data.get("grace_s", 10.0)
+        if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
+            raise ValueError("spec: argv must be a non-empty list of strings")
+        if not isinstance(env, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in env.items()
+        ):
+            raise ValueError("spec: env must map strings to strings")
+        if not isinstance(wd, str) or not wd:
+            raise ValueError("spec: working_dir must be a non-empty string")
+        if limit is not None and (not isinstance(limit, int) or limit <= 0):
+            raise ValueError("spec: time_limit_s must be a positive integer or null")
+        if not isinstance(grace, int | float) or grace < 0:
+            raise ValueError("spec: grace_s must be a non-negative number")
+        return cls(tuple(argv), dict(env), wd, limit, float(grace))
+
+
+# ---- the supervisor -----------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ShimState:
+    """The content of state.json."""
+
+    shim_pid: int
+    shim_start_ticks: int | None
+    phase: str = PHASE_STARTING
+    pid: int | None = None
+    pgid: int | None = None
+    job_start_ticks: int | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    exit_code: int | None = None
+    signal: str | None = None
+    cause: str = ""
+    reason: str = ""
+
+
+class Supervisor:
+    """Runs one task: start, watch, stop on cancel or time limit, record the outcome."""
+
+    def __init__(self, task_dir: Path, spec: ShimSpec) -> None:
+        self.dir = task_dir
+        self.spec = spec
+        self.state = ShimState(os.getpid(), process_start_ticks(os.getpid()))
+        self._kill_at: float | None = None
+
+    def run(self) -> int:
+        self._save()
+        if self._cancel_grace() is not None:
+            self._finish(None, None, CAUSE_CANCEL, "cancelled before the job started")
+            return 0
+        proc = self._spawn()
+        if proc is None:
+            return 0
+        # Block the signals we wait for only now: a child inherits the signal mask.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGCHLD, WAKE_SIGNAL})
+        self._watch(proc.pid)
+        # The main process is a zombie now and still holds the group id: clear the group.
+        self._kill_group(signal.SIGKILL)
+        _, status = os.waitpid(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it was reaped
+        self._record_exit(status)
+        return 0
+
+    # -- starting
+
+    def _spawn(self) -> subprocess.Popen[bytes] | None:
+        spec = self.spec
+        if not Path(spec.working_dir).is_dir():
+            self._fail_setup(
+                f"working directory {spec.working_dir!r} does not exist or is not a directory"
+            )
+            return None
+        env = {**os.environ, **spec.env}
+        with (self.dir / STDOUT_LOG).open("ab") as out, (self.dir / STDERR_LOG).open("ab") as err:
+            try:
+                proc = subprocess.Popen(
+                    spec.argv,
+                    cwd=spec.working_dir,
+                    env=env,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=err,
+                    start_new_session=True,
+                )
+            except OSError as exc:
+                reason = _exec_error_reason(spec.argv[0], spec.working_dir, exc)
+                err.write(f"suanli: {reason}\n".encode())
+                cause = CAUSE_EXEC_ERROR
+                self._finish(EXEC_FAILED_EXIT, None, cause, f"{reason} (exit code 127)")
+                return None
+        st = self.state
+        st.phase, st.pid, st.pgid = PHASE_RUNNING, proc.pid, proc.pid
+        st.job_start_ticks = process_start_ticks(proc.pid)
+        st.started_at = utc_now_iso()
+        self._save()
+        return proc
+
+    def _fail_setup(self, reason: str) -> None:
+        with contextlib.suppress(OSError), (self.dir / STDERR_LOG).open("ab") as err:
+            err.write(f"suanli: {reason}\n".encode())
+        self._finish(None, None, CAUSE_SETUP_ERROR, reason)
+
+    # -- watching
+
+    def _watch(self, pid: int) -> None:
+        """Return once the job's main process has exited (it is left unreaped)."""
+        limit = self.spec.time_limit_s
+        deadline = time.monotonic() + limit if limit is not None else None
+        while not _has_exited(pid):
+            now = time.monotonic()
+            grace = self._cancel_grace()
+            if grace is not None:
+                self._stop(CAUSE_CANCEL, "cancelled", grace, now)
+            elif deadline is not None and now >= deadline:
+                reason = f"TIMEOUT: time limit of {limit} s exceeded"
+                self._stop(CAUSE_TIMEOUT, reason, self.spec.grace_s, now)
+            if self._kill_at is not None and now >= self._kill_at:
+                self._kill_group(signal.SIGKILL)
+                self._kill_at = None
+            wait = MAX_WAIT_S
+            if deadline is not None and not self.state.cause:
+                wait = min(wait, deadline - now)
+            if self._kill_at is not None:
+                wait = min(wait, self._kill_at - now)
+            signal.sigtimedwait({signal.SIGCHLD, WAKE_SIGNAL}, max(wait, 0.01))
+
+    def _stop(self, cause: str, reason: str, grace: float, now: float) -> None:
+        """SIGTERM the group once; SIGKILL it `grace` seconds later (the sooner if asked twice)."""
+        kill_at = now + grace
+        if self._kill_at is not None:
+            self._kill_at = min(self._kill_at, kill_at)
+        if self.state.cause:
+            return
+        self.state.cause, self.state.reason = cause, reason
+        self._save()
+        self._kill_group(signal.SIGTERM)
+        self._kill_at = kill_at
+
+    def _cancel_grace(self) -> float | None:
+        """The grace asked for by a cancel marker, or None if no cancel was asked for."""
+        path = self.dir / CANCEL_FILE
+        if not path.exists():
+            return None
+        grace = (read_json(path) or {}).get("grace_s", 0.0)
+        return float(grace) if isinstance(grace, int | float) and grace >= 0 else 0.0
+
+    def _kill_group(self, sig: signal.Signals) -> None:
+        if self.state.pgid is not None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.state.pgid, sig)
+
+    # -- ending
+
+    def _record_exit(self, status: int) -> None:
+        code = os.waitstatus_to_exitcode(status)
+        signal_name: str | None = None
+        if code < 0:
+            signal_name = _signal_name(-code)
+            code = 128 - code
+        outcome = describe_exit(code, signal_name)
+        cause = self.state.cause
+        reason = f"{self.state.reason}; {outcome}" if cause else outcome
+        self._finish(code, signal_name, cause, reason)
+
+    def _finish(self, code: int | None, signal_name: str | None, cause: str, reason: str) -> None:
+        st = self.state
+        st.phase, st.exit_code, st.signal, st.cause, st.reason = (
+            PHASE_EXITED,
+            code,
+            signal_name,
+            cause,
+            reason,
+        )
+        st.ended_at = utc_now_iso()
+        self._save()
+
+    def _save(self) -> None:
+        save_state(self.dir, self.state)
+
+
+def save_state(task_dir: Path, state: ShimState) -> None:
+    try:
+        write_json_atomic(task_dir / STATE_FILE, asdict(state))
+    except OSError as exc:
+        # The engine may have forgotten (deleted) the task; keep supervising regardless.
+        print(f"suanli shim: cannot write state: {exc}", file=sys.stderr)
+
+
+def _has_exited(pid: int) -> bool:
+    """True once `pid` (our child) has exited; it is not reaped, so its group id stays ours."""
+    try:
+        info = os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return info is not None and info.si_pid == pid
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _exec_error_reason(program: str, working_dir: str, exc: OSError) -> str:
+    what = exc.strerror or str(exc)
+    if exc.filename is not None and str(exc.filename) == working_dir and program != working_dir:
+        return f"cannot enter working directory {working_dir!r}: {what}"
+    return f"cannot run program {program!r}: {what}"
+
+
+def _wake(signum: int, frame: FrameType | None) -> None:
+    """Handler for WAKE_SIGNAL until it is blocked: the default action would kill the shim.
+    (A Python handler, unlike SIG_IGN, is reset to the default in the job on exec.)"""
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) != 2:
+        print("usage: python -m suanli.adapters.engines.local_shim TASK_DIR", file=sys.stderr)
+        return 2
+    signal.signal(WAKE_SIGNAL, _wake)
+    task_dir = Path(argv[1]).resolve()
+    try:
+        spec = ShimSpec.from_json(read_json(task_dir / SPEC_FILE) or {})
+    except ValueError as exc:
+        # Record the failure so that the engine reports FAILED, not a dead supervisor.
+        print(f"suanli shim: {exc}", file=sys.stderr)
+        state = ShimState(os.getpid(), process_start_ticks(os.getpid()), PHASE_EXITED)
+        state.cause, state.reason, state.ended_at = CAUSE_SETUP_ERROR, str(exc), utc_now_iso()
+        save_state(task_dir, state)
+        return 2
+    return Supervisor(task_dir, spec).run()
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

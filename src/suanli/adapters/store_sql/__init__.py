@@ -1,0 +1,1 @@
+"""SQL store (SQLAlchemy 2): SQLite by default, PostgreSQL through SUANLI_DATABASE_URL."""

@@ -1,0 +1,120 @@
+"""Conversions between rows and domain objects (the only place that knows both)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from suanli.domain.ids import ClusterId, JobId, NodeId, RegionId, TenantId, UserId
+from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, PriorityClass
+from suanli.domain.resources import Resources
+
+
+def spec_to_json(spec: JobSpec) -> dict[str, Any]:
+    return {
+        "command": list(spec.command),
+        "resources": spec.resources.to_dict(),
+        "name": spec.name,
+        "time_limit_s": spec.time_limit_s,
+        "priority_class": spec.priority_class.value,
+        "regions": list(spec.regions),
+        "env": dict(spec.env),
+        "working_dir": spec.working_dir,
+        "max_attempts": spec.max_attempts,
+    }
+
+
+def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
+    return JobSpec(
+        command=tuple(data["command"]),
+        resources=Resources.from_dict(data["resources"]),
+        name=data.get("name", ""),
+        time_limit_s=data.get("time_limit_s"),
+        priority_class=PriorityClass(data.get("priority_class", "standard")),
+        regions=tuple(RegionId(r) for r in data.get("regions", ())),
+        env=data.get("env") or {},
+        working_dir=data.get("working_dir"),
+        max_attempts=int(data.get("max_attempts", 3)),
+    )
+
+
+def job_to_row(job: Job) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "tenant_id": job.tenant_id,
+        "user_id": job.user_id,
+        "name": job.spec.name,
+        "spec": spec_to_json(job.spec),
+        "status": job.status.value,
+        "reason": job.reason,
+        "attempt": job.attempt,
+        "cluster_id": job.cluster_id,
+        "node_id": job.node_id,
+        "allocation": job.allocation.to_dict() if job.allocation else None,
+        "submitted_at": job.submitted_at,
+        "started_at": job.started_at,
+        "ended_at": job.ended_at,
+        "exit_code": job.exit_code,
+        "cancel_requested": job.cancel_requested,
+        "updated_at": job.updated_at,
+    }
+
+
+def job_from_row(row: Mapping[Any, Any]) -> Job:
+    return Job(
+        id=JobId(row["id"]),
+        tenant_id=TenantId(row["tenant_id"]),
+        user_id=UserId(row["user_id"]),
+        spec=spec_from_json(row["spec"]),
+        status=JobStatus(row["status"]),
+        submitted_at=row["submitted_at"],
+        seq=row["seq"],
+        reason=row["reason"],
+        attempt=row["attempt"],
+        cluster_id=row["cluster_id"],
+        node_id=row["node_id"],
+        allocation=Resources.from_dict(row["allocation"]) if row["allocation"] else None,
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        cancel_requested=bool(row["cancel_requested"]),
+        updated_at=row["updated_at"],
+    )
+
+
+def attempt_to_row(attempt: Attempt) -> dict[str, Any]:
+    return {
+        "job_id": attempt.job_id,
+        "number": attempt.number,
+        "cluster_id": attempt.cluster_id,
+        "node_id": attempt.node_id,
+        "region_id": attempt.region_id,
+        "allocation": attempt.allocation.to_dict(),
+        "status": attempt.status.value,
+        "scheduled_at": attempt.scheduled_at,
+        "dispatched_at": attempt.dispatched_at,
+        "engine_job_id": attempt.engine_job_id,
+        "started_at": attempt.started_at,
+        "ended_at": attempt.ended_at,
+        "exit_code": attempt.exit_code,
+        "reason": attempt.reason,
+    }
+
+
+def attempt_from_row(row: Mapping[Any, Any]) -> Attempt:
+    return Attempt(
+        job_id=JobId(row["job_id"]),
+        number=row["number"],
+        cluster_id=ClusterId(row["cluster_id"]),
+        node_id=NodeId(row["node_id"]),
+        region_id=RegionId(row["region_id"]),
+        allocation=Resources.from_dict(row["allocation"]),
+        status=JobStatus(row["status"]),
+        scheduled_at=row["scheduled_at"],
+        dispatched_at=row["dispatched_at"],
+        engine_job_id=row["engine_job_id"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        exit_code=row["exit_code"],
+        reason=row["reason"],
+    )

@@ -1,0 +1,189 @@
+"""SQL repository of jobs, their attempts and their event history."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
+
+from suanli.adapters.store_sql.codec import (
+    attempt_from_row,
+    attempt_to_row,
+    job_from_row,
+    job_to_row,
+)
+from suanli.adapters.store_sql.tables import attempts, job_events, jobs
+from suanli.domain.ids import ClusterId, JobId, NodeId, TenantId
+from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus
+from suanli.domain.resources import Resources
+from suanli.ports.store import JobFilter
+
+_HOLDING = (JobStatus.SCHEDULED.value, JobStatus.RUNNING.value)
+
+
+class SqlJobRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+        self._for_update = conn.dialect.name != "sqlite"  # SQLite locks the whole file
+
+    def add(self, job: Job) -> Job:
+        result = self._c.execute(insert(jobs).values(**job_to_row(job)))
+        (seq,) = result.inserted_primary_key or (0,)
+        return Job(**{**_fields(job), "seq": int(seq)})
+
+    def get(self, job_id: JobId) -> Job | None:
+        row = self._c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        return job_from_row(row) if row else None
+
+    def get_for_update(self, job_id: JobId) -> Job | None:
+        query = select(jobs).where(jobs.c.id == job_id)
+        if self._for_update:
+            query = query.with_for_update()
+        row = self._c.execute(query).mappings().first()
+        return job_from_row(row) if row else None
+
+    def save(self, job: Job) -> None:
+        self._c.execute(update(jobs).where(jobs.c.id == job.id).values(**job_to_row(job)))
+
+    def search(self, flt: JobFilter) -> list[Job]:
+        query: Select[Any] = select(jobs)
+        if flt.tenant_id is not None:
+            query = query.where(jobs.c.tenant_id == flt.tenant_id)
+        if flt.statuses:
+            query = query.where(jobs.c.status.in_([s.value for s in flt.statuses]))
+        if flt.cluster_id is not None:
+            query = query.where(jobs.c.cluster_id == flt.cluster_id)
+        if flt.name:
+            query = query.where(jobs.c.name == flt.name)
+        if flt.after_seq is not None:
+            query = query.where(jobs.c.seq > flt.after_seq)
+        if flt.before_seq is not None:
+            query = query.where(jobs.c.seq < flt.before_seq)
+        order = jobs.c.seq.desc() if flt.newest_first else jobs.c.seq.asc()
+        rows = self._c.execute(query.order_by(order).limit(flt.limit)).mappings()
+        return [job_from_row(r) for r in rows]
+
+    def pending(self, limit: int) -> list[Job]:
+        query = (
+            select(jobs)
+            .where(jobs.c.status == JobStatus.PENDING.value)
+            .order_by(jobs.c.seq)
+            .limit(limit)
+        )
+        return [job_from_row(r) for r in self._c.execute(query).mappings()]
+
+    def active_on(self, cluster_id: ClusterId | None = None) -> list[Job]:
+        query = select(jobs).where(jobs.c.status.in_(_HOLDING))
+        if cluster_id is not None:
+            query = query.where(jobs.c.cluster_id == cluster_id)
+        return [job_from_row(r) for r in self._c.execute(query.order_by(jobs.c.seq)).mappings()]
+
+    def allocations(self) -> list[tuple[ClusterId, NodeId, Resources]]:
+        query = select(jobs.c.cluster_id, jobs.c.node_id, jobs.c.allocation).where(
+            jobs.c.status.in_(_HOLDING)
+        )
+        return [
+            (ClusterId(r.cluster_id), NodeId(r.node_id), Resources.from_dict(r.allocation))
+            for r in self._c.execute(query)
+        ]
+
+    def set_reasons(self, reasons: Sequence[tuple[JobId, str]]) -> None:
+        if not reasons:
+            return
+        statement = (
+            update(jobs)
+            .where(jobs.c.id == bindparam("job_id"), jobs.c.status == JobStatus.PENDING.value)
+            .values(reason=bindparam("new_reason"))
+        )
+        self._c.execute(statement, [{"job_id": j, "new_reason": r} for j, r in reasons])
+
+    def add_attempt(self, attempt: Attempt) -> None:
+        self._c.execute(insert(attempts).values(**attempt_to_row(attempt)))
+
+    def get_attempt(self, job_id: JobId, number: int) -> Attempt | None:
+        row = (
+            self._c.execute(
+                select(attempts).where(attempts.c.job_id == job_id, attempts.c.number == number)
+            )
+            .mappings()
+            .first()
+        )
+        return attempt_from_row(row) if row else None
+
+    def save_attempt(self, attempt: Attempt) -> None:
+        self._c.execute(
+            update(attempts)
+            .where(attempts.c.job_id == attempt.job_id, attempts.c.number == attempt.number)
+            .values(**attempt_to_row(attempt))
+        )
+
+    def list_attempts(self, job_id: JobId) -> list[Attempt]:
+        query = select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
+        return [attempt_from_row(r) for r in self._c.execute(query).mappings()]
+
+    def undispatched_on(self, cluster_id: ClusterId, limit: int) -> list[Attempt]:
+        query = (
+            select(attempts)
+            .where(
+                attempts.c.cluster_id == cluster_id,
+                attempts.c.status == JobStatus.SCHEDULED.value,
+                attempts.c.dispatched_at.is_(None),
+            )
+            .order_by(attempts.c.scheduled_at)
+            .limit(limit)
+        )
+        return [attempt_from_row(r) for r in self._c.execute(query).mappings()]
+
+    def dispatched_active_on(self, cluster_id: ClusterId) -> list[Attempt]:
+        query = select(attempts).where(
+            attempts.c.cluster_id == cluster_id,
+            attempts.c.status.in_(_HOLDING),
+            attempts.c.dispatched_at.is_not(None),
+        )
+        return [attempt_from_row(r) for r in self._c.execute(query).mappings()]
+
+    def cancel_requested_on(self, cluster_id: ClusterId) -> list[tuple[JobId, int]]:
+        query = select(jobs.c.id, jobs.c.attempt).where(
+            jobs.c.cluster_id == cluster_id,
+            jobs.c.status.in_(_HOLDING),
+            jobs.c.cancel_requested.is_(True),
+        )
+        return [(JobId(r.id), int(r.attempt)) for r in self._c.execute(query)]
+
+    def add_event(self, event: JobEvent) -> None:
+        self._c.execute(
+            insert(job_events).values(
+                job_id=event.job_id,
+                at=event.at,
+                from_status=event.from_status.value if event.from_status else None,
+                to_status=event.to_status.value,
+                reason=event.reason,
+                attempt=event.attempt,
+            )
+        )
+
+    def events(self, job_id: JobId) -> list[JobEvent]:
+        query = select(job_events).where(job_events.c.job_id == job_id).order_by(job_events.c.id)
+        return [
+            JobEvent(
+                job_id=JobId(r.job_id),
+                at=r.at,
+                from_status=JobStatus(r.from_status) if r.from_status else None,
+                to_status=JobStatus(r.to_status),
+                reason=r.reason,
+                attempt=r.attempt,
+            )
+            for r in self._c.execute(query)
+        ]
+
+    def count_by_status(self, tenant_id: TenantId | None = None) -> dict[JobStatus, int]:
+        query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
+        if tenant_id is not None:
+            query = query.where(jobs.c.tenant_id == tenant_id)
+        return {JobStatus(s): int(n) for s, n in self._c.execute(query)}
+
+
+def _fields(job: Job) -> dict[str, Any]:
+    return {name: getattr(job, name) for name in Job.__slots__}

@@ -1,0 +1,64 @@
+"""SQL repository of job logs, stored as ordered chunks uploaded by agents.
+
+Agents sit behind firewalls and push; the API never reaches into a cluster to read logs.
+Appends are idempotent: a chunk whose offset is already stored is skipped, so a retried
+upload never duplicates output.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+
+from suanli.adapters.store_sql.tables import log_chunks
+from suanli.domain.errors import Conflict
+from suanli.domain.ids import JobId
+
+
+class SqlLogRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def _where(self, job_id: JobId, attempt: int, stream: str) -> tuple[object, ...]:
+        return (
+            log_chunks.c.job_id == job_id,
+            log_chunks.c.attempt == attempt,
+            log_chunks.c.stream == stream,
+        )
+
+    def size(self, job_id: JobId, attempt: int, stream: str) -> int:
+        query = select(
+            func.coalesce(func.max(log_chunks.c.offset + func.length(log_chunks.c.data)), 0)
+        ).where(*self._where(job_id, attempt, stream))  # type: ignore[arg-type]
+        return int(self._c.execute(query).scalar_one())
+
+    def append(self, job_id: JobId, attempt: int, stream: str, offset: int, data: bytes) -> None:
+        size = self.size(job_id, attempt, stream)
+        if offset > size:
+            raise Conflict(
+                f"Log chunk at offset {offset} leaves a gap (stored: {size} bytes).",
+                hint=f"resend from offset {size}.",
+            )
+        data = data[size - offset :]  # drop what a retried upload already stored
+        if data:
+            self._c.execute(
+                insert(log_chunks).values(
+                    job_id=job_id, attempt=attempt, stream=stream, offset=size, data=data
+                )
+            )
+
+    def read(self, job_id: JobId, attempt: int, stream: str, offset: int, limit: int) -> bytes:
+        query = (
+            select(log_chunks.c.offset, log_chunks.c.data)
+            .where(
+                *self._where(job_id, attempt, stream),  # type: ignore[arg-type]
+                log_chunks.c.offset + func.length(log_chunks.c.data) > offset,
+            )
+            .order_by(log_chunks.c.offset)
+        )
+        out = bytearray()
+        for chunk_offset, data in self._c.execute(query):
+            out += bytes(data)[max(0, offset - chunk_offset) :]
+            if len(out) >= limit:
+                break
+        return bytes(out[:limit])

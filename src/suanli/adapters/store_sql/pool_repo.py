@@ -1,0 +1,132 @@
+"""SQL repository of regions, providers, clusters and nodes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.engine import Connection
+
+from suanli.adapters.store_sql.tables import clusters, nodes, providers, regions
+from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
+from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
+from suanli.domain.resources import Resources
+
+
+def _cluster(row: Any) -> Cluster:
+    return Cluster(
+        id=ClusterId(row.id),
+        provider_id=ProviderId(row.provider_id),
+        region_id=RegionId(row.region_id),
+        engine=row.engine,
+        state=ClusterState(row.state),
+        registered_at=row.registered_at,
+        last_heartbeat_at=row.last_heartbeat_at,
+        agent_version=row.agent_version,
+    )
+
+
+def _node(row: Any) -> Node:
+    return Node(
+        cluster_id=ClusterId(row.cluster_id),
+        id=NodeId(row.id),
+        capacity=Resources(row.cpu_milli, row.memory_mb, row.gpus, row.gpu_memory_mb),
+        hostname=row.hostname,
+    )
+
+
+class SqlPoolRepo:
+    def __init__(self, conn: Connection) -> None:
+        self._c = conn
+
+    def add_region(self, region: Region) -> None:
+        self._c.execute(
+            insert(regions).values(
+                id=region.id,
+                name=region.name,
+                latitude=region.latitude,
+                longitude=region.longitude,
+            )
+        )
+
+    def get_region(self, region_id: RegionId) -> Region | None:
+        row = self._c.execute(select(regions).where(regions.c.id == region_id)).first()
+        return Region(RegionId(row.id), row.name, row.latitude, row.longitude) if row else None
+
+    def list_regions(self) -> list[Region]:
+        rows = self._c.execute(select(regions).order_by(regions.c.id))
+        return [Region(RegionId(r.id), r.name, r.latitude, r.longitude) for r in rows]
+
+    def add_provider(self, provider: Provider) -> None:
+        self._c.execute(insert(providers).values(id=provider.id, name=provider.name))
+
+    def get_provider(self, provider_id: ProviderId) -> Provider | None:
+        row = self._c.execute(select(providers).where(providers.c.id == provider_id)).first()
+        return Provider(ProviderId(row.id), row.name) if row else None
+
+    def list_providers(self) -> list[Provider]:
+        rows = self._c.execute(select(providers).order_by(providers.c.id))
+        return [Provider(ProviderId(r.id), r.name) for r in rows]
+
+    def add_cluster(self, cluster: Cluster) -> None:
+        self._c.execute(
+            insert(clusters).values(
+                id=cluster.id,
+                provider_id=cluster.provider_id,
+                region_id=cluster.region_id,
+                engine=cluster.engine,
+                state=cluster.state.value,
+                registered_at=cluster.registered_at,
+                last_heartbeat_at=cluster.last_heartbeat_at,
+                agent_version=cluster.agent_version,
+            )
+        )
+
+    def get_cluster(self, cluster_id: ClusterId) -> Cluster | None:
+        row = self._c.execute(select(clusters).where(clusters.c.id == cluster_id)).first()
+        return _cluster(row) if row else None
+
+    def list_clusters(self) -> list[Cluster]:
+        return [_cluster(r) for r in self._c.execute(select(clusters).order_by(clusters.c.id))]
+
+    def set_cluster_state(
+        self,
+        cluster_id: ClusterId,
+        state: ClusterState,
+        *,
+        heartbeat_at: datetime | None,
+        agent_version: str | None = None,
+    ) -> None:
+        values: dict[str, Any] = {"state": state.value}
+        if heartbeat_at is not None:
+            values["last_heartbeat_at"] = heartbeat_at
+        if agent_version is not None:
+            values["agent_version"] = agent_version
+        self._c.execute(update(clusters).where(clusters.c.id == cluster_id).values(**values))
+
+    def replace_nodes(self, cluster_id: ClusterId, new_nodes: Sequence[Node]) -> None:
+        self._c.execute(delete(nodes).where(nodes.c.cluster_id == cluster_id))
+        if new_nodes:
+            self._c.execute(
+                insert(nodes),
+                [
+                    {
+                        "cluster_id": cluster_id,
+                        "id": n.id,
+                        "hostname": n.hostname,
+                        "cpu_milli": n.capacity.cpu_milli,
+                        "memory_mb": n.capacity.memory_mb,
+                        "gpus": dict(n.capacity.gpus),
+                        "gpu_memory_mb": n.capacity.gpu_memory_mb,
+                    }
+                    for n in new_nodes
+                ],
+            )
+
+    def list_nodes(self, cluster_id: ClusterId | None = None) -> list[Node]:
+        query = select(nodes).order_by(nodes.c.cluster_id, nodes.c.id)
+        if cluster_id is not None:
+            query = query.where(nodes.c.cluster_id == cluster_id)
+        return [_node(r) for r in self._c.execute(query)]

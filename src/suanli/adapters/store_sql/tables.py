@@ -1,0 +1,213 @@
+"""Table definitions (SQLAlchemy Core). The schema is created only by Alembic migrations
+(`migrations/versions`); a test checks that the migrations produce exactly these tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; use clock.now()")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)  # type: ignore[no-any-return]
+        return value.astimezone(UTC)  # type: ignore[no-any-return]
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+ID = 64
+
+regions = Table(
+    "regions",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+    Column("latitude", Float),
+    Column("longitude", Float),
+)
+
+providers = Table(
+    "providers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("provider_id", String(ID), ForeignKey("providers.id"), nullable=False),
+    Column("region_id", String(ID), ForeignKey("regions.id"), nullable=False),
+    Column("engine", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("registered_at", UTCDateTime(), nullable=False),
+    Column("last_heartbeat_at", UTCDateTime()),
+    Column("agent_version", String(64), nullable=False, default=""),
+)
+
+nodes = Table(
+    "nodes",
+    metadata,
+    Column("cluster_id", String(ID), ForeignKey("clusters.id"), primary_key=True),
+    Column("id", String(ID), primary_key=True),
+    Column("hostname", String(255), nullable=False, default=""),
+    Column("cpu_milli", Integer, nullable=False),
+    Column("memory_mb", BigInteger, nullable=False),
+    Column("gpus", JSON, nullable=False),
+    Column("gpu_memory_mb", Integer, nullable=False, default=0),
+)
+
+tenants = Table(
+    "tenants",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("name", String(200), nullable=False),
+)
+
+tokens = Table(
+    "tokens",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("token_hash", String(64), nullable=False, unique=True),
+    Column("tenant_id", String(ID), ForeignKey("tenants.id"), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("cluster_id", String(ID), ForeignKey("clusters.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime()),
+)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(ID), nullable=False, unique=True),
+    Column("tenant_id", String(ID), ForeignKey("tenants.id"), nullable=False),
+    Column("user_id", String(ID), nullable=False),
+    Column("name", String(200), nullable=False, default=""),
+    Column("spec", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("reason", String(1000), nullable=False, default=""),
+    Column("attempt", Integer, nullable=False, default=0),
+    Column("cluster_id", String(ID), ForeignKey("clusters.id")),
+    Column("node_id", String(ID)),
+    Column("allocation", JSON),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("ended_at", UTCDateTime()),
+    Column("exit_code", Integer),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("updated_at", UTCDateTime()),
+    Index(None, "status", "seq"),
+    Index(None, "tenant_id", "seq"),
+    Index(None, "cluster_id", "status"),
+)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("job_id", String(ID), ForeignKey("jobs.id"), primary_key=True),
+    Column("number", Integer, primary_key=True),
+    Column("cluster_id", String(ID), ForeignKey("clusters.id"), nullable=False),
+    Column("node_id", String(ID), nullable=False),
+    Column("region_id", String(ID), nullable=False),
+    Column("allocation", JSON, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("scheduled_at", UTCDateTime(), nullable=False),
+    Column("dispatched_at", UTCDateTime()),
+    Column("engine_job_id", String(255)),
+    Column("started_at", UTCDateTime()),
+    Column("ended_at", UTCDateTime()),
+    Column("exit_code", Integer),
+    Column("reason", String(1000), nullable=False, default=""),
+    Index(None, "cluster_id", "status"),
+)
+
+job_events = Table(
+    "job_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(ID), ForeignKey("jobs.id"), nullable=False, index=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("from_status", String(16)),
+    Column("to_status", String(16), nullable=False),
+    Column("reason", String(1000), nullable=False, default=""),
+    Column("attempt", Integer, nullable=False, default=0),
+)
+
+usage_records = Table(
+    "usage_records",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(ID), ForeignKey("jobs.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("tenant_id", String(ID), nullable=False),
+    Column("provider_id", String(ID), nullable=False),
+    Column("region_id", String(ID), nullable=False),
+    Column("cluster_id", String(ID), nullable=False),
+    Column("dimension", String(64), nullable=False),
+    Column("quantity", Float, nullable=False),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime(), nullable=False),
+    Column("seconds", BigInteger, nullable=False),
+    # One record per attempt and dimension: the same second is never metered twice.
+    UniqueConstraint("job_id", "attempt", "dimension"),
+    Index(None, "tenant_id", "started_at"),
+)
+
+log_chunks = Table(
+    "log_chunks",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("job_id", String(ID), ForeignKey("jobs.id"), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("stream", String(8), nullable=False),
+    Column("offset", BigInteger, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    UniqueConstraint("job_id", "attempt", "stream", "offset"),
+)

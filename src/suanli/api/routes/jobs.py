@@ -1,0 +1,102 @@
+"""Jobs: submit, list (filters, keyset pagination), get, cancel, logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from suanli.api.schemas import JobCreate, JobPage, JobPublic
+from suanli.api.security import Caller, Plat
+from suanli.domain.errors import InvalidInput
+from suanli.domain.ids import ClusterId, JobId, TenantId
+from suanli.domain.jobs import JobStatus
+from suanli.ports.store import JobFilter
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+
+
+@router.post("", status_code=201, response_model=JobPublic)
+def submit(body: JobCreate, caller: Caller, plat: Plat) -> JobPublic:
+    """Queue a job. Returns 201 with the job once it is durable."""
+    job = plat.jobs.submit(caller, body.to_spec())
+    return JobPublic.of(job, [])
+
+
+@router.get("", response_model=JobPage)
+def list_jobs(
+    caller: Caller,
+    plat: Plat,
+    status: Annotated[list[str] | None, Query(description="repeatable")] = None,
+    tenant: str | None = None,
+    cluster: str | None = None,
+    name: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+) -> JobPage:
+    statuses: list[JobStatus] = []
+    for s in status or []:
+        try:
+            statuses.append(JobStatus(s.upper()))
+        except ValueError:
+            raise InvalidInput(
+                f"Unknown status {s!r}.",
+                field="status",
+                hint=f"use one of {', '.join(x.value for x in JobStatus)}.",
+            ) from None
+    flt = JobFilter(
+        tenant_id=TenantId(tenant) if tenant else None,
+        statuses=tuple(statuses),
+        cluster_id=ClusterId(cluster) if cluster else None,
+        name=name,
+        before_seq=cursor,
+        limit=limit,
+    )
+    jobs = plat.jobs.search(caller, flt)
+    usage = plat.jobs.usage_of(caller, [j.id for j in jobs])
+    return JobPage(
+        items=[JobPublic.of(j, usage.get(j.id, [])) for j in jobs],
+        next_cursor=jobs[-1].seq if len(jobs) == limit else None,
+    )
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, caller: Caller, plat: Plat) -> JobPublic:
+    detail = plat.jobs.get(caller, JobId(job_id))
+    return JobPublic.of(detail.job, detail.usage, attempts=detail.attempts, events=detail.events)
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic)
+def cancel_job(job_id: str, caller: Caller, plat: Plat) -> JobPublic:
+    job = plat.jobs.cancel(caller, JobId(job_id))
+    return JobPublic.of(job, [])
+
+
+@router.get(
+    "/{job_id}/logs",
+    response_class=Response,
+    responses={200: {"content": {"application/octet-stream": {}}}},
+)
+def job_logs(
+    job_id: str,
+    caller: Caller,
+    plat: Plat,
+    stream: str = "stdout",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=4 * 1024 * 1024)] = 1024 * 1024,
+    attempt: int | None = None,
+) -> Response:
+    """Raw bytes of one stream. Headers: X-Suanli-Attempt (attempt read), X-Suanli-Status
+    (job status, so a follower knows when to stop), X-Suanli-Next-Offset."""
+    data, number, job = plat.jobs.logs(
+        caller, JobId(job_id), stream=stream, offset=offset, limit=limit, attempt=attempt
+    )
+    return Response(
+        content=data,
+        media_type="application/octet-stream",
+        headers={
+            "X-Suanli-Attempt": str(number),
+            "X-Suanli-Status": job.status.value,
+            "X-Suanli-Next-Offset": str(offset + len(data)),
+        },
+    )

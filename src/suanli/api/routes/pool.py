@@ -1,0 +1,71 @@
+"""The pool: regions, providers, clusters and nodes with capacity, used and free."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from suanli.api.schemas import (
+    ClusterCreate,
+    ClusterPublic,
+    ClusterRegistered,
+    ProviderCreate,
+    ProviderPublic,
+    RegionCreate,
+    RegionPublic,
+)
+from suanli.api.security import Caller, Plat
+from suanli.domain.ids import ClusterId, ProviderId, RegionId
+from suanli.domain.pool import Provider, Region
+
+router = APIRouter(tags=["pool"])
+
+
+@router.get("/regions", response_model=list[RegionPublic])
+def list_regions(caller: Caller, plat: Plat) -> list[RegionPublic]:
+    return [
+        RegionPublic(id=r.id, name=r.name, latitude=r.latitude, longitude=r.longitude)
+        for r in plat.pool.regions(caller)
+    ]
+
+
+@router.post("/regions", status_code=201, response_model=RegionPublic)
+def add_region(body: RegionCreate, caller: Caller, plat: Plat) -> RegionPublic:
+    plat.pool.add_region(
+        caller, Region(RegionId(body.id), body.name or body.id, body.latitude, body.longitude)
+    )
+    return RegionPublic(**body.model_dump())
+
+
+@router.get("/providers", response_model=list[ProviderPublic])
+def list_providers(caller: Caller, plat: Plat) -> list[ProviderPublic]:
+    return [ProviderPublic(id=p.id, name=p.name) for p in plat.pool.providers(caller)]
+
+
+@router.post("/providers", status_code=201, response_model=ProviderPublic)
+def add_provider(body: ProviderCreate, caller: Caller, plat: Plat) -> ProviderPublic:
+    plat.pool.add_provider(caller, Provider(ProviderId(body.id), body.name or body.id))
+    return ProviderPublic(**body.model_dump())
+
+
+@router.get("/clusters", response_model=list[ClusterPublic])
+def list_clusters(caller: Caller, plat: Plat) -> list[ClusterPublic]:
+    return [ClusterPublic.of(u) for u in plat.pool.clusters(caller)]
+
+
+@router.post("/clusters", status_code=201, response_model=ClusterRegistered)
+def add_cluster(body: ClusterCreate, caller: Caller, plat: Plat) -> ClusterRegistered:
+    cluster, token = plat.pool.add_cluster(
+        caller,
+        ClusterId(body.id),
+        provider_id=ProviderId(body.provider_id),
+        region_id=RegionId(body.region_id),
+        engine=body.engine,
+    )
+    return ClusterRegistered(
+        cluster=ClusterPublic.of(plat.pool.cluster(caller, cluster.id)), agent_token=token
+    )
+
+
+@router.get("/clusters/{cluster_id}", response_model=ClusterPublic)
+def get_cluster(cluster_id: str, caller: Caller, plat: Plat) -> ClusterPublic:
+    return ClusterPublic.of(plat.pool.cluster(caller, ClusterId(cluster_id)))

@@ -1,0 +1,371 @@
+"""Wire schemas, one family per resource (Create / Public), kept apart from the domain.
+Field names are snake_case; times are ISO 8601 UTC."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, PriorityClass
+from suanli.domain.quantities import parse_duration_s, parse_gpu_request, parse_memory_mb
+from suanli.domain.resources import Resources
+from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
+from suanli.services.pool import ClusterUsage
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class JobCreate(Strict):
+    command: list[str] = Field(description="argv: program and arguments (no shell)")
+    name: str = ""
+    cpus: float = 1.0
+    memory: str = Field("1G", description="e.g. '4G', '512M'")
+    gpus: str | None = Field(None, description="MODEL:N, MODEL, or N (any model)")
+    gpu_memory: str | None = Field(None, description="least memory per GPU, e.g. '40G'")
+    time_limit: str | None = Field(None, description="e.g. '1h', '30m', '01:00:00'")
+    priority_class: PriorityClass = PriorityClass.STANDARD
+    regions: list[str] = Field(default_factory=list, description="allowed regions; empty=any")
+    env: dict[str, str] = Field(default_factory=dict)
+    working_dir: str | None = None
+    max_attempts: int = 3
+
+    def to_spec(self) -> JobSpec:
+        """Validate through the domain so that API and CLI give the same messages."""
+        gpus: dict[str, int] = {}
+        if self.gpus:
+            model, count = parse_gpu_request(self.gpus)
+            gpus[model] = count
+        resources = Resources.request(
+            cpus=self.cpus,
+            memory_mb=parse_memory_mb(self.memory),
+            gpus=gpus,
+            gpu_memory_mb=parse_memory_mb(self.gpu_memory, field="gpu_memory")
+            if self.gpu_memory
+            else 0,
+        )
+        return JobSpec.create(
+            command=self.command,
+            resources=resources,
+            name=self.name,
+            time_limit_s=parse_duration_s(self.time_limit) if self.time_limit else None,
+            priority_class=self.priority_class,
+            regions=self.regions,
+            env=self.env,
+            working_dir=self.working_dir,
+            max_attempts=self.max_attempts,
+        )
+
+
+class ResourcesPublic(BaseModel):
+    cpus: float
+    memory_mb: int
+    gpus: dict[str, int]
+    gpu_memory_mb: int = 0
+
+    @classmethod
+    def of(cls, r: Resources) -> ResourcesPublic:
+        return cls(
+            cpus=r.cpus, memory_mb=r.memory_mb, gpus=dict(r.gpus), gpu_memory_mb=r.gpu_memory_mb
+        )
+
+
+class UsagePublic(BaseModel):
+    """Totals over all attempts. `wall_seconds` is the metered run time; the others are
+    quantity x seconds per dimension."""
+
+    wall_seconds: int = 0
+    cpu_core_seconds: float = 0.0
+    memory_mb_seconds: float = 0.0
+    gpu_seconds: dict[str, float] = Field(default_factory=dict)
+    attempts_metered: int = 0
+
+    @classmethod
+    def of(cls, records: list[UsageRecord]) -> UsagePublic:
+        out = cls()
+        attempts: set[int] = set()
+        for r in records:
+            if r.dimension == CPU:
+                out.cpu_core_seconds += r.amount
+                out.wall_seconds += r.seconds
+                attempts.add(r.attempt)
+            elif r.dimension == MEMORY:
+                out.memory_mb_seconds += r.amount
+            elif r.dimension.startswith(GPU_PREFIX):
+                model = r.dimension[len(GPU_PREFIX) :]
+                out.gpu_seconds[model] = out.gpu_seconds.get(model, 0.0) + r.amount
+        out.attempts_metered = len(attempts)
+        return out
+
+
+class AttemptPublic(BaseModel):
+    number: int
+    cluster_id: str
+    node_id: str
+    region_id: str
+    status: str
+    allocation: ResourcesPublic
+    scheduled_at: datetime
+    dispatched_at: datetime | None
+    started_at: datetime | None
+    ended_at: datetime | None
+    exit_code: int | None
+    reason: str
+
+    @classmethod
+    def of(cls, a: Attempt) -> AttemptPublic:
+        return cls(
+            number=a.number,
+            cluster_id=a.cluster_id,
+            node_id=a.node_id,
+            region_id=a.region_id,
+            status=a.status.value,
+            allocation=ResourcesPublic.of(a.allocation),
+            scheduled_at=a.scheduled_at,
+            dispatched_at=a.dispatched_at,
+            started_at=a.started_at,
+            ended_at=a.ended_at,
+            exit_code=a.exit_code,
+            reason=a.reason,
+        )
+
+
+class EventPublic(BaseModel):
+    at: datetime
+    from_status: str | None
+    to_status: str
+    reason: str
+    attempt: int
+
+    @classmethod
+    def of(cls, e: JobEvent) -> EventPublic:
+        return cls(
+            at=e.at,
+            from_status=e.from_status.value if e.from_status else None,
+            to_status=e.to_status.value,
+            reason=e.reason,
+            attempt=e.attempt,
+        )
+
+
+class JobPublic(BaseModel):
+    id: str
+    name: str
+    tenant_id: str
+    user_id: str
+    status: str
+    reason: str
+    exit_code: int | None
+    submitted_at: datetime
+    started_at: datetime | None
+    ended_at: datetime | None
+    attempt: int
+    cluster_id: str | None
+    node_id: str | None
+    command: list[str]
+    resources: ResourcesPublic
+    time_limit_s: int | None
+    priority_class: str
+    regions: list[str]
+    cancel_requested: bool
+    usage: UsagePublic
+    attempts: list[AttemptPublic] | None = None
+    events: list[EventPublic] | None = None
+
+    @classmethod
+    def of(
+        cls,
+        job: Job,
+        usage: list[UsageRecord],
+        *,
+        attempts: list[Attempt] | None = None,
+        events: list[JobEvent] | None = None,
+    ) -> JobPublic:
+        return cls(
+            id=job.id,
+            name=job.spec.name,
+            tenant_id=job.tenant_id,
+            user_id=job.user_id,
+            status=job.status.value,
+            reason=job.reason,
+            exit_code=job.exit_code,
+            submitted_at=job.submitted_at,
+            started_at=job.started_at,
+            ended_at=job.ended_at,
+            attempt=job.attempt,
+            cluster_id=job.cluster_id,
+            node_id=job.node_id,
+            command=list(job.spec.command),
+            resources=ResourcesPublic.of(job.spec.resources),
+            time_limit_s=job.spec.time_limit_s,
+            priority_class=job.spec.priority_class.value,
+            regions=list(job.spec.regions),
+            cancel_requested=job.cancel_requested,
+            usage=UsagePublic.of(usage),
+            attempts=[AttemptPublic.of(a) for a in attempts] if attempts is not None else None,
+            events=[EventPublic.of(e) for e in events] if events is not None else None,
+        )
+
+
+class JobPage(BaseModel):
+    items: list[JobPublic]
+    next_cursor: int | None = Field(None, description="pass as ?cursor= for the next page")
+
+
+class RegionCreate(Strict):
+    id: str
+    name: str = ""
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+class RegionPublic(RegionCreate):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ProviderCreate(Strict):
+    id: str
+    name: str = ""
+
+
+class ProviderPublic(ProviderCreate):
+    model_config = ConfigDict(extra="ignore")
+
+
+class ClusterCreate(Strict):
+    id: str
+    provider_id: str
+    region_id: str
+    engine: str = "local"
+
+
+class NodePublic(BaseModel):
+    id: str
+    hostname: str
+    capacity: ResourcesPublic
+    used: ResourcesPublic
+    free: ResourcesPublic
+
+
+class ClusterPublic(BaseModel):
+    id: str
+    provider_id: str
+    region_id: str
+    engine: str
+    state: str
+    registered_at: datetime
+    last_heartbeat_at: datetime | None
+    agent_version: str
+    running_jobs: int
+    capacity: ResourcesPublic
+    used: ResourcesPublic
+    free: ResourcesPublic
+    nodes: list[NodePublic]
+
+    @classmethod
+    def of(cls, u: ClusterUsage) -> ClusterPublic:
+        c = u.cluster
+        return cls(
+            id=c.id,
+            provider_id=c.provider_id,
+            region_id=c.region_id,
+            engine=c.engine,
+            state=c.state.value,
+            registered_at=c.registered_at,
+            last_heartbeat_at=c.last_heartbeat_at,
+            agent_version=c.agent_version,
+            running_jobs=u.running_jobs,
+            capacity=ResourcesPublic.of(u.capacity),
+            used=ResourcesPublic.of(u.used),
+            free=ResourcesPublic.of(u.capacity - u.used),
+            nodes=[
+                NodePublic(
+                    id=n.node.id,
+                    hostname=n.node.hostname,
+                    capacity=ResourcesPublic.of(n.node.capacity),
+                    used=ResourcesPublic.of(n.used),
+                    free=ResourcesPublic.of(n.free),
+                )
+                for n in u.nodes
+            ],
+        )
+
+
+class ClusterRegistered(BaseModel):
+    cluster: ClusterPublic
+    agent_token: str = Field(description="shown once; give it to the cluster's agent")
+
+
+class UsageTotalPublic(BaseModel):
+    key: str
+    dimension: str
+    amount: float
+    seconds: int
+    jobs: int
+
+
+# --- agent protocol ---------------------------------------------------------------
+
+
+class AttemptRef(Strict):
+    job_id: str
+    attempt: int
+
+
+class NodeIn(Strict):
+    hostname: str
+    cpus: float = Field(gt=0)
+    memory_mb: int = Field(gt=0)
+    gpus: dict[str, int] = Field(default_factory=dict)
+    gpu_memory_mb: int = Field(0, ge=0)
+
+
+class AgentRegister(Strict):
+    nodes: list[NodeIn]
+    agent_version: str = ""
+    known: list[AttemptRef] = Field(default_factory=list)
+
+
+class AgentHeartbeat(Strict):
+    known: list[AttemptRef] = Field(default_factory=list)
+
+
+class Instructions(BaseModel):
+    cancel: list[AttemptRef]
+    abandon: list[AttemptRef]
+
+
+class AssignmentPublic(BaseModel):
+    job_id: str
+    attempt: int
+    argv: list[str]
+    env: dict[str, str]
+    working_dir: str | None
+    time_limit_s: int | None
+    allocation: ResourcesPublic
+    node_id: str
+
+
+class Claim(BaseModel):
+    assignments: list[AssignmentPublic]
+    cancel: list[AttemptRef]
+
+
+class StateIn(Strict):
+    status: str
+    engine_job_id: str | None = None
+    started_at: AwareDatetime | None = None
+    ended_at: AwareDatetime | None = None
+    exit_code: int | None = None
+    reason: str = ""
+
+
+class ReportAck(BaseModel):
+    forget: bool
+
+
+def as_dict(model: BaseModel) -> dict[str, Any]:
+    return model.model_dump(mode="json")

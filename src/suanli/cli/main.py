@@ -1,0 +1,231 @@
+"""The `suanli` command. Lists and details take --json (snake_case, one document on
+stdout); messages go to stderr so that stdout stays parseable (`ID=$(suanli submit ...)`).
+Exit codes: 0 ok, 1 the API refused or failed, 2 bad usage."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+from rich.table import Table
+
+from suanli.cli import config, render
+from suanli.sdk.client import ApiError, Client
+
+app = typer.Typer(
+    name="suanli",
+    no_args_is_help=True,
+    add_completion=False,
+    help="suanli (算力): pool compute, submit jobs, schedule, run, meter.",
+)
+
+UrlOpt = Annotated[str | None, typer.Option("--url", help="API URL (or SUANLI_URL)")]
+TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (or SUANLI_TOKEN)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    render.err.print(f"[red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def client(url: str | None, token: str | None) -> Client:
+    final_url, final_token = config.resolve(url, token)
+    return Client(final_url, final_token)
+
+
+def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
+    """Run an SDK call; turn API errors into a clear message and exit code 1."""
+    try:
+        return fn(*args, **kwargs)
+    except ApiError as exc:
+        hint = exc.problem.get("hint")
+        extra = f" To fix: {hint}" if hint and hint not in exc.detail else ""
+        fail(f"{exc.detail}{extra}")
+
+
+@app.command()
+def up(
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where state lives")] = None,
+    policy: Annotated[str, typer.Option(help="scheduling policy")] = "fifo",
+    no_agent: Annotated[bool, typer.Option("--no-agent", help="do not run a local agent")] = False,
+) -> None:
+    """Run the platform on this machine: API, scheduler, dispatcher and a local agent."""
+    from suanli.cli.up import serve  # heavy imports only for this command
+
+    serve(
+        host=host,
+        port=port,
+        data_dir=data_dir or config.default_data_dir(),
+        user=getpass.getuser(),
+        with_agent=not no_agent,
+        policy=policy,
+    )
+
+
+@app.command(context_settings={"allow_interspersed_args": False})
+def submit(
+    command: Annotated[list[str] | None, typer.Argument(help="program and arguments")] = None,
+    cpus: Annotated[float, typer.Option(help="CPU cores")] = 1.0,
+    memory: Annotated[str, typer.Option(help="memory, e.g. 4G")] = "1G",
+    gpus: Annotated[str | None, typer.Option(help="MODEL:N, MODEL, or N")] = None,
+    time_limit: Annotated[str | None, typer.Option("--time", help="e.g. 30m, 1h")] = None,
+    name: Annotated[str, typer.Option(help="job name")] = "",
+    region: Annotated[list[str] | None, typer.Option(help="allowed region (repeat)")] = None,
+    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE (repeat)")] = None,
+    workdir: Annotated[str | None, typer.Option(help="working dir (default: here)")] = None,
+    priority: Annotated[str, typer.Option(help="guaranteed|standard|preemptible")] = "standard",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Submit a job; prints its id alone on stdout (like sbatch --parsable)."""
+    env_map: dict[str, str] = {}
+    for item in env or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            fail(f"--env {item!r} is not KEY=VALUE.", 2)
+        env_map[key] = value
+    body = {
+        "command": list(command or []),
+        "cpus": cpus,
+        "memory": memory,
+        "gpus": gpus,
+        "time_limit": time_limit,
+        "name": name,
+        "regions": list(region or []),
+        "env": env_map,
+        "working_dir": workdir or str(Path.cwd()),
+        "priority_class": priority,
+    }
+    with client(url, token) as c:
+        job = call(c.submit, body)
+    render.err.print(f"submitted {job['id']} ({job['status']})")
+    print(job["id"])
+
+
+@app.command()
+def jobs(
+    status: Annotated[list[str] | None, typer.Option(help="filter by status (repeat)")] = None,
+    limit: Annotated[int, typer.Option(help="page size")] = 50,
+    cursor: Annotated[int | None, typer.Option(help="next_cursor of the previous page")] = None,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List your jobs, newest first."""
+    with client(url, token) as c:
+        page = call(c.jobs, status=status, limit=limit, cursor=cursor)
+    if json_out:
+        render.print_json(page["items"])
+        return
+    render.jobs_table(page["items"])
+    if page.get("next_cursor"):
+        render.err.print(f"more: suanli jobs --cursor {page['next_cursor']}")
+
+
+@app.command()
+def job(job_id: str, json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Show one job: status, reason, times, usage and history."""
+    with client(url, token) as c:
+        data = call(c.job, job_id)
+    if json_out:
+        render.print_json(data)
+    else:
+        render.job_detail(data)
+
+
+@app.command()
+def logs(
+    job_id: str,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="wait for more output")] = False,
+    stderr: Annotated[bool, typer.Option("--stderr", help="show stderr instead")] = False,
+    attempt: Annotated[int | None, typer.Option(help="attempt (default: latest)")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Print a job's output (stdout by default)."""
+    stream = "stderr" if stderr else "stdout"
+    offset = 0
+    with client(url, token) as c:
+        while True:
+            data, status, _ = call(c.logs, job_id, stream=stream, offset=offset, attempt=attempt)
+            if data:
+                sys.stdout.buffer.write(data)
+                sys.stdout.buffer.flush()
+                offset += len(data)
+                continue
+            if not follow or status in ("SUCCEEDED", "FAILED", "CANCELLED"):
+                if follow:  # a last read: the agent pushes logs before the final state
+                    data, _, _ = call(c.logs, job_id, stream=stream, offset=offset, attempt=attempt)
+                    sys.stdout.buffer.write(data)
+                return
+            time.sleep(0.5)
+
+
+@app.command()
+def cancel(
+    job_id: str,
+    wait: Annotated[bool, typer.Option(help="wait until the job has stopped")] = False,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Cancel a job (SIGTERM, then SIGKILL after the grace period)."""
+    with client(url, token) as c:
+        data = call(c.cancel, job_id)
+        while wait and data["status"] not in ("SUCCEEDED", "FAILED", "CANCELLED"):
+            time.sleep(0.25)
+            data = call(c.job, job_id)
+    if json_out:
+        render.print_json(data)
+    else:
+        note = (
+            " (stop requested)"
+            if data["cancel_requested"] and data["status"] not in ("CANCELLED",)
+            else ""
+        )
+        render.err.print(f"{data['id']} {data['status']}{note}")
+
+
+@app.command()
+def pool(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Show clusters with capacity, used and free resources."""
+    with client(url, token) as c:
+        clusters = call(c.clusters)
+    if json_out:
+        render.print_json(clusters)
+    else:
+        render.pool_table(clusters)
+
+
+@app.command()
+def usage(
+    by: Annotated[str, typer.Option(help="tenant|provider|region|cluster|job")] = "tenant",
+    tenant: Annotated[str | None, typer.Option(help="only this tenant")] = None,
+    since: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Usage totals per dimension (core-seconds, MiB-seconds, GPU-seconds)."""
+    with client(url, token) as c:
+        rows = call(c.usage, by=by, tenant=tenant, since=since)
+    if json_out:
+        render.print_json(rows)
+        return
+    table = Table(by.upper(), "DIMENSION", "AMOUNT", "SECONDS", "JOBS", box=None)
+    for r in rows:
+        table.add_row(
+            r["key"], r["dimension"], f"{r['amount']:g}", str(r["seconds"]), str(r["jobs"])
+        )
+    render.out.print(table)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,114 @@
+"""Rendering of API objects for people (Rich) and scripts (JSON on stdout)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+# Off a terminal Rich assumes 80 columns and wraps table cells; scripts should use --json,
+# but piped tables should still be one row per line.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def _res(r: dict[str, Any]) -> str:
+    gpus = ", ".join(f"{m}:{n}" for m, n in r.get("gpus", {}).items())
+    text = f"{r['cpus']:g} CPU, {r['memory_mb']} MiB"
+    return text + (f", {gpus}" if gpus else "")
+
+
+def _time(value: str | None) -> str:
+    return value.replace("T", " ")[:19] if value else "-"
+
+
+def jobs_table(items: list[dict[str, Any]]) -> None:
+    table = Table(
+        "ID", "NAME", "STATUS", "EXIT", "CLUSTER", "SUBMITTED", "REASON", box=None, pad_edge=False
+    )
+    for j in items:
+        table.add_row(
+            j["id"],
+            j["name"] or " ".join(j["command"])[:30],
+            j["status"],
+            "" if j["exit_code"] is None else str(j["exit_code"]),
+            j["cluster_id"] or "-",
+            _time(j["submitted_at"]),
+            j["reason"][:60],
+        )
+    out.print(table)
+
+
+def job_detail(j: dict[str, Any]) -> None:
+    usage = j["usage"]
+    rows = [
+        ("id", j["id"]),
+        ("name", j["name"]),
+        ("status", j["status"]),
+        ("reason", j["reason"]),
+        ("exit code", "-" if j["exit_code"] is None else str(j["exit_code"])),
+        ("command", " ".join(j["command"])),
+        ("resources", _res(j["resources"])),
+        ("placed on", f"{j['cluster_id']}/{j['node_id']}" if j["cluster_id"] else "-"),
+        ("submitted", _time(j["submitted_at"])),
+        ("started", _time(j["started_at"])),
+        ("ended", _time(j["ended_at"])),
+        ("attempt", str(j["attempt"])),
+        (
+            "usage",
+            f"{usage['wall_seconds']} s, {usage['cpu_core_seconds']:g} core-s"
+            + "".join(f", {v:g} {m}-s" for m, v in usage["gpu_seconds"].items()),
+        ),
+    ]
+    table = Table(box=None, show_header=False, pad_edge=False)
+    for key, value in rows:
+        table.add_row(f"[bold]{key}[/]", value)
+    out.print(table)
+    if j.get("events"):
+        out.print("[bold]history[/]")
+        for e in j["events"]:
+            out.print(
+                f"  {_time(e['at'])}  {e['from_status'] or '-':>9} -> "
+                f"{e['to_status']:<9} {e['reason']}"
+            )
+
+
+def pool_table(clusters: list[dict[str, Any]]) -> None:
+    table = Table(
+        "CLUSTER",
+        "REGION",
+        "PROVIDER",
+        "ENGINE",
+        "STATE",
+        "NODES",
+        "CPUS",
+        "MEM MiB",
+        "GPUS",
+        "JOBS",
+        box=None,
+        pad_edge=False,
+        caption="CPUS, MEM MiB and GPUS show used/total",
+    )
+    for c in clusters:
+        cap, used = c["capacity"], c["used"]
+        gpus = ", ".join(f"{m} {used['gpus'].get(m, 0)}/{n}" for m, n in cap["gpus"].items())
+        table.add_row(
+            c["id"],
+            c["region_id"],
+            c["provider_id"],
+            c["engine"],
+            c["state"],
+            str(len(c["nodes"])),
+            f"{used['cpus']:g}/{cap['cpus']:g}",
+            f"{used['memory_mb']}/{cap['memory_mb']}",
+            gpus or "-",
+            str(c["running_jobs"]),
+        )
+    out.print(table)

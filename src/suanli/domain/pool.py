@@ -1,0 +1,63 @@
+"""The resource pool (算力资源池): regions, providers, clusters, nodes.
+
+A provider owns clusters; each cluster sits in one region and is reached through one agent
+that runs next to its engine. A node's capacity is what the agent detected; its free
+resources are capacity minus the allocations of active jobs (computed, never stored).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
+from suanli.domain.resources import Resources
+
+
+class ClusterState(StrEnum):
+    """A cluster is REGISTERED until its agent first reports, READY while heartbeats arrive
+    in time, UNREACHABLE after a missed heartbeat deadline, DRAINED when the operator takes
+    it out of scheduling."""
+
+    REGISTERED = "REGISTERED"
+    READY = "READY"
+    UNREACHABLE = "UNREACHABLE"
+    DRAINED = "DRAINED"
+
+    def schedulable(self) -> bool:
+        return self is ClusterState.READY
+
+
+@dataclass(frozen=True, slots=True)
+class Region:
+    id: RegionId
+    name: str
+    latitude: float | None = None
+    longitude: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Provider:
+    id: ProviderId
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    cluster_id: ClusterId
+    id: NodeId
+    capacity: Resources
+    hostname: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    id: ClusterId
+    provider_id: ProviderId
+    region_id: RegionId
+    engine: str
+    state: ClusterState
+    registered_at: datetime
+    last_heartbeat_at: datetime | None = None
+    agent_version: str = ""

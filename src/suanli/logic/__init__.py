@@ -1,0 +1,1 @@
+"""Pure decision logic over domain objects: scheduling, metering. No I/O."""

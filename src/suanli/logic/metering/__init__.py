@@ -1,0 +1,1 @@
+"""Metering: turning attempts into usage records."""

@@ -1,0 +1,1 @@
+"""Ports: the small interfaces the services depend on; adapters implement them."""

@@ -1,0 +1,140 @@
+"""The engine port: how an agent runs work on whatever its provider already operates.
+
+Public methods log and time once, then call the private hooks each engine implements
+(`_submit`, `_poll`, `_cancel`, `_read_log`, `_known`), after SkyPilot's Backend. Engines
+declare their capabilities; callers ask instead of checking types.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from suanli.domain.ids import JobId
+from suanli.domain.jobs import JobStatus
+from suanli.domain.resources import Resources
+
+log = logging.getLogger("suanli.engine")
+
+
+class Capability(StrEnum):
+    GANG = "gang"
+    GPUS_BY_MODEL = "gpus_by_model"
+    PREEMPT_SIGNAL = "preempt_signal"
+    LOG_STREAMING = "log_streaming"
+    ADOPT = "adopt"
+    """Running work survives an agent restart and can be re-adopted."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineTask:
+    """One attempt of one job, as handed to an engine."""
+
+    job_id: JobId
+    attempt: int
+    argv: tuple[str, ...]
+    allocation: Resources
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_dir: str | None = None
+    time_limit_s: int | None = None
+
+    @property
+    def key(self) -> str:
+        return f"{self.job_id}.{self.attempt}"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineState:
+    """What the engine knows of one task. `status` is one of RUNNING (incl. starting),
+    SUCCEEDED, FAILED, CANCELLED, LOST."""
+
+    engine_job_id: str
+    job_id: JobId
+    attempt: int
+    status: JobStatus
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DetectedNode:
+    hostname: str
+    capacity: Resources
+
+
+class Engine(ABC):
+    """Base class of all engines. Subclasses implement the underscored hooks."""
+
+    name: str = "engine"
+    capabilities: frozenset[Capability] = frozenset()
+
+    def supports(self, capability: Capability) -> bool:
+        return capability in self.capabilities
+
+    def submit(self, task: EngineTask) -> str:
+        """Start `task`; return the engine's id for it. Raises EngineError on refusal."""
+        began = time.perf_counter()
+        engine_job_id = self._submit(task)
+        log.info(
+            "%s: submitted %s as %s in %.1f ms",
+            self.name,
+            task.key,
+            engine_job_id,
+            (time.perf_counter() - began) * 1000,
+        )
+        return engine_job_id
+
+    def poll(self, engine_job_id: str) -> EngineState:
+        """Current state of one task."""
+        return self._poll(engine_job_id)
+
+    def cancel(self, engine_job_id: str, grace_s: float) -> None:
+        """Ask the task to stop (SIGTERM or the engine's equivalent), kill after `grace_s`.
+        Returns at once; the final state shows in `poll`."""
+        log.info("%s: cancelling %s (grace %.1f s)", self.name, engine_job_id, grace_s)
+        self._cancel(engine_job_id, grace_s)
+
+    def read_log(self, engine_job_id: str, stream: str, offset: int, limit: int) -> bytes:
+        """Up to `limit` bytes of `stream` ('stdout' or 'stderr') from byte `offset`."""
+        return self._read_log(engine_job_id, stream, offset, limit)
+
+    def known(self) -> list[EngineState]:
+        """Every task this engine still knows of (for re-adoption after a restart)."""
+        return self._known()
+
+    def forget(self, engine_job_id: str) -> None:
+        """Drop bookkeeping of a task whose final state has been recorded upstream."""
+        self._forget(engine_job_id)
+
+    @abstractmethod
+    def detect(self) -> list[DetectedNode]:
+        """The nodes and resources this engine offers."""
+
+    @abstractmethod
+    def _submit(self, task: EngineTask) -> str: ...
+
+    @abstractmethod
+    def _poll(self, engine_job_id: str) -> EngineState: ...
+
+    @abstractmethod
+    def _cancel(self, engine_job_id: str, grace_s: float) -> None: ...
+
+    @abstractmethod
+    def _read_log(self, engine_job_id: str, stream: str, offset: int, limit: int) -> bytes: ...
+
+    @abstractmethod
+    def _known(self) -> list[EngineState]: ...
+
+    def _forget(self, engine_job_id: str) -> None:  # noqa: B027 - optional hook
+        """Optional: engines with local bookkeeping clean it up here."""
+
+
+class EngineError(Exception):
+    """The engine refused or failed an operation; the message says why."""

@@ -1,0 +1,154 @@
+"""The store port: repositories grouped in a unit of work (one transaction).
+
+Every state change a service makes happens inside one `with store.unit_of_work() as uow:`
+block and is committed by `uow.commit()`; leaving the block without commit rolls back, so
+a failed request writes nothing. Repositories return domain objects, never rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
+from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus
+from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
+from suanli.domain.resources import Resources
+from suanli.domain.tenancy import Principal, Tenant
+from suanli.domain.usage import UsageRecord
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    tenant_id: TenantId | None = None
+    statuses: tuple[JobStatus, ...] = ()
+    cluster_id: ClusterId | None = None
+    name: str | None = None
+    after_seq: int | None = None
+    """Keyset pagination: only jobs with seq > after_seq (ascending) ..."""
+    before_seq: int | None = None
+    """... or seq < before_seq (descending, newest first)."""
+    limit: int = 100
+    newest_first: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UsageTotal:
+    key: str
+    dimension: str
+    amount: float
+    seconds: int
+    jobs: int
+
+
+class PoolRepo(Protocol):
+    def add_region(self, region: Region) -> None: ...
+    def get_region(self, region_id: RegionId) -> Region | None: ...
+    def list_regions(self) -> list[Region]: ...
+    def add_provider(self, provider: Provider) -> None: ...
+    def get_provider(self, provider_id: ProviderId) -> Provider | None: ...
+    def list_providers(self) -> list[Provider]: ...
+    def add_cluster(self, cluster: Cluster) -> None: ...
+    def get_cluster(self, cluster_id: ClusterId) -> Cluster | None: ...
+    def list_clusters(self) -> list[Cluster]: ...
+    def set_cluster_state(
+        self,
+        cluster_id: ClusterId,
+        state: ClusterState,
+        *,
+        heartbeat_at: datetime | None,
+        agent_version: str | None = None,
+    ) -> None: ...
+    def replace_nodes(self, cluster_id: ClusterId, nodes: Sequence[Node]) -> None: ...
+    def list_nodes(self, cluster_id: ClusterId | None = None) -> list[Node]: ...
+
+
+class TenancyRepo(Protocol):
+    def add_tenant(self, tenant: Tenant) -> None: ...
+    def get_tenant(self, tenant_id: TenantId) -> Tenant | None: ...
+    def add_token(
+        self, token_id: str, token_hash: str, principal: Principal, at: datetime
+    ) -> None: ...
+    def principal_for(self, token_hash: str) -> Principal | None: ...
+
+
+class JobRepo(Protocol):
+    def add(self, job: Job) -> Job:
+        """Insert; returns the job with its submission sequence number set."""
+        ...
+
+    def get(self, job_id: JobId) -> Job | None: ...
+    def get_for_update(self, job_id: JobId) -> Job | None:
+        """As get, but locks the row until commit where the database supports it."""
+        ...
+
+    def save(self, job: Job) -> None: ...
+    def search(self, flt: JobFilter) -> list[Job]: ...
+    def pending(self, limit: int) -> list[Job]:
+        """PENDING jobs in submission order."""
+        ...
+
+    def active_on(self, cluster_id: ClusterId | None = None) -> list[Job]:
+        """Jobs holding resources (SCHEDULED or RUNNING), optionally on one cluster."""
+        ...
+
+    def allocations(self) -> list[tuple[ClusterId, NodeId, Resources]]: ...
+    def set_reasons(self, reasons: Sequence[tuple[JobId, str]]) -> None:
+        """Update the reason of pending jobs whose reason changed (no status change)."""
+        ...
+
+    def add_attempt(self, attempt: Attempt) -> None: ...
+    def get_attempt(self, job_id: JobId, number: int) -> Attempt | None: ...
+    def save_attempt(self, attempt: Attempt) -> None: ...
+    def list_attempts(self, job_id: JobId) -> list[Attempt]: ...
+    def undispatched_on(self, cluster_id: ClusterId, limit: int) -> list[Attempt]:
+        """Current attempts assigned to the cluster and not yet handed to its agent."""
+        ...
+
+    def dispatched_active_on(self, cluster_id: ClusterId) -> list[Attempt]: ...
+    def cancel_requested_on(self, cluster_id: ClusterId) -> list[tuple[JobId, int]]:
+        """(job, current attempt) of active jobs on the cluster whose users asked to
+        cancel."""
+        ...
+
+    def add_event(self, event: JobEvent) -> None: ...
+    def events(self, job_id: JobId) -> list[JobEvent]: ...
+    def count_by_status(self, tenant_id: TenantId | None = None) -> dict[JobStatus, int]: ...
+
+
+class UsageRepo(Protocol):
+    def add(self, records: Sequence[UsageRecord]) -> None: ...
+    def for_job(self, job_id: JobId) -> list[UsageRecord]: ...
+    def for_jobs(self, job_ids: Sequence[JobId]) -> dict[JobId, list[UsageRecord]]: ...
+    def totals(
+        self, *, by: str, tenant_id: TenantId | None, since: datetime | None
+    ) -> list[UsageTotal]: ...
+
+
+class LogRepo(Protocol):
+    def size(self, job_id: JobId, attempt: int, stream: str) -> int: ...
+    def append(
+        self, job_id: JobId, attempt: int, stream: str, offset: int, data: bytes
+    ) -> None: ...
+    def read(self, job_id: JobId, attempt: int, stream: str, offset: int, limit: int) -> bytes: ...
+
+
+class UnitOfWork(Protocol):
+    pool: PoolRepo
+    tenancy: TenancyRepo
+    jobs: JobRepo
+    usage: UsageRepo
+    logs: LogRepo
+
+    def commit(self) -> None: ...
+
+
+class Store(Protocol):
+    def unit_of_work(self, *, readonly: bool = False) -> AbstractContextManager[UnitOfWork]:
+        """One transaction; `readonly` lets the backend skip write locks."""
+        ...
+
+    def close(self) -> None: ...

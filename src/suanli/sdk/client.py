@@ -1,0 +1,162 @@
+"""HTTP client for the suanli API. Raises ApiError carrying the server's problem
+document, so callers can show its message and hint."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+
+DEFAULT_TIMEOUT_S = 30.0
+
+
+class ApiError(Exception):
+    """A non-2xx answer. `status` is the HTTP status (0: the server was not reached)."""
+
+    def __init__(self, status: int, detail: str, problem: Mapping[str, Any] | None = None):
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.problem = dict(problem or {})
+
+
+class Client:
+    def __init__(
+        self,
+        url: str,
+        token: str | None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT_S,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise ApiError(
+                0,
+                f"Cannot reach the suanli API at {self.url} ({exc}). "
+                "To fix: start it with `suanli up`, or set SUANLI_URL.",
+            ) from exc
+        if response.status_code >= 400:
+            try:
+                problem = response.json()
+                detail = str(problem.get("detail", response.text))
+            except ValueError:
+                problem, detail = {}, response.text or response.reason_phrase
+            raise ApiError(response.status_code, detail, problem)
+        return response
+
+    def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        return self.request(method, path, **kwargs).json()
+
+    # --- users ------------------------------------------------------------------
+    def submit(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", "/v1/jobs", json=dict(job))
+        return result
+
+    def jobs(
+        self,
+        *,
+        status: list[str] | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+        tenant: str | None = None,
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit}
+        if status:
+            params["status"] = status
+        if cursor is not None:
+            params["cursor"] = cursor
+        if tenant:
+            params["tenant"] = tenant
+        result: dict[str, Any] = self._json("GET", "/v1/jobs", params=params)
+        return result
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", f"/v1/jobs/{job_id}")
+        return result
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", f"/v1/jobs/{job_id}/cancel")
+        return result
+
+    def logs(
+        self, job_id: str, *, stream: str = "stdout", offset: int = 0, attempt: int | None = None
+    ) -> tuple[bytes, str, int]:
+        """Returns (data, job status, attempt read)."""
+        params: dict[str, Any] = {"stream": stream, "offset": offset}
+        if attempt is not None:
+            params["attempt"] = attempt
+        r = self.request("GET", f"/v1/jobs/{job_id}/logs", params=params)
+        return (
+            r.content,
+            r.headers.get("x-suanli-status", ""),
+            int(r.headers.get("x-suanli-attempt", "0")),
+        )
+
+    def clusters(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/v1/clusters")
+        return result
+
+    def regions(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/v1/regions")
+        return result
+
+    def usage(
+        self, *, by: str = "tenant", tenant: str | None = None, since: str | None = None
+    ) -> list[dict[str, Any]]:
+        params = {k: v for k, v in {"by": by, "tenant": tenant, "since": since}.items() if v}
+        result: list[dict[str, Any]] = self._json("GET", "/v1/usage", params=params)
+        return result
+
+    # --- agents -----------------------------------------------------------------
+    def agent_register(
+        self, nodes: list[dict[str, Any]], *, version: str, known: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST",
+            "/v1/agent/register",
+            json={"nodes": nodes, "agent_version": version, "known": known},
+        )
+        return result
+
+    def agent_heartbeat(self, known: list[dict[str, Any]]) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", "/v1/agent/heartbeat", json={"known": known})
+        return result
+
+    def agent_claim(self, limit: int = 50) -> dict[str, Any]:
+        """{"assignments": [...], "cancel": [{"job_id", "attempt"}, ...]}"""
+        result: dict[str, Any] = self._json("POST", "/v1/agent/claim", params={"limit": limit})
+        return result
+
+    def agent_report(self, job_id: str, attempt: int, state: Mapping[str, Any]) -> bool:
+        result = self._json(
+            "POST", f"/v1/agent/jobs/{job_id}/attempts/{attempt}/state", json=dict(state)
+        )
+        return bool(result["forget"])
+
+    def agent_log(self, job_id: str, attempt: int, stream: str, offset: int, data: bytes) -> None:
+        self.request(
+            "POST",
+            f"/v1/agent/jobs/{job_id}/attempts/{attempt}/logs/{stream}",
+            params={"offset": offset},
+            content=data,
+            headers={"Content-Type": "application/octet-stream"},
+        )

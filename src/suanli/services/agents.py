@@ -1,0 +1,329 @@
+"""The agent protocol, server side. Agents pull: they register their cluster's nodes,
+heartbeat, claim assignments, report attempt states and push logs.
+
+Reconciliation rule: at registration the agent lists every attempt its engine still
+knows. An attempt this cluster was handed (dispatched) that the agent does not know is
+LOST (requeued or failed by `requeue_or_fail`); an attempt the agent knows that the
+server no longer considers active is returned in `abandon`, and the agent stops it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from suanli.domain.ids import ClusterId, JobId, NodeId
+from suanli.domain.jobs import Attempt, Job, JobStatus
+from suanli.domain.permissions import Permission, require
+from suanli.domain.pool import ClusterState, Node
+from suanli.domain.resources import Resources
+from suanli.domain.tenancy import Principal
+from suanli.ports.clock import Clock
+from suanli.ports.signals import Wakeup
+from suanli.ports.store import Store, UnitOfWork
+from suanli.services.jobs import STREAMS
+from suanli.services.lifecycle import end_attempt, move, requeue_or_fail
+
+AttemptKey = tuple[JobId, int]
+REPORTABLE = (
+    JobStatus.RUNNING,
+    JobStatus.SUCCEEDED,
+    JobStatus.FAILED,
+    JobStatus.CANCELLED,
+    JobStatus.LOST,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class NodeReport:
+    hostname: str
+    capacity: Resources
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    job_id: JobId
+    attempt: int
+    argv: tuple[str, ...]
+    env: dict[str, str]
+    working_dir: str | None
+    time_limit_s: int | None
+    allocation: Resources
+    node_id: NodeId
+
+
+@dataclass(frozen=True, slots=True)
+class Instructions:
+    cancel: list[AttemptKey]
+    abandon: list[AttemptKey]
+
+
+@dataclass(frozen=True, slots=True)
+class StateReport:
+    job_id: JobId
+    attempt: int
+    status: JobStatus
+    engine_job_id: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+    exit_code: int | None = None
+    reason: str = ""
+
+
+def node_id_for(hostname: str, index: int) -> NodeId:
+    text = re.sub(r"[^a-z0-9_-]+", "-", hostname.lower()).strip("-")[:60]
+    return NodeId(text or f"node-{index}")
+
+
+def lose(uow: UnitOfWork, job: Job, attempt: Attempt, *, why: str, at: datetime) -> Job:
+    """Mark an attempt and its job LOST, then requeue or fail the job."""
+    end_attempt(
+        uow, job, attempt, JobStatus.LOST, reason=why, started_at=None, ended_at=at, exit_code=None
+    )
+    job = move(uow, job, JobStatus.LOST, reason=why, at=at)
+    return requeue_or_fail(uow, job, why=why, at=at)
+
+
+class AgentService:
+    def __init__(self, store: Store, clock: Clock, scheduler_wakeup: Wakeup) -> None:
+        self._store = store
+        self._clock = clock
+        self._wakeup = scheduler_wakeup
+
+    def _cluster_id(self, principal: Principal) -> ClusterId:
+        require(principal, Permission.AGENT)
+        if principal.cluster_id is None:
+            raise Forbidden("This agent token is not bound to a cluster.")
+        return principal.cluster_id
+
+    def register(
+        self,
+        principal: Principal,
+        nodes: Sequence[NodeReport],
+        *,
+        agent_version: str,
+        known: Sequence[AttemptKey],
+    ) -> Instructions:
+        cluster_id = self._cluster_id(principal)
+        if not nodes:
+            raise InvalidInput("An agent must report at least one node.", field="nodes")
+        now = self._clock.now()
+        known_set = set(known)
+        with self._store.unit_of_work() as uow:
+            uow.pool.replace_nodes(
+                cluster_id,
+                [
+                    Node(cluster_id, node_id_for(n.hostname, i), n.capacity, n.hostname)
+                    for i, n in enumerate(nodes)
+                ],
+            )
+            uow.pool.set_cluster_state(
+                cluster_id, ClusterState.READY, heartbeat_at=now, agent_version=agent_version
+            )
+            for attempt in uow.jobs.dispatched_active_on(cluster_id):
+                if (attempt.job_id, attempt.number) not in known_set:
+                    job = uow.jobs.get_for_update(attempt.job_id)
+                    if job is not None:
+                        lose(
+                            uow,
+                            job,
+                            attempt,
+                            at=now,
+                            why=f"attempt {attempt.number} on {cluster_id} was LOST: its "
+                            "agent restarted and its engine no longer knows it",
+                        )
+            instructions = self._instructions(uow, cluster_id, known)
+            uow.commit()
+        self._wakeup.notify()
+        return instructions
+
+    def heartbeat(self, principal: Principal, known: Sequence[AttemptKey]) -> Instructions:
+        cluster_id = self._cluster_id(principal)
+        with self._store.unit_of_work() as uow:
+            cluster = uow.pool.get_cluster(cluster_id)
+            if cluster is None or cluster.state is ClusterState.REGISTERED:
+                raise Conflict(
+                    "This cluster's agent has not registered yet.",
+                    hint="call POST /v1/agent/register first.",
+                )
+            state = (
+                ClusterState.DRAINED
+                if cluster.state is ClusterState.DRAINED
+                else (ClusterState.READY)
+            )
+            uow.pool.set_cluster_state(cluster_id, state, heartbeat_at=self._clock.now())
+            instructions = self._instructions(uow, cluster_id, known)
+            uow.commit()
+        if cluster.state is ClusterState.UNREACHABLE:
+            self._wakeup.notify()
+        return instructions
+
+    def _instructions(
+        self, uow: UnitOfWork, cluster_id: ClusterId, known: Sequence[AttemptKey]
+    ) -> Instructions:
+        active = {(a.job_id, a.number) for a in uow.jobs.dispatched_active_on(cluster_id)}
+        abandon = [k for k in known if k not in active]
+        return Instructions(uow.jobs.cancel_requested_on(cluster_id), abandon)
+
+    def claim(self, principal: Principal, limit: int) -> tuple[list[Assignment], list[AttemptKey]]:
+        """Hand the agent up to `limit` attempts placed on its cluster, and the attempts it
+        runs that users asked to cancel (so cancels reach it at poll, not heartbeat,
+        latency)."""
+        cluster_id = self._cluster_id(principal)
+        now = self._clock.now()
+        out: list[Assignment] = []
+        with self._store.unit_of_work() as uow:
+            cancel = uow.jobs.cancel_requested_on(cluster_id)
+            cluster = uow.pool.get_cluster(cluster_id)
+            if cluster is None or cluster.state is not ClusterState.READY:
+                return [], cancel
+            for attempt in uow.jobs.undispatched_on(cluster_id, limit):
+                job = uow.jobs.get(attempt.job_id)
+                if job is None:
+                    continue
+                uow.jobs.save_attempt(replace(attempt, dispatched_at=now))
+                spec = job.spec
+                out.append(
+                    Assignment(
+                        job.id,
+                        attempt.number,
+                        spec.command,
+                        dict(spec.env),
+                        spec.working_dir,
+                        spec.time_limit_s,
+                        attempt.allocation,
+                        attempt.node_id,
+                    )
+                )
+            uow.commit()
+        return out, cancel
+
+    def report(self, principal: Principal, report: StateReport) -> bool:
+        """Apply an attempt's state. Returns True when the agent may forget the attempt
+        (its final state is recorded, or the attempt is no longer the job's current
+        one). Idempotent: repeating a report changes nothing."""
+        cluster_id = self._cluster_id(principal)
+        if report.status not in REPORTABLE:
+            raise InvalidInput(
+                f"An agent cannot report {report.status.value}.",
+                field="status",
+                hint=f"report one of {', '.join(s.value for s in REPORTABLE)}.",
+            )
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            job = uow.jobs.get_for_update(report.job_id)
+            attempt = uow.jobs.get_attempt(report.job_id, report.attempt)
+            if job is None or attempt is None:
+                raise NotFound(f"No attempt {report.attempt} of job {report.job_id!r}.")
+            if attempt.cluster_id != cluster_id:
+                raise Forbidden("That attempt belongs to another cluster.")
+            forget = self._apply(uow, job, attempt, report, now)
+            uow.commit()
+        if forget:
+            self._wakeup.notify()
+        return forget
+
+    def _apply(
+        self, uow: UnitOfWork, job: Job, attempt: Attempt, report: StateReport, now: datetime
+    ) -> bool:
+        if attempt.status.is_terminal() or attempt.status is JobStatus.LOST:
+            return True  # already final (a repeated report, or the server gave up on it)
+        current = job.attempt == attempt.number
+        if report.status is JobStatus.RUNNING:
+            if attempt.status is JobStatus.SCHEDULED:
+                uow.jobs.save_attempt(
+                    replace(
+                        attempt,
+                        status=JobStatus.RUNNING,
+                        started_at=report.started_at or now,
+                        engine_job_id=report.engine_job_id,
+                    )
+                )
+                if current:
+                    move(
+                        uow,
+                        job,
+                        JobStatus.RUNNING,
+                        at=now,
+                        reason=f"Running on {attempt.cluster_id}/{attempt.node_id}.",
+                        started_at=report.started_at or now,
+                    )
+            return False
+        ended_at = report.ended_at or now
+        if attempt.status is JobStatus.SCHEDULED and report.status is not JobStatus.LOST:
+            attempt = replace(
+                attempt,
+                status=JobStatus.RUNNING,
+                started_at=report.started_at or ended_at,
+                engine_job_id=report.engine_job_id,
+            )
+            if current:
+                job = move(
+                    uow,
+                    job,
+                    JobStatus.RUNNING,
+                    at=now,
+                    reason="Running.",
+                    started_at=attempt.started_at,
+                )
+        if report.status is JobStatus.LOST:
+            if current:
+                lose(uow, job, attempt, at=now, why=report.reason or "the engine lost it")
+            return True
+        end_attempt(
+            uow,
+            job,
+            attempt,
+            report.status,
+            reason=report.reason,
+            started_at=report.started_at,
+            ended_at=ended_at,
+            exit_code=report.exit_code,
+        )
+        if current:
+            reason = report.reason or _describe(report.status, report.exit_code)
+            move(
+                uow,
+                job,
+                report.status,
+                reason=reason,
+                at=now,
+                ended_at=ended_at,
+                exit_code=report.exit_code,
+                started_at=job.started_at or attempt.started_at,
+            )
+        return True
+
+    def append_log(
+        self,
+        principal: Principal,
+        job_id: JobId,
+        attempt: int,
+        stream: str,
+        offset: int,
+        data: bytes,
+    ) -> None:
+        cluster_id = self._cluster_id(principal)
+        if stream not in STREAMS:
+            raise InvalidInput(
+                f"Unknown stream {stream!r}.", field="stream", hint="use stdout or stderr."
+            )
+        with self._store.unit_of_work() as uow:
+            found = uow.jobs.get_attempt(job_id, attempt)
+            if found is None:
+                raise NotFound(f"No attempt {attempt} of job {job_id!r}.")
+            if found.cluster_id != cluster_id:
+                raise Forbidden("That attempt belongs to another cluster.")
+            uow.logs.append(job_id, attempt, stream, offset, data)
+            uow.commit()
+
+
+def _describe(status: JobStatus, exit_code: int | None) -> str:
+    if status is JobStatus.SUCCEEDED:
+        return "Completed (exit code 0)."
+    if status is JobStatus.CANCELLED:
+        return "Cancelled by user."
+    return f"Failed with exit code {exit_code}."

@@ -1,0 +1,193 @@
+"""Job use cases for users: submit, list, show, cancel, read logs.
+
+Tenant isolation: a caller without SEE_ALL_TENANTS sees only its own tenant's jobs; a job
+of another tenant is reported as not found (its existence is not revealed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from suanli.domain.errors import Conflict, InvalidInput, NotFound
+from suanli.domain.ids import JOB_PREFIX, JobId
+from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, JobStatus
+from suanli.domain.permissions import Permission, allows, require
+from suanli.domain.tenancy import Principal
+from suanli.domain.usage import UsageRecord
+from suanli.ports.clock import Clock
+from suanli.ports.ids import IdGenerator
+from suanli.ports.signals import Wakeup
+from suanli.ports.store import JobFilter, Store, UnitOfWork
+from suanli.services.lifecycle import move
+
+STREAMS = ("stdout", "stderr")
+MAX_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class JobDetail:
+    job: Job
+    attempts: list[Attempt]
+    events: list[JobEvent]
+    usage: list[UsageRecord]
+
+
+class JobService:
+    def __init__(self, store: Store, clock: Clock, ids: IdGenerator, wakeup: Wakeup) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+        self._wakeup = wakeup
+
+    def submit(self, principal: Principal, spec: JobSpec) -> Job:
+        """Queue a job for the caller's tenant. Durable before it returns."""
+        require(principal, Permission.JOB_SUBMIT)
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            if spec.regions:
+                known = {r.id for r in uow.pool.list_regions()}
+                unknown = [r for r in spec.regions if r not in known]
+                if unknown:
+                    raise InvalidInput(
+                        f"Unknown region(s): {', '.join(unknown)}.",
+                        field="regions",
+                        hint=f"use one of {', '.join(sorted(known)) or '(none registered)'}."
+                        " Hint: `suanli pool`.",
+                    )
+            job = uow.jobs.add(
+                Job(
+                    id=JobId(self._ids.new(JOB_PREFIX)),
+                    tenant_id=principal.tenant_id,
+                    user_id=principal.user_id,
+                    spec=spec,
+                    status=JobStatus.PENDING,
+                    submitted_at=now,
+                    reason="Submitted; waiting for the next scheduling cycle.",
+                    updated_at=now,
+                )
+            )
+            uow.jobs.add_event(JobEvent(job.id, now, None, JobStatus.PENDING, "Submitted", 0))
+            uow.commit()
+        self._wakeup.notify()
+        return job
+
+    def _visible(
+        self, uow: UnitOfWork, principal: Principal, job_id: JobId, *, for_update: bool = False
+    ) -> Job:
+        job = uow.jobs.get_for_update(job_id) if for_update else uow.jobs.get(job_id)
+        if job is None or (
+            job.tenant_id != principal.tenant_id
+            and not allows(principal.role, Permission.SEE_ALL_TENANTS)
+        ):
+            raise NotFound(
+                f"No job {job_id!r}.", field="job_id", hint="check the id with `suanli jobs`."
+            )
+        return job
+
+    def get(self, principal: Principal, job_id: JobId) -> JobDetail:
+        require(principal, Permission.JOB_READ)
+        with self._store.unit_of_work(readonly=True) as uow:
+            job = self._visible(uow, principal, job_id)
+            return JobDetail(
+                job,
+                uow.jobs.list_attempts(job_id),
+                uow.jobs.events(job_id),
+                uow.usage.for_job(job_id),
+            )
+
+    def search(self, principal: Principal, flt: JobFilter) -> list[Job]:
+        require(principal, Permission.JOB_READ)
+        if not 1 <= flt.limit <= MAX_PAGE:
+            raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", field="limit")
+        if not allows(principal.role, Permission.SEE_ALL_TENANTS):
+            if flt.tenant_id not in (None, principal.tenant_id):
+                raise NotFound(f"No tenant {flt.tenant_id!r}.", field="tenant")
+            flt = replace(flt, tenant_id=principal.tenant_id)
+        with self._store.unit_of_work(readonly=True) as uow:
+            return uow.jobs.search(flt)
+
+    def usage_of(
+        self, principal: Principal, job_ids: list[JobId]
+    ) -> dict[JobId, list[UsageRecord]]:
+        """Usage records of jobs the caller may see (for list views)."""
+        require(principal, Permission.JOB_READ)
+        with self._store.unit_of_work(readonly=True) as uow:
+            usage = uow.usage.for_jobs(job_ids)
+        return {
+            j: r
+            for j, r in usage.items()
+            if allows(principal.role, Permission.SEE_ALL_TENANTS)
+            or all(x.tenant_id == principal.tenant_id for x in r)
+        }
+
+    def cancel(self, principal: Principal, job_id: JobId) -> Job:
+        """Cancel at once if the job has not reached an agent; otherwise ask its agent to
+        stop it (SIGTERM, then SIGKILL after the grace period) and return RUNNING with
+        `cancel_requested` set. Cancelling a cancelled job is a no-op."""
+        require(principal, Permission.JOB_CANCEL)
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            job = self._visible(uow, principal, job_id, for_update=True)
+            if job.status is JobStatus.CANCELLED:
+                return job
+            if job.status.is_terminal():
+                raise Conflict(f"Job {job_id} already ended {job.status.value}; nothing to cancel.")
+            attempt = uow.jobs.get_attempt(job.id, job.attempt) if job.attempt else None
+            if attempt is not None and attempt.dispatched_at and job.status.holds_resources():
+                job = replace(
+                    job,
+                    cancel_requested=True,
+                    reason="Cancel requested; waiting for the agent to stop it.",
+                    updated_at=now,
+                )
+                uow.jobs.save(job)
+            else:
+                if attempt is not None and attempt.status is JobStatus.SCHEDULED:
+                    uow.jobs.save_attempt(
+                        replace(
+                            attempt, status=JobStatus.CANCELLED, reason="Cancelled before dispatch."
+                        )
+                    )
+                job = move(
+                    uow,
+                    job,
+                    JobStatus.CANCELLED,
+                    reason="Cancelled by user.",
+                    at=now,
+                    ended_at=now,
+                    cluster_id=job.cluster_id,
+                )
+            uow.commit()
+        self._wakeup.notify()
+        return job
+
+    def logs(
+        self,
+        principal: Principal,
+        job_id: JobId,
+        *,
+        stream: str,
+        offset: int,
+        limit: int,
+        attempt: int | None,
+    ) -> tuple[bytes, int, Job]:
+        """Bytes of one output stream of one attempt (default: the latest) from `offset`.
+        Returns the data, the attempt number read, and the job (so followers know when
+        to stop)."""
+        require(principal, Permission.JOB_READ)
+        if stream not in STREAMS:
+            raise InvalidInput(
+                f"Unknown stream {stream!r}.", field="stream", hint="use stdout or stderr."
+            )
+        if offset < 0 or not 1 <= limit <= 4 * 1024 * 1024:
+            raise InvalidInput("offset must be >= 0 and limit between 1 and 4 MiB.", field="offset")
+        with self._store.unit_of_work(readonly=True) as uow:
+            job = self._visible(uow, principal, job_id)
+            number = job.attempt if attempt is None else attempt
+            if attempt is not None and not 1 <= attempt <= max(job.attempt, 1):
+                raise InvalidInput(
+                    f"Job {job_id} has no attempt {attempt}.",
+                    field="attempt",
+                    hint=f"attempts run 1..{job.attempt}.",
+                )
+            return uow.logs.read(job.id, number, stream, offset, limit), number, job

@@ -1,0 +1,77 @@
+"""Job lifecycle steps shared by the services: every status change goes through `move`,
+which checks the state machine, saves the job and appends to its history, inside the
+caller's transaction. Finishing an attempt meters it exactly once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from suanli.domain.ids import ProviderId
+from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus, check_transition
+from suanli.logic.metering.attempts import meter_attempt
+from suanli.ports.store import UnitOfWork
+
+
+def move(
+    uow: UnitOfWork, job: Job, new: JobStatus, *, reason: str, at: datetime, **changes: object
+) -> Job:
+    """Transition `job` to `new` (raises IllegalTransition), apply `changes`, save, log."""
+    moved = replace(job.transition(new, reason=reason, at=at), **changes)  # type: ignore[arg-type]
+    uow.jobs.save(moved)
+    uow.jobs.add_event(JobEvent(job.id, at, job.status, new, reason, moved.attempt))
+    return moved
+
+
+def end_attempt(
+    uow: UnitOfWork,
+    job: Job,
+    attempt: Attempt,
+    status: JobStatus,
+    *,
+    reason: str,
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    exit_code: int | None,
+) -> Attempt:
+    """Record the end of an attempt and meter it (once: usage rows are unique per attempt
+    and dimension). An attempt that never started is not metered."""
+    check_transition(attempt.status, status)
+    ended = replace(
+        attempt,
+        status=status,
+        reason=reason,
+        exit_code=exit_code,
+        started_at=attempt.started_at or started_at,
+        ended_at=ended_at if (attempt.started_at or started_at) else None,
+    )
+    uow.jobs.save_attempt(ended)
+    cluster = uow.pool.get_cluster(attempt.cluster_id)
+    provider = cluster.provider_id if cluster else ProviderId("unknown")
+    uow.usage.add(meter_attempt(ended, tenant_id=job.tenant_id, provider_id=provider))
+    return ended
+
+
+def requeue_or_fail(uow: UnitOfWork, job: Job, *, why: str, at: datetime) -> Job:
+    """After a LOST or PREEMPTED attempt: back to PENDING (keeping its queue position),
+    or FAILED when no attempts are left, or CANCELLED if the user asked to cancel."""
+    cleared: dict[str, object] = {"cluster_id": None, "node_id": None, "allocation": None}
+    if job.cancel_requested:
+        return move(uow, job, JobStatus.CANCELLED, reason=f"Cancelled; {why}", at=at, ended_at=at)
+    if job.attempt >= job.spec.max_attempts:
+        return move(
+            uow,
+            job,
+            JobStatus.FAILED,
+            at=at,
+            ended_at=at,
+            reason=f"{why}; no attempts left ({job.attempt} of {job.spec.max_attempts}).",
+        )
+    return move(
+        uow,
+        job,
+        JobStatus.PENDING,
+        at=at,
+        reason=f"Requeued: {why} (attempt {job.attempt} of {job.spec.max_attempts}).",
+        **cleared,
+    )

@@ -1,0 +1,31 @@
+"""Background loops you can step: each loop is an object with `run_once()`; `run_loop`
+turns one in a thread until stopped, early when its wake-up signal fires."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from suanli.ports.signals import Wakeup
+
+log = logging.getLogger("suanli.loops")
+
+
+def run_loop(
+    name: str, step: Callable[[], object], *, period_s: float, wakeup: Wakeup, stop: threading.Event
+) -> threading.Thread:
+    """Start a daemon thread calling `step` every `period_s` or on wake-up, until `stop`.
+    A failing step is logged and retried next period; it never kills the loop."""
+
+    def body() -> None:
+        while not stop.is_set():
+            try:
+                step()
+            except Exception:
+                log.exception("%s loop step failed; retrying", name)
+            wakeup.wait(period_s)
+
+    thread = threading.Thread(target=body, name=f"suanli-{name}", daemon=True)
+    thread.start()
+    return thread

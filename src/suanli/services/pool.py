@@ -1,0 +1,168 @@
+"""Pool use cases: register regions, providers and clusters; show capacity, use and free.
+
+Registering a cluster returns its agent token once: the agent presents it on every call
+and may act only for that cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suanli.domain.errors import Conflict, InvalidInput, NotFound
+from suanli.domain.ids import ClusterId, ProviderId, RegionId, UserId, slug
+from suanli.domain.permissions import Permission, require
+from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
+from suanli.domain.resources import ZERO, Resources
+from suanli.domain.tenancy import Principal, Role
+from suanli.ports.clock import Clock
+from suanli.ports.ids import IdGenerator
+from suanli.ports.store import Store, UnitOfWork
+from suanli.services.auth import issue_token
+
+ENGINES = ("local", "slurm", "ray", "kubernetes")
+
+
+@dataclass(frozen=True, slots=True)
+class NodeUsage:
+    node: Node
+    used: Resources
+    free: Resources
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterUsage:
+    cluster: Cluster
+    nodes: list[NodeUsage]
+    running_jobs: int
+
+    @property
+    def capacity(self) -> Resources:
+        return sum((n.node.capacity for n in self.nodes), ZERO)
+
+    @property
+    def used(self) -> Resources:
+        return sum((n.used for n in self.nodes), ZERO)
+
+
+def cluster_usage(uow: UnitOfWork) -> list[ClusterUsage]:
+    """Every cluster with per-node capacity, used (sum of active allocations) and free."""
+    used: dict[tuple[str, str], Resources] = {}
+    jobs_on: dict[str, int] = {}
+    for cluster_id, node_id, allocation in uow.jobs.allocations():
+        used[(cluster_id, node_id)] = used.get((cluster_id, node_id), ZERO) + allocation
+        jobs_on[cluster_id] = jobs_on.get(cluster_id, 0) + 1
+    nodes_by_cluster: dict[str, list[NodeUsage]] = {}
+    for node in uow.pool.list_nodes():
+        u = used.get((node.cluster_id, node.id), ZERO)
+        nodes_by_cluster.setdefault(node.cluster_id, []).append(
+            NodeUsage(node, u, node.capacity - u)
+        )
+    return [
+        ClusterUsage(c, nodes_by_cluster.get(c.id, []), jobs_on.get(c.id, 0))
+        for c in uow.pool.list_clusters()
+    ]
+
+
+class PoolService:
+    def __init__(self, store: Store, clock: Clock, ids: IdGenerator) -> None:
+        self._store = store
+        self._clock = clock
+        self._ids = ids
+
+    def add_region(self, principal: Principal, region: Region) -> Region:
+        require(principal, Permission.POOL_WRITE)
+        slug(region.id, field="id")
+        with self._store.unit_of_work() as uow:
+            if uow.pool.get_region(region.id):
+                raise Conflict(f"Region {region.id!r} already exists.", field="id")
+            uow.pool.add_region(region)
+            uow.commit()
+        return region
+
+    def add_provider(self, principal: Principal, provider: Provider) -> Provider:
+        require(principal, Permission.POOL_WRITE)
+        slug(provider.id, field="id")
+        with self._store.unit_of_work() as uow:
+            if uow.pool.get_provider(provider.id):
+                raise Conflict(f"Provider {provider.id!r} already exists.", field="id")
+            uow.pool.add_provider(provider)
+            uow.commit()
+        return provider
+
+    def add_cluster(
+        self,
+        principal: Principal,
+        cluster_id: ClusterId,
+        *,
+        provider_id: ProviderId,
+        region_id: RegionId,
+        engine: str,
+    ) -> tuple[Cluster, str]:
+        """Register a cluster; returns it and its agent token (shown only here)."""
+        require(principal, Permission.POOL_WRITE)
+        slug(cluster_id, field="id")
+        if engine not in ENGINES:
+            raise InvalidInput(
+                f"Unknown engine {engine!r}.",
+                field="engine",
+                hint=f"use one of {', '.join(ENGINES)}.",
+            )
+        with self._store.unit_of_work() as uow:
+            if uow.pool.get_cluster(cluster_id):
+                raise Conflict(f"Cluster {cluster_id!r} already exists.", field="id")
+            if not uow.pool.get_provider(provider_id):
+                raise NotFound(
+                    f"No provider {provider_id!r}.",
+                    field="provider_id",
+                    hint="register it first: POST /v1/providers.",
+                )
+            if not uow.pool.get_region(region_id):
+                raise NotFound(
+                    f"No region {region_id!r}.",
+                    field="region_id",
+                    hint="register it first: POST /v1/regions.",
+                )
+            cluster = Cluster(
+                cluster_id,
+                provider_id,
+                region_id,
+                engine,
+                ClusterState.REGISTERED,
+                self._clock.now(),
+            )
+            uow.pool.add_cluster(cluster)
+            token = issue_token(
+                uow,
+                self._ids,
+                self._clock,
+                Principal(
+                    principal.tenant_id, UserId(f"agent:{cluster_id}"), Role.AGENT, cluster_id
+                ),
+            )
+            uow.commit()
+        return cluster, token
+
+    def regions(self, principal: Principal) -> list[Region]:
+        require(principal, Permission.POOL_READ)
+        with self._store.unit_of_work(readonly=True) as uow:
+            return uow.pool.list_regions()
+
+    def providers(self, principal: Principal) -> list[Provider]:
+        require(principal, Permission.POOL_READ)
+        with self._store.unit_of_work(readonly=True) as uow:
+            return uow.pool.list_providers()
+
+    def clusters(self, principal: Principal) -> list[ClusterUsage]:
+        require(principal, Permission.POOL_READ)
+        with self._store.unit_of_work(readonly=True) as uow:
+            return cluster_usage(uow)
+
+    def cluster(self, principal: Principal, cluster_id: ClusterId) -> ClusterUsage:
+        for usage in self.clusters(principal):
+            if usage.cluster.id == cluster_id:
+                return usage
+        raise NotFound(
+            f"No cluster {cluster_id!r}.",
+            field="cluster_id",
+            hint="list clusters with `suanli pool`.",
+        )
