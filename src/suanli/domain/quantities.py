@@ -25,7 +25,9 @@ def parse_memory_mb(text: str, *, field: str = "memory") -> int:
         )
     value = float(match.group(1)) * _MEM_FACTOR_MB[match.group(2).upper()]
     if value <= 0:
-        raise InvalidInput(f"{field} must be positive, got {text!r}.", field=field)
+        raise InvalidInput(
+            f"{field} must be positive, got {text!r}.", field=field, hint="ask for e.g. '4G'."
+        )
     return max(1, round(value))
 
 

@@ -115,16 +115,18 @@ class Resources:
         """
         if self.cpu_milli > free.cpu_milli or self.memory_mb > free.memory_mb:
             return None
-        if not self.gpus:
-            return Resources(self.cpu_milli, self.memory_mb, {}, 0)
-        ((model, count),) = self.gpus.items()
         if self.gpu_memory_mb and free.gpu_memory_mb and self.gpu_memory_mb > free.gpu_memory_mb:
             return None
-        candidates = list(free.gpus) if model == ANY_GPU else [model]
-        for name in candidates:
-            if free.gpus.get(name, 0) >= count:
-                return Resources(self.cpu_milli, self.memory_mb, {name: count}, 0)
-        return None
+        bound: dict[str, int] = {}
+        for model, count in self.gpus.items():
+            candidates = list(free.gpus) if model == ANY_GPU else [model]
+            name = next(
+                (m for m in candidates if free.gpus.get(m, 0) - bound.get(m, 0) >= count), None
+            )
+            if name is None:
+                return None
+            bound[name] = bound.get(name, 0) + count
+        return Resources(self.cpu_milli, self.memory_mb, bound, 0)
 
     def shortfall(self, free: Resources) -> list[str]:
         """Human phrases for each dimension in which `free` falls short of this request."""

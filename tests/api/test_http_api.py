@@ -1,0 +1,150 @@
+"""The HTTP API through FastAPI's test client: authentication on every route, problem
+documents for every error, no tracebacks, nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from suanli.adapters.clock import ManualClock
+from suanli.api.app import create_app
+from suanli.platform import Platform
+from suanli.services.bootstrap import LocalTokens, bootstrap_local
+
+PROBLEM = "application/problem+json"
+
+
+@pytest.fixture
+def tokens(platform: Platform, clock: ManualClock) -> LocalTokens:
+    return bootstrap_local(platform.store, clock, platform.ids, user="alice", previous=None)
+
+
+@pytest.fixture
+def api(platform: Platform) -> TestClient:
+    return TestClient(create_app(platform), raise_server_exceptions=False)
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def assert_problem(response: object, status: int, *words: str) -> dict[str, object]:
+    from httpx import Response
+
+    assert isinstance(response, Response)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith(PROBLEM)
+    assert "Traceback" not in response.text
+    body: dict[str, object] = response.json()
+    for word in words:
+        assert word.lower() in str(body["detail"]).lower(), body
+    return body
+
+
+def test_every_v1_route_requires_a_token(api: TestClient, tokens: LocalTokens) -> None:
+    paths = api.get("/openapi.json").json()["paths"]
+    operations = [(m.upper(), p) for p, ops in paths.items() for m in ops]
+    assert len(operations) >= 15
+    for method, template in operations:
+        path = re.sub(r"\{[^}]+\}", "x", template)
+        assert_problem(api.request(method, path), 401, "credentials")
+        assert_problem(api.request(method, path, headers=auth("sl_wrong")), 401, "not valid")
+
+
+def test_submit_list_get_and_logs(api: TestClient, tokens: LocalTokens) -> None:
+    h = auth(tokens.user)
+    created = api.post("/v1/jobs", json={"command": ["echo", "hi"], "gpus": "A100:1",
+                                         "time_limit": "1h"}, headers=h)
+    assert created.status_code == 201, created.text
+    job = created.json()
+    assert job["status"] == "PENDING" and job["resources"]["gpus"] == {"A100-80GB": 1}
+    assert job["time_limit_s"] == 3600
+    for key in ("id", "status", "exit_code", "started_at", "ended_at", "reason", "usage"):
+        assert key in job
+    listed = api.get("/v1/jobs", headers=h, params={"status": "pending"}).json()
+    assert [j["id"] for j in listed["items"]] == [job["id"]]
+    detail = api.get(f"/v1/jobs/{job['id']}", headers=h).json()
+    assert detail["events"][0]["to_status"] == "PENDING"
+    logs = api.get(f"/v1/jobs/{job['id']}/logs", headers=h)
+    assert logs.status_code == 200 and logs.content == b""
+    assert logs.headers["x-suanli-status"] == "PENDING"
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"command": []}, "command"),
+        ({"command": ["x"], "cpus": -1}, "cpus"),
+        ({"command": ["x"], "cpus": "many"}, "cpus"),
+        ({"command": ["x"], "memory": "4X"}, "memory"),
+        ({"command": ["x"], "gpus": "FOO:1"}, "gpus"),
+        ({"command": ["x"], "time_limit": "soon"}, "time_limit"),
+        ({"command": ["x"], "colour": "red"}, "colour"),
+        ({"command": "echo hi"}, "command"),
+        ({}, "command"),
+    ],
+)
+def test_bad_submissions_name_the_field_and_write_nothing(
+    api: TestClient, tokens: LocalTokens, body: dict[str, object], field: str
+) -> None:
+    h = auth(tokens.user)
+    problem = assert_problem(api.post("/v1/jobs", json=body, headers=h), 422)
+    assert problem["field"] == field
+    assert api.get("/v1/jobs", headers=h).json()["items"] == []
+
+
+def test_malformed_json_is_a_clear_422(api: TestClient, tokens: LocalTokens) -> None:
+    got = api.post("/v1/jobs", content=b'{"command": [', headers={
+        **auth(tokens.user), "Content-Type": "application/json"})
+    assert_problem(got, 422, "not valid JSON")
+
+
+def test_unknown_job_and_bad_parameters(api: TestClient, tokens: LocalTokens) -> None:
+    h = auth(tokens.user)
+    assert_problem(api.get("/v1/jobs/j-nope", headers=h), 404, "j-nope")
+    assert_problem(api.post("/v1/jobs/j-nope/cancel", headers=h), 404)
+    assert_problem(api.get("/v1/jobs", params={"status": "DONE"}, headers=h), 422, "DONE")
+    assert_problem(api.get("/v1/jobs", params={"limit": 0}, headers=h), 422, "limit")
+    assert_problem(api.get("/v1/usage", params={"by": "colour"}, headers=h), 422, "colour")
+    assert_problem(api.get("/v1/nowhere", headers=h), 404)
+
+
+def test_roles_are_enforced(api: TestClient, tokens: LocalTokens) -> None:
+    assert_problem(api.post("/v1/agent/claim", headers=auth(tokens.user)), 403, "agent")
+    assert_problem(api.post("/v1/jobs", json={"command": ["x"]}, headers=auth(tokens.agent)),
+                   403)
+    assert_problem(api.post("/v1/regions", json={"id": "x"}, headers=auth(tokens.user)), 403)
+
+
+def test_operator_registers_a_region_provider_and_cluster(api: TestClient,
+                                                          tokens: LocalTokens) -> None:
+    h = auth(tokens.operator)
+    assert api.post("/v1/regions", json={"id": "zhengzhou", "name": "郑州", "latitude": 34.75,
+                                         "longitude": 113.62}, headers=h).status_code == 201
+    assert_problem(api.post("/v1/regions", json={"id": "zhengzhou"}, headers=h), 409)
+    assert_problem(api.post("/v1/regions", json={"id": "Bad Name"}, headers=h), 422, "name")
+    assert api.post("/v1/providers", json={"id": "uni"}, headers=h).status_code == 201
+    made = api.post("/v1/clusters", json={"id": "gpu-1", "provider_id": "uni",
+                                          "region_id": "zhengzhou", "engine": "slurm"},
+                    headers=h)
+    assert made.status_code == 201, made.text
+    agent = auth(made.json()["agent_token"])
+    reg = api.post("/v1/agent/register", headers=agent, json={"nodes": [
+        {"hostname": "n1", "cpus": 64, "memory_mb": 512000, "gpus": {"H100": 8}}]})
+    assert reg.status_code == 200, reg.text
+    cluster = api.get("/v1/clusters/gpu-1", headers=auth(tokens.user)).json()
+    assert cluster["state"] == "READY" and cluster["free"]["gpus"] == {"H100": 8}
+    assert_problem(api.post("/v1/clusters", json={"id": "c2", "provider_id": "nope",
+                                                  "region_id": "zhengzhou"}, headers=h), 404,
+                   "provider")
+
+
+def test_the_committed_openapi_document_is_current(api: TestClient) -> None:
+    committed = Path(__file__).parents[2] / "docs" / "api" / "openapi.json"
+    generated = api.get("/openapi.json").json()
+    assert json.loads(committed.read_text()) == generated, (
+        "docs/api/openapi.json is stale: run `suanli openapi > docs/api/openapi.json`")
