@@ -35,6 +35,7 @@ class PlatformConfig:
     policy: str = "fifo"
     heartbeat_deadline_s: float = 15.0
     scheduler_period_s: float = 2.0
+    scheduler_min_gap_s: float = 0.25
     dispatcher_period_s: float = 1.0
 
     @classmethod
@@ -53,7 +54,7 @@ class Platform:
         self.store = SqlStore(config.database_url)
         self.scheduler_wakeup = ThreadWakeup()
         self.dispatcher_wakeup = ThreadWakeup()
-        self.auth = Authenticator(self.store)
+        self.auth = Authenticator(self.store, self.clock)
         self.jobs = JobService(self.store, self.clock, self.ids, self.scheduler_wakeup)
         self.pool = PoolService(self.store, self.clock, self.ids)
         self.agents = AgentService(self.store, self.clock, self.scheduler_wakeup)
@@ -76,6 +77,7 @@ class Platform:
                 period_s=self.config.scheduler_period_s,
                 wakeup=self.scheduler_wakeup,
                 stop=self._stop,
+                min_gap_s=self.config.scheduler_min_gap_s,
             ),
             run_loop(
                 "dispatcher",

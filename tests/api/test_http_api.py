@@ -57,8 +57,11 @@ def test_every_v1_route_requires_a_token(api: TestClient, tokens: LocalTokens) -
 
 def test_submit_list_get_and_logs(api: TestClient, tokens: LocalTokens) -> None:
     h = auth(tokens.user)
-    created = api.post("/v1/jobs", json={"command": ["echo", "hi"], "gpus": "A100:1",
-                                         "time_limit": "1h"}, headers=h)
+    created = api.post(
+        "/v1/jobs",
+        json={"command": ["echo", "hi"], "gpus": "A100:1", "time_limit": "1h"},
+        headers=h,
+    )
     assert created.status_code == 201, created.text
     job = created.json()
     assert job["status"] == "PENDING" and job["resources"]["gpus"] == {"A100-80GB": 1}
@@ -98,8 +101,11 @@ def test_bad_submissions_name_the_field_and_write_nothing(
 
 
 def test_malformed_json_is_a_clear_422(api: TestClient, tokens: LocalTokens) -> None:
-    got = api.post("/v1/jobs", content=b'{"command": [', headers={
-        **auth(tokens.user), "Content-Type": "application/json"})
+    got = api.post(
+        "/v1/jobs",
+        content=b'{"command": [',
+        headers={**auth(tokens.user), "Content-Type": "application/json"},
+    )
     assert_problem(got, 422, "not valid JSON")
 
 
@@ -115,36 +121,54 @@ def test_unknown_job_and_bad_parameters(api: TestClient, tokens: LocalTokens) ->
 
 def test_roles_are_enforced(api: TestClient, tokens: LocalTokens) -> None:
     assert_problem(api.post("/v1/agent/claim", headers=auth(tokens.user)), 403, "agent")
-    assert_problem(api.post("/v1/jobs", json={"command": ["x"]}, headers=auth(tokens.agent)),
-                   403)
+    assert_problem(api.post("/v1/jobs", json={"command": ["x"]}, headers=auth(tokens.agent)), 403)
     assert_problem(api.post("/v1/regions", json={"id": "x"}, headers=auth(tokens.user)), 403)
 
 
-def test_operator_registers_a_region_provider_and_cluster(api: TestClient,
-                                                          tokens: LocalTokens) -> None:
+def test_operator_registers_a_region_provider_and_cluster(
+    api: TestClient, tokens: LocalTokens
+) -> None:
     h = auth(tokens.operator)
-    assert api.post("/v1/regions", json={"id": "zhengzhou", "name": "郑州", "latitude": 34.75,
-                                         "longitude": 113.62}, headers=h).status_code == 201
+    assert (
+        api.post(
+            "/v1/regions",
+            json={"id": "zhengzhou", "name": "郑州", "latitude": 34.75, "longitude": 113.62},
+            headers=h,
+        ).status_code
+        == 201
+    )
     assert_problem(api.post("/v1/regions", json={"id": "zhengzhou"}, headers=h), 409)
     assert_problem(api.post("/v1/regions", json={"id": "Bad Name"}, headers=h), 422, "name")
     assert api.post("/v1/providers", json={"id": "uni"}, headers=h).status_code == 201
-    made = api.post("/v1/clusters", json={"id": "gpu-1", "provider_id": "uni",
-                                          "region_id": "zhengzhou", "engine": "slurm"},
-                    headers=h)
+    made = api.post(
+        "/v1/clusters",
+        json={"id": "gpu-1", "provider_id": "uni", "region_id": "zhengzhou", "engine": "slurm"},
+        headers=h,
+    )
     assert made.status_code == 201, made.text
     agent = auth(made.json()["agent_token"])
-    reg = api.post("/v1/agent/register", headers=agent, json={"nodes": [
-        {"hostname": "n1", "cpus": 64, "memory_mb": 512000, "gpus": {"H100": 8}}]})
+    reg = api.post(
+        "/v1/agent/register",
+        headers=agent,
+        json={"nodes": [{"hostname": "n1", "cpus": 64, "memory_mb": 512000, "gpus": {"H100": 8}}]},
+    )
     assert reg.status_code == 200, reg.text
     cluster = api.get("/v1/clusters/gpu-1", headers=auth(tokens.user)).json()
     assert cluster["state"] == "READY" and cluster["free"]["gpus"] == {"H100": 8}
-    assert_problem(api.post("/v1/clusters", json={"id": "c2", "provider_id": "nope",
-                                                  "region_id": "zhengzhou"}, headers=h), 404,
-                   "provider")
+    assert_problem(
+        api.post(
+            "/v1/clusters",
+            json={"id": "c2", "provider_id": "nope", "region_id": "zhengzhou"},
+            headers=h,
+        ),
+        404,
+        "provider",
+    )
 
 
 def test_the_committed_openapi_document_is_current(api: TestClient) -> None:
     committed = Path(__file__).parents[2] / "docs" / "api" / "openapi.json"
     generated = api.get("/openapi.json").json()
     assert json.loads(committed.read_text()) == generated, (
-        "docs/api/openapi.json is stale: run `suanli openapi > docs/api/openapi.json`")
+        "docs/api/openapi.json is stale: run `suanli openapi > docs/api/openapi.json`"
+    )

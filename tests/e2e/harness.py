@@ -153,7 +153,9 @@ class Server:
         while True:
             assert self.proc is not None
             if self.proc.poll() is not None:
-                pytest.fail(f"`suanli up` exited with {self.proc.returncode}.\n{self.diagnostics()}")
+                pytest.fail(
+                    f"`suanli up` exited with {self.proc.returncode}.\n{self.diagnostics()}"
+                )
             rc, out, err = self.cli("pool", "--json", check_timeout=False)
             last = f"rc={rc} stdout={out[-500:]!r} stderr={err[-500:]!r}"
             if rc == 0:
@@ -259,5 +261,7 @@ class Server:
         for n in range(1, self.starts + 1):
             parts.append(f"--- up #{n} stdout ---\n{_tail(self.logs_dir / f'up-{n}.stdout')}")
             parts.append(f"--- up #{n} stderr ---\n{_tail(self.logs_dir / f'up-{n}.stderr')}")
-        parts.append(f"--- {self.data_dir / 'suanli.log'} ---\n{_tail(self.data_dir / 'suanli.log')}")
+        parts.append(
+            f"--- {self.data_dir / 'suanli.log'} ---\n{_tail(self.data_dir / 'suanli.log')}"
+        )
         return "\n".join(parts)

@@ -284,7 +284,11 @@ def test_dead_supervisor_means_lost(state_dir: Path) -> None:
     state = final(engine, key, timeout=5.0)
     assert state.status == JobStatus.LOST
     assert "supervisor" in state.reason
-    assert state.ended_at == clock.now()  # the engine's own records use the injected clock
+    # billed up to the shim's last sign of life (its liveness file), not the detection time
+    alive = (state_dir / key / "alive").stat().st_mtime
+    assert state.ended_at is not None and state.started_at is not None
+    assert state.started_at <= state.ended_at
+    assert abs(state.ended_at.timestamp() - alive) < 1e-3
     clock.advance(60)
     again = LocalEngine(state_dir, clock).poll(key)
     assert (again.status, again.ended_at, again.reason) == (

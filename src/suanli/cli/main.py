@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
-from rich.table import Table
 
 from suanli.cli import config, render
 from suanli.sdk.client import ApiError, Client
@@ -219,12 +218,7 @@ def usage(
     if json_out:
         render.print_json(rows)
         return
-    table = Table(by.upper(), "DIMENSION", "AMOUNT", "SECONDS", "JOBS", box=None)
-    for r in rows:
-        table.add_row(
-            r["key"], r["dimension"], f"{r['amount']:g}", str(r["seconds"]), str(r["jobs"])
-        )
-    render.out.print(table)
+    render.usage_table(by, rows)
 
 
 @app.command()

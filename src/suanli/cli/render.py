@@ -112,3 +112,12 @@ def pool_table(clusters: list[dict[str, Any]]) -> None:
             str(c["running_jobs"]),
         )
     out.print(table)
+
+
+def usage_table(by: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(by.upper(), "DIMENSION", "AMOUNT", "SECONDS", "JOBS", box=None, pad_edge=False)
+    for r in rows:
+        table.add_row(
+            r["key"], r["dimension"], f"{r['amount']:g}", str(r["seconds"]), str(r["jobs"])
+        )
+    out.print(table)

@@ -78,13 +78,39 @@ def node_id_for(hostname: str, index: int) -> NodeId:
     return NodeId(text or f"node-{index}")
 
 
-def lose(uow: UnitOfWork, job: Job, attempt: Attempt, *, why: str, at: datetime) -> Job:
-    """Mark an attempt and its job LOST, then requeue or fail the job."""
-    end_attempt(
-        uow, job, attempt, JobStatus.LOST, reason=why, started_at=None, ended_at=at, exit_code=None
-    )
+def lose(
+    uow: UnitOfWork,
+    job: Job,
+    attempt: Attempt,
+    *,
+    why: str,
+    at: datetime,
+    last_seen: datetime | None,
+) -> Job:
+    """Mark an attempt and its job LOST, then requeue or fail the job. The attempt is
+    metered up to `last_seen` (the last moment it was known to run), never up to the
+    moment the loss was noticed, so an outage is not billed."""
+    end_lost_attempt(uow, job, attempt, why=why, at=at, last_seen=last_seen)
     job = move(uow, job, JobStatus.LOST, reason=why, at=at)
     return requeue_or_fail(uow, job, why=why, at=at)
+
+
+def end_lost_attempt(
+    uow: UnitOfWork,
+    job: Job,
+    attempt: Attempt,
+    *,
+    why: str,
+    at: datetime,
+    last_seen: datetime | None,
+) -> None:
+    """End an attempt LOST, metered up to `last_seen` (clamped to [start, at])."""
+    end = min(last_seen or at, at)
+    if attempt.started_at is not None:
+        end = max(end, attempt.started_at)
+    end_attempt(
+        uow, job, attempt, JobStatus.LOST, reason=why, started_at=None, ended_at=end, exit_code=None
+    )
 
 
 class AgentService:
@@ -113,6 +139,8 @@ class AgentService:
         now = self._clock.now()
         known_set = set(known)
         with self._store.unit_of_work() as uow:
+            before = uow.pool.get_cluster(cluster_id)
+            last_seen = before.last_heartbeat_at if before else None
             uow.pool.replace_nodes(
                 cluster_id,
                 [
@@ -132,6 +160,7 @@ class AgentService:
                             job,
                             attempt,
                             at=now,
+                            last_seen=last_seen,
                             why=f"attempt {attempt.number} on {cluster_id} was LOST: its "
                             "agent restarted and its engine no longer knows it",
                         )
@@ -270,8 +299,11 @@ class AgentService:
                     started_at=attempt.started_at,
                 )
         if report.status is JobStatus.LOST:
+            why = report.reason or "the engine lost it"
             if current:
-                lose(uow, job, attempt, at=now, why=report.reason or "the engine lost it")
+                lose(uow, job, attempt, at=now, why=why, last_seen=report.ended_at)
+            else:  # an older attempt: record its end and usage; the job has moved on
+                end_lost_attempt(uow, job, attempt, why=why, at=now, last_seen=report.ended_at)
             return True
         end_attempt(
             uow,

@@ -83,7 +83,14 @@ class DispatcherLoop:
                         )
                         returned += 1
                     else:
-                        lose(uow, job, attempt, at=now, why=f"attempt {attempt.number} LOST: {why}")
+                        lose(
+                            uow,
+                            job,
+                            attempt,
+                            at=now,
+                            why=f"attempt {attempt.number} LOST: {why}",
+                            last_seen=cluster.last_heartbeat_at,
+                        )
                         lost += 1
                 log.warning("%s: %d returned, %d lost", why, returned, lost)
             uow.commit()

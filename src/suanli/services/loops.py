@@ -13,10 +13,18 @@ log = logging.getLogger("suanli.loops")
 
 
 def run_loop(
-    name: str, step: Callable[[], object], *, period_s: float, wakeup: Wakeup, stop: threading.Event
+    name: str,
+    step: Callable[[], object],
+    *,
+    period_s: float,
+    wakeup: Wakeup,
+    stop: threading.Event,
+    min_gap_s: float = 0.0,
 ) -> threading.Thread:
-    """Start a daemon thread calling `step` every `period_s` or on wake-up, until `stop`.
-    A failing step is logged and retried next period; it never kills the loop."""
+    """Start a daemon thread calling `step` every `period_s` or on wake-up, until `stop`,
+    but never sooner than `min_gap_s` after the previous step: under a burst of wake-ups
+    (many submissions) one step then serves them all, as Slurm's sched_min_interval
+    does. A failing step is logged and retried next period; it never kills the loop."""
 
     def body() -> None:
         while not stop.is_set():
@@ -24,7 +32,9 @@ def run_loop(
                 step()
             except Exception:
                 log.exception("%s loop step failed; retrying", name)
-            wakeup.wait(period_s)
+            if min_gap_s and stop.wait(min_gap_s):
+                return
+            wakeup.wait(max(0.0, period_s - min_gap_s))
 
     thread = threading.Thread(target=body, name=f"suanli-{name}", daemon=True)
     thread.start()

@@ -9,9 +9,10 @@ PENDING in the meantime (e.g. cancelled).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from suanli.domain.jobs import Attempt, JobStatus
+from suanli.domain.ids import JobId
+from suanli.domain.jobs import Attempt, Job, JobStatus
 from suanli.domain.pool import ClusterState
 from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.policy import Policy
@@ -32,7 +33,45 @@ class CycleReport:
     waiting: int
 
 
-def take_snapshot(uow: UnitOfWork, clock: Clock) -> Snapshot:
+class QueueCache:
+    """Decoded pending jobs kept across cycles, so a cycle does not re-read and re-decode
+    the whole queue. Every status change appends a job event, so each cycle re-reads only
+    the jobs with events newer than the last one seen. Every `resync_s` it re-reads the
+    whole queue: on PostgreSQL an event id can become visible after a higher one (two
+    transactions committing out of order), and the resync bounds how long such a change
+    can go unseen. (SQLite commits one writer at a time, so ids appear in order.)"""
+
+    def __init__(self, clock: Clock, *, resync_s: float = 10.0) -> None:
+        self._clock = clock
+        self._resync_s = resync_s
+        self._jobs: dict[JobId, Job] = {}
+        self._watermark: int | None = None
+        self._synced_at = 0.0
+
+    def refresh(self, uow: UnitOfWork) -> tuple[Job, ...]:
+        now = self._clock.monotonic()
+        if self._watermark is None or now - self._synced_at >= self._resync_s:
+            self._watermark = uow.jobs.last_event_id()
+            self._jobs = {j.id: j for j in uow.jobs.pending(MAX_HEADS)}
+            self._synced_at = now
+        else:
+            changed, self._watermark = uow.jobs.changed_since(self._watermark)
+            for job_id in changed:
+                self._jobs.pop(job_id, None)
+            for job in uow.jobs.get_many(changed) if changed else []:
+                if job.status is JobStatus.PENDING:
+                    self._jobs[job.id] = job
+        return tuple(sorted(self._jobs.values(), key=lambda j: j.seq))
+
+    def note_reasons(self, reasons: dict[JobId, str]) -> None:
+        """Record reasons the scheduler itself wrote (they create no event)."""
+        for job_id, reason in reasons.items():
+            job = self._jobs.get(job_id)
+            if job is not None:
+                self._jobs[job_id] = replace(job, reason=reason)
+
+
+def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache) -> Snapshot:
     clusters = tuple(
         ClusterView(
             u.cluster.id,
@@ -44,7 +83,7 @@ def take_snapshot(uow: UnitOfWork, clock: Clock) -> Snapshot:
         for u in cluster_usage(uow)
         if u.cluster.state is ClusterState.READY
     )
-    return Snapshot(clock.now(), clusters, tuple(uow.jobs.pending(MAX_HEADS)))
+    return Snapshot(clock.now(), clusters, queue.refresh(uow))
 
 
 class SchedulerLoop:
@@ -52,10 +91,11 @@ class SchedulerLoop:
         self._store = store
         self._clock = clock
         self.policy = policy
+        self._queue = QueueCache(clock)
 
     def run_once(self) -> CycleReport:
         with self._store.unit_of_work(readonly=True) as uow:
-            snapshot = take_snapshot(uow, self._clock)
+            snapshot = take_snapshot(uow, self._clock, self._queue)
         if not snapshot.queue:
             return CycleReport(0, 0, 0)
         result = run_cycle(snapshot, self.policy)
@@ -94,10 +134,12 @@ class SchedulerLoop:
                     allocation=decision.allocation,
                 )
                 admitted += 1
-            uow.jobs.set_reasons(
-                [(w.job_id, w.reason) for w in result.waiting if old_reason[w.job_id] != w.reason]
-            )
+            reasons = {
+                w.job_id: w.reason for w in result.waiting if old_reason[w.job_id] != w.reason
+            }
+            uow.jobs.set_reasons(list(reasons.items()))
             uow.commit()
+        self._queue.note_reasons(reasons)
         if admitted:
             log.info("cycle: %d admitted, %d waiting", admitted, len(result.waiting))
         return CycleReport(len(snapshot.queue), admitted, len(result.waiting))

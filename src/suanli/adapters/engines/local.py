@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -246,7 +246,10 @@ class LocalEngine(Engine):
             recorded = shim.read_json(task_dir / shim.LOST_FILE)
             if recorded is not None:
                 return self._lost_state(engine_job_id, spec, state, recorded)
-            lost = {"at": self._clock.now().isoformat(), "reason": reason}
+            lost = {
+                "at": _last_sign_of_life(task_dir, state, self._clock.now()).isoformat(),
+                "reason": reason,
+            }
             with contextlib.suppress(OSError):
                 shim.write_json_atomic(task_dir / shim.LOST_FILE, lost)
         log.warning("%s: task %s is lost: %s", self.name, engine_job_id, reason)
@@ -477,3 +480,15 @@ def parse_nvidia_smi(text: str) -> tuple[dict[str, int], int]:
         except ValueError:
             log.warning("nvidia-smi reported no usable memory size for %r", name.strip())
     return counts, min(memories, default=0)
+
+
+def _last_sign_of_life(task_dir: Path, state: Mapping[str, Any] | None, now: datetime) -> datetime:
+    """When a lost task was last known to be supervised: the shim's liveness file, else its
+    recorded start, else `now`. A LOST attempt is billed up to here, not up to when the
+    loss was noticed (which may be after a long outage of the agent)."""
+    try:
+        mtime = (task_dir / shim.ALIVE_FILE).stat().st_mtime
+        return datetime.fromtimestamp(mtime, UTC)
+    except OSError:
+        started = _opt_time(state.get("started_at")) if state else None
+        return started or now

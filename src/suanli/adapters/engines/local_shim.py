@@ -50,6 +50,9 @@ STATE_FILE = "state.json"
 SHIM_FILE = "shim.json"
 """Written by the engine right after starting the shim: its pid and start ticks."""
 LOST_FILE = "lost.json"
+ALIVE_FILE = "alive"
+"""Touched by the shim about once a second while it watches the job: its mtime is the last
+moment the job is known to have been supervised, which bounds a LOST attempt's billing."""
 """Written by the engine when it finds the shim dead before the job's end was recorded."""
 CANCEL_FILE = "cancel_requested"
 SHIM_LOG = "shim.log"
@@ -254,7 +257,10 @@ class Supervisor:
         """Return once the job's main process has exited (it is left unreaped)."""
         limit = self.spec.time_limit_s
         deadline = time.monotonic() + limit if limit is not None else None
+        alive = self.dir / ALIVE_FILE
         while not _has_exited(pid):
+            with contextlib.suppress(OSError):
+                alive.touch()
             now = time.monotonic()
             grace = self._cancel_grace()
             if grace is not None:

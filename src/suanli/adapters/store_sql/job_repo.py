@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import Select, bindparam, func, insert, select, update
@@ -21,6 +22,8 @@ from suanli.domain.resources import Resources
 from suanli.ports.store import JobFilter
 
 _HOLDING = (JobStatus.SCHEDULED.value, JobStatus.RUNNING.value)
+_INSERT_JOB = insert(jobs)
+_INSERT_EVENT = insert(job_events)
 
 
 class SqlJobRepo:
@@ -29,9 +32,11 @@ class SqlJobRepo:
         self._for_update = conn.dialect.name != "sqlite"  # SQLite locks the whole file
 
     def add(self, job: Job) -> Job:
-        result = self._c.execute(insert(jobs).values(**job_to_row(job)))
+        # A fixed statement with parameters (not .values(**row)) is compiled once and
+        # cached by SQLAlchemy: this is the submit hot path.
+        result = self._c.execute(_INSERT_JOB, job_to_row(job))
         (seq,) = result.inserted_primary_key or (0,)
-        return Job(**{**_fields(job), "seq": int(seq)})
+        return replace(job, seq=int(seq))
 
     def get(self, job_id: JobId) -> Job | None:
         row = self._c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
@@ -73,6 +78,25 @@ class SqlJobRepo:
             .limit(limit)
         )
         return [job_from_row(r) for r in self._c.execute(query).mappings()]
+
+    def changed_since(self, event_id: int) -> tuple[list[JobId], int]:
+        query = select(job_events.c.id, job_events.c.job_id).where(job_events.c.id > event_id)
+        rows = self._c.execute(query.order_by(job_events.c.id)).all()
+        ids = list(dict.fromkeys(JobId(r.job_id) for r in rows))
+        return ids, (rows[-1].id if rows else event_id)
+
+    def last_event_id(self) -> int:
+        return int(
+            self._c.execute(select(func.coalesce(func.max(job_events.c.id), 0))).scalar_one()
+        )
+
+    def get_many(self, job_ids: Sequence[JobId]) -> list[Job]:
+        out: list[Job] = []
+        for start in range(0, len(job_ids), 500):  # stay under bind-parameter limits
+            chunk = list(job_ids[start : start + 500])
+            rows = self._c.execute(select(jobs).where(jobs.c.id.in_(chunk))).mappings()
+            out += [job_from_row(r) for r in rows]
+        return out
 
     def active_on(self, cluster_id: ClusterId | None = None) -> list[Job]:
         query = select(jobs).where(jobs.c.status.in_(_HOLDING))
@@ -154,14 +178,15 @@ class SqlJobRepo:
 
     def add_event(self, event: JobEvent) -> None:
         self._c.execute(
-            insert(job_events).values(
-                job_id=event.job_id,
-                at=event.at,
-                from_status=event.from_status.value if event.from_status else None,
-                to_status=event.to_status.value,
-                reason=event.reason,
-                attempt=event.attempt,
-            )
+            _INSERT_EVENT,
+            {
+                "job_id": event.job_id,
+                "at": event.at,
+                "from_status": event.from_status.value if event.from_status else None,
+                "to_status": event.to_status.value,
+                "reason": event.reason,
+                "attempt": event.attempt,
+            },
         )
 
     def events(self, job_id: JobId) -> list[JobEvent]:
@@ -183,7 +208,3 @@ class SqlJobRepo:
         if tenant_id is not None:
             query = query.where(jobs.c.tenant_id == tenant_id)
         return {JobStatus(s): int(n) for s, n in self._c.execute(query)}
-
-
-def _fields(job: Job) -> dict[str, Any]:
-    return {name: getattr(job, name) for name in Job.__slots__}

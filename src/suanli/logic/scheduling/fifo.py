@@ -50,12 +50,27 @@ class FifoFirstFit:
     def order(self, snapshot: Snapshot) -> Sequence[Job]:
         return sorted(snapshot.queue, key=lambda j: j.seq)
 
+    def __init__(self) -> None:
+        # never_fits_reason depends only on the request, the regions and the snapshot;
+        # a queue of many identical jobs asks it once per cycle, not once per job.
+        self._never: dict[tuple[object, ...], str | None] = {}
+        self._never_for: int | None = None
+
+    def _never_fits(self, job: Job, snapshot: Snapshot) -> str | None:
+        if self._never_for != id(snapshot):
+            self._never, self._never_for = {}, id(snapshot)
+        r = job.spec.resources
+        key = (r.cpu_milli, r.memory_mb, tuple(r.gpus.items()), r.gpu_memory_mb, job.spec.regions)
+        if key not in self._never:
+            self._never[key] = never_fits_reason(job, snapshot)
+        return self._never[key]
+
     def nominate(self, job: Job, snapshot: Snapshot, free: FreeCapacity) -> Decision:
         for cluster, node in eligible_nodes(job, snapshot):
             allocation = job.spec.resources.bind(free[(cluster.id, node.node_id)])
             if allocation is not None:
                 return Admit(job.id, cluster.id, node.node_id, allocation)
-        never = never_fits_reason(job, snapshot)
+        never = self._never_fits(job, snapshot)
         if never is not None:
             return Wait(job.id, never, blocking=False)
         return Wait(
