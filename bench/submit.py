@@ -22,6 +22,7 @@ failure (server did not start, a submission was refused, verification mismatch).
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import math
 import os
@@ -33,6 +34,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -201,6 +203,12 @@ class Phase:
             return self.next_index - 1
 
 
+def process_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (and its threads) from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def job_body(label: str, index: int) -> dict[str, Any]:
     return {
         "command": ["true"],
@@ -210,21 +218,40 @@ def job_body(label: str, index: int) -> dict[str, Any]:
     }
 
 
-def worker(http: httpx.Client, phase: Phase, start: threading.Barrier) -> None:
+class Conn:
+    """One keep-alive HTTP/1.1 connection from the standard library. The load generator
+    shares the 2 cores with the server, so it must be cheap: http.client costs a fraction
+    of httpx per request, leaving the CPU to the server being measured."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parsed = urllib.parse.urlsplit(url)
+        self.conn = http.client.HTTPConnection(
+            parsed.hostname or "127.0.0.1", parsed.port, timeout=30
+        )
+        self.headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+
+    def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        self.conn.request("POST", path, body=body, headers=self.headers)
+        resp = self.conn.getresponse()
+        return resp.status, resp.read()
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def worker(http_conn: Conn, phase: Phase, start: threading.Barrier) -> None:
     latencies: list[float] = []
     ids: list[str] = []
     start.wait()
     try:
         while (index := phase.take()) is not None:
-            body = job_body(phase.label, index)
+            body = json.dumps(job_body(phase.label, index)).encode()
             t0 = time.perf_counter()
-            resp = http.post("/v1/jobs", json=body)
+            status, data = http_conn.post("/v1/jobs", body)
             latencies.append(time.perf_counter() - t0)
-            if resp.status_code != 201:
-                raise BenchError(
-                    f"POST /v1/jobs answered {resp.status_code}, not 201: {resp.text[:500]}"
-                )
-            job = resp.json()
+            if status != 201:
+                raise BenchError(f"POST /v1/jobs answered {status}, not 201: {data[:500]!r}")
+            job = json.loads(data)
             if job.get("status") != "PENDING":
                 raise BenchError(f"a new job is {job.get('status')!r}, not PENDING: {job}")
             ids.append(str(job["id"]))
@@ -237,7 +264,7 @@ def worker(http: httpx.Client, phase: Phase, start: threading.Barrier) -> None:
             phase.job_ids.extend(ids)
 
 
-def run_phase(clients: list[httpx.Client], total: int, label: str) -> tuple[Phase, float]:
+def run_phase(clients: list[Conn], total: int, label: str) -> tuple[Phase, float]:
     """Submit `total` jobs from one thread per client; return the phase and its wall time."""
     phase = Phase(total, label)
     if total <= 0:
@@ -349,21 +376,19 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="suanli-bench-submit-"))
     server: Server | None = None
-    clients: list[httpx.Client] = []
+    clients: list[Conn] = []
     try:
         server = start_server(work, args.database_url)
-        headers = {"Authorization": f"Bearer {server.token}"}
-        clients = [
-            httpx.Client(base_url=server.url, headers=headers, timeout=30.0)
-            for _ in range(args.clients)
-        ]
+        clients = [Conn(server.url, server.token) for _ in range(args.clients)]
         if args.warmup:
             log(f"warm-up: {args.warmup} submissions")
             warm, _ = run_phase(clients, args.warmup, "warmup")
         else:
             warm = Phase(0, "warmup")
         log(f"submitting {args.jobs} jobs from {args.clients} client(s)")
+        cpu_before = process_cpu_s(server.proc.pid)
         counted, wall = run_phase(clients, args.jobs, "counted")
+        server_cpu = process_cpu_s(server.proc.pid) - cpu_before
         latencies = sorted(counted.latencies)
         result: dict[str, Any] = {
             "bench": "submit",
@@ -375,6 +400,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "jobs": args.jobs,
             "warmup": args.warmup,
             "wall_s": round(wall, 3),
+            "server_cpu_ms_per_job": round(server_cpu / args.jobs * 1000, 3),
             "database": database_kind(args.database_url),
         }
         log(f"{result['jobs_per_s']} jobs/s, p50 {result['p50_ms']} ms, p99 {result['p99_ms']} ms")
@@ -384,7 +410,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 f"{args.warmup + args.jobs} submissions returned only {len(submitted)} "
                 "distinct job ids"
             )
-        verified = verify_pending(clients[0], submitted)
+        with httpx.Client(
+            base_url=server.url, headers={"Authorization": f"Bearer {server.token}"}, timeout=30.0
+        ) as checker:
+            verified = verify_pending(checker, submitted)
         result["verified"] = verified
         if verified != len(submitted):
             raise BenchError(

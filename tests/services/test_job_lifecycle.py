@@ -186,3 +186,16 @@ def test_illegal_reports_are_refused(w: World) -> None:
         w.plat.agents.report(w.agent, StateReport(JobId(job.id), 1, JobStatus.PENDING))
     with pytest.raises(IllegalTransition):
         job.transition(JobStatus.SUCCEEDED, reason="x", at=w.clock.now() + timedelta(1))
+
+
+def test_group_commit_isolates_errors_per_submission(w: World) -> None:
+    good = spec("true")
+    bad_region = spec("true", regions=("mars",))
+    results = w.plat.jobs.submit_many(
+        [(w.user, good), (w.agent, good), (w.user, bad_region), (w.user, good)]
+    )
+    assert isinstance(results[1], Forbidden) and isinstance(results[2], InvalidInput)
+    jobs = [r for r in results if not isinstance(r, Exception)]
+    assert len(jobs) == 2 and jobs[0].seq < jobs[1].seq
+    stored = w.plat.jobs.search(w.operator, JobFilter())
+    assert sorted(j.id for j in stored) == sorted(j.id for j in jobs)

@@ -6,12 +6,15 @@ from fastapi import APIRouter, Depends, FastAPI
 
 import suanli
 from suanli.api import errors
+from suanli.api.batching import SubmitBatcher
 from suanli.api.routes import agent, jobs, pool, usage
 from suanli.api.security import current_principal
 from suanli.platform import Platform
 
 
-def create_app(platform: Platform) -> FastAPI:
+def create_app(platform: Platform | None) -> FastAPI:
+    """The application serving `platform`; with None, an app good only for generating
+    the OpenAPI document (`suanli openapi`)."""
     app = FastAPI(
         title="suanli",
         version=suanli.__version__,
@@ -19,7 +22,9 @@ def create_app(platform: Platform) -> FastAPI:
         "jobs, usage, and the agent protocol. Authenticate with 'Authorization: Bearer "
         "<token>'. Errors are application/problem+json.",
     )
-    app.state.platform = platform
+    if platform is not None:
+        app.state.platform = platform
+        app.state.submit_batcher = SubmitBatcher(platform.jobs)
     errors.install(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
     for module in (jobs, pool, usage, agent):

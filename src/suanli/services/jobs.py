@@ -6,9 +6,10 @@ of another tenant is reported as not found (its existence is not revealed).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from suanli.domain.errors import Conflict, InvalidInput, NotFound
+from suanli.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from suanli.domain.ids import JOB_PREFIX, JobId
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, JobStatus
 from suanli.domain.permissions import Permission, allows, require
@@ -41,21 +42,30 @@ class JobService:
 
     def submit(self, principal: Principal, spec: JobSpec) -> Job:
         """Queue a job for the caller's tenant. Durable before it returns."""
-        require(principal, Permission.JOB_SUBMIT)
+        (result,) = self.submit_many([(principal, spec)])
+        if isinstance(result, DomainError):
+            raise result
+        return result
+
+    def submit_many(self, items: Sequence[tuple[Principal, JobSpec]]) -> list[Job | DomainError]:
+        """Queue several jobs in one transaction (group commit). Each item succeeds or
+        gets its own error (no permission, unknown region); the valid ones are durable
+        together before this returns. A database failure fails them all (raised)."""
         now = self._clock.now()
+        results: list[Job | DomainError] = []
         with self._store.unit_of_work() as uow:
-            if spec.regions:
-                known = {r.id for r in uow.pool.list_regions()}
-                unknown = [r for r in spec.regions if r not in known]
-                if unknown:
-                    raise InvalidInput(
-                        f"Unknown region(s): {', '.join(unknown)}.",
-                        field="regions",
-                        hint=f"use one of {', '.join(sorted(known)) or '(none registered)'}."
-                        " Hint: `suanli pool`.",
-                    )
-            job = uow.jobs.add(
-                Job(
+            known: set[str] | None = None
+            accepted: list[Job] = []
+            for principal, spec in items:
+                try:
+                    require(principal, Permission.JOB_SUBMIT)
+                    if spec.regions:
+                        known = known or {r.id for r in uow.pool.list_regions()}
+                        _check_regions(spec, known)
+                except DomainError as exc:
+                    results.append(exc)
+                    continue
+                job = Job(
                     id=JobId(self._ids.new(JOB_PREFIX)),
                     tenant_id=principal.tenant_id,
                     user_id=principal.user_id,
@@ -65,11 +75,18 @@ class JobService:
                     reason="Submitted; waiting for the next scheduling cycle.",
                     updated_at=now,
                 )
-            )
-            uow.jobs.add_event(JobEvent(job.id, now, None, JobStatus.PENDING, "Submitted", 0))
-            uow.commit()
-        self._wakeup.notify()
-        return job
+                accepted.append(job)
+                results.append(job)
+            if accepted:
+                saved = iter(uow.jobs.add_many(accepted))
+                results = [r if isinstance(r, DomainError) else next(saved) for r in results]
+                uow.jobs.add_events(
+                    [JobEvent(j.id, now, None, JobStatus.PENDING, "Submitted", 0) for j in accepted]
+                )
+                uow.commit()
+        if accepted:
+            self._wakeup.notify()
+        return results
 
     def _visible(
         self, uow: UnitOfWork, principal: Principal, job_id: JobId, *, for_update: bool = False
@@ -191,3 +208,14 @@ class JobService:
                     hint=f"attempts run 1..{job.attempt}.",
                 )
             return uow.logs.read(job.id, number, stream, offset, limit), number, job
+
+
+def _check_regions(spec: JobSpec, known: set[str]) -> None:
+    unknown = [r for r in spec.regions if r not in known]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown region(s): {', '.join(unknown)}.",
+            field="regions",
+            hint=f"use one of {', '.join(sorted(known)) or '(none registered)'}."
+            " Hint: `suanli pool`.",
+        )

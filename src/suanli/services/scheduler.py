@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import Attempt, Job, JobStatus
 from suanli.domain.pool import ClusterState
-from suanli.logic.scheduling.cycle import run_cycle
+from suanli.logic.scheduling.incremental import CycleMemo, decide
 from suanli.logic.scheduling.policy import Policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
 from suanli.ports.clock import Clock
@@ -92,13 +92,14 @@ class SchedulerLoop:
         self._clock = clock
         self.policy = policy
         self._queue = QueueCache(clock)
+        self._memo: CycleMemo | None = None
 
     def run_once(self) -> CycleReport:
         with self._store.unit_of_work(readonly=True) as uow:
             snapshot = take_snapshot(uow, self._clock, self._queue)
         if not snapshot.queue:
             return CycleReport(0, 0, 0)
-        result = run_cycle(snapshot, self.policy)
+        result, memo, _ = decide(snapshot, self.policy, self._memo)
         regions = {c.id: c.region_id for c in snapshot.clusters}
         old_reason = {j.id: j.reason for j in snapshot.queue}
         now = self._clock.now()
@@ -139,6 +140,7 @@ class SchedulerLoop:
             }
             uow.jobs.set_reasons(list(reasons.items()))
             uow.commit()
+        self._memo = memo  # only once the decisions it describes are durable
         self._queue.note_reasons(reasons)
         if admitted:
             log.info("cycle: %d admitted, %d waiting", admitted, len(result.waiting))

@@ -22,7 +22,7 @@ from suanli.domain.resources import Resources
 from suanli.ports.store import JobFilter
 
 _HOLDING = (JobStatus.SCHEDULED.value, JobStatus.RUNNING.value)
-_INSERT_JOB = insert(jobs)
+_INSERT_JOBS = insert(jobs).returning(jobs.c.seq, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(job_events)
 
 
@@ -32,11 +32,13 @@ class SqlJobRepo:
         self._for_update = conn.dialect.name != "sqlite"  # SQLite locks the whole file
 
     def add(self, job: Job) -> Job:
-        # A fixed statement with parameters (not .values(**row)) is compiled once and
-        # cached by SQLAlchemy: this is the submit hot path.
-        result = self._c.execute(_INSERT_JOB, job_to_row(job))
-        (seq,) = result.inserted_primary_key or (0,)
-        return replace(job, seq=int(seq))
+        return self.add_many([job])[0]
+
+    def add_many(self, new_jobs: Sequence[Job]) -> list[Job]:
+        # One executemany with RETURNING (SQLAlchemy's insertmanyvalues) for a whole
+        # group-committed batch: the submit hot path. The statement is built once.
+        rows = self._c.execute(_INSERT_JOBS, [job_to_row(j) for j in new_jobs]).all()
+        return [replace(job, seq=int(row.seq)) for job, row in zip(new_jobs, rows, strict=True)]
 
     def get(self, job_id: JobId) -> Job | None:
         row = self._c.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
@@ -177,16 +179,22 @@ class SqlJobRepo:
         return [(JobId(r.id), int(r.attempt)) for r in self._c.execute(query)]
 
     def add_event(self, event: JobEvent) -> None:
+        self.add_events([event])
+
+    def add_events(self, events: Sequence[JobEvent]) -> None:
         self._c.execute(
             _INSERT_EVENT,
-            {
-                "job_id": event.job_id,
-                "at": event.at,
-                "from_status": event.from_status.value if event.from_status else None,
-                "to_status": event.to_status.value,
-                "reason": event.reason,
-                "attempt": event.attempt,
-            },
+            [
+                {
+                    "job_id": e.job_id,
+                    "at": e.at,
+                    "from_status": e.from_status.value if e.from_status else None,
+                    "to_status": e.to_status.value,
+                    "reason": e.reason,
+                    "attempt": e.attempt,
+                }
+                for e in events
+            ],
         )
 
     def events(self, job_id: JobId) -> list[JobEvent]:

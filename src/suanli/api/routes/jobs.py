@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 
 from suanli.api.schemas import JobCreate, JobPage, JobPublic
 from suanli.api.security import Caller, Plat
@@ -17,10 +17,12 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.post("", status_code=201, response_model=JobPublic)
-def submit(body: JobCreate, caller: Caller, plat: Plat) -> JobPublic:
+async def submit(body: JobCreate, caller: Caller, request: Request) -> Response:
     """Queue a job. Returns 201 with the job once it is durable."""
-    job = plat.jobs.submit(caller, body.to_spec())
-    return JobPublic.of(job, [])
+    # Group-committed with the submissions that arrive alongside (api/batching.py).
+    job = await request.app.state.submit_batcher.submit(caller, body.to_spec())
+    # Serialised here, once: returning the model would make FastAPI validate it again.
+    return Response(JobPublic.of(job, []).model_dump_json(), 201, media_type="application/json")
 
 
 @router.get("", response_model=JobPage)

@@ -35,8 +35,9 @@ class CycleResult:
         return (*self.admitted, *self.waiting)
 
 
-def run_cycle(snapshot: Snapshot, policy: Policy) -> CycleResult:
-    """Decide for every job in `snapshot.queue`; never exceeds any node's free capacity."""
+def run_cycle(snapshot: Snapshot, policy: Policy, *, blocked_by: Job | None = None) -> CycleResult:
+    """Decide for every job in `snapshot.queue`; never exceeds any node's free capacity.
+    `blocked_by`: a job (not in this queue) that already blocks everything behind it."""
     # 2. working copy of free capacity
     free: dict[NodeKey, Resources] = {
         (c.id, n.node_id): n.free for c in snapshot.clusters for n in c.nodes
@@ -44,7 +45,7 @@ def run_cycle(snapshot: Snapshot, policy: Policy) -> CycleResult:
     # 4. order, then 3 + 5 per job so each nomination sees earlier admissions
     admitted: list[Admit] = []
     waiting: list[Wait] = []
-    blocker: Job | None = None
+    blocker = blocked_by
     for job in policy.order(snapshot):
         if blocker is not None:
             waiting.append(Wait(job.id, f"Behind job {blocker.id} (queue order).", False))

@@ -16,10 +16,12 @@ from suanli.logic.scheduling.policy import FreeCapacity, register_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
 
 
-def eligible_nodes(job: Job, snapshot: Snapshot) -> list[tuple[ClusterView, NodeView]]:
+def eligible_nodes(job: Job, snapshot: Snapshot) -> Sequence[tuple[ClusterView, NodeView]]:
     """Nodes of clusters in the job's allowed regions (all regions if it names none)."""
+    if not job.spec.regions:
+        return snapshot.nodes()
     regions = set(job.spec.regions)
-    return [(c, n) for c, n in snapshot.nodes() if not regions or c.region_id in regions]
+    return [(c, n) for c, n in snapshot.nodes() if c.region_id in regions]
 
 
 def never_fits_reason(job: Job, snapshot: Snapshot) -> str | None:
@@ -46,6 +48,7 @@ def never_fits_reason(job: Job, snapshot: Snapshot) -> str | None:
 @register_policy("fifo")
 class FifoFirstFit:
     name = "fifo"
+    append_only = True
 
     def order(self, snapshot: Snapshot) -> Sequence[Job]:
         return sorted(snapshot.queue, key=lambda j: j.seq)

@@ -23,6 +23,11 @@ FreeCapacity = Mapping[NodeKey, Resources]
 
 class Policy(Protocol):
     name: str
+    append_only: bool
+    """True when a job's decision depends only on the jobs ordered before it and on free
+    capacity, and new jobs always order last (FIFO). Such a policy lets the scheduler
+    decide only newly queued jobs while capacity is unchanged (`logic/scheduling/
+    incremental.py`)."""
 
     def order(self, snapshot: Snapshot) -> Sequence[Job]:
         """Step 4: the pending jobs in the order admission should try them."""

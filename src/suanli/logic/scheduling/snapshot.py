@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
@@ -35,6 +35,12 @@ class Snapshot:
     now: datetime
     clusters: tuple[ClusterView, ...]
     queue: tuple[Job, ...]
+    _nodes: tuple[tuple[ClusterView, NodeView], ...] = field(init=False, repr=False)
 
-    def nodes(self) -> list[tuple[ClusterView, NodeView]]:
-        return [(c, n) for c in self.clusters for n in c.nodes]
+    def __post_init__(self) -> None:
+        # Flattened once: policies walk the node list for every job in the queue.
+        flat = tuple((c, n) for c in self.clusters for n in c.nodes)
+        object.__setattr__(self, "_nodes", flat)
+
+    def nodes(self) -> tuple[tuple[ClusterView, NodeView], ...]:
+        return self._nodes
