@@ -11,9 +11,9 @@ from alembic.migration import MigrationContext
 from suanli.adapters.store_sql.store import SqlStore
 from suanli.adapters.store_sql.tables import metadata
 from suanli.domain.errors import Conflict
-from suanli.domain.ids import ClusterId, JobId, ProviderId, RegionId, TenantId, UserId
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobStatus
-from suanli.domain.pool import Cluster, ClusterState, Node, NodeId, Provider, Region
+from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Tenant
 from suanli.domain.usage import UsageRecord
