@@ -39,9 +39,9 @@ class PlatformConfig:
     dispatcher_period_s: float = 1.0
 
     @classmethod
-    def with_env(cls, default_url: str, **overrides: object) -> PlatformConfig:
+    def with_env(cls, default_url: str, *, policy: str = "fifo") -> PlatformConfig:
         """Config whose database URL comes from SUANLI_DATABASE_URL when set."""
-        return cls(database_url=os.environ.get(DATABASE_URL_ENV) or default_url, **overrides)  # type: ignore[arg-type]
+        return cls(database_url=os.environ.get(DATABASE_URL_ENV) or default_url, policy=policy)
 
 
 class Platform:

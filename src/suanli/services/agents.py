@@ -25,7 +25,7 @@ from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.jobs import STREAMS
-from suanli.services.lifecycle import end_attempt, move, requeue_or_fail
+from suanli.services.lifecycle import end_attempt, end_lost_attempt, lose, move
 
 AttemptKey = tuple[JobId, int]
 REPORTABLE = (
@@ -76,41 +76,6 @@ class StateReport:
 def node_id_for(hostname: str, index: int) -> NodeId:
     text = re.sub(r"[^a-z0-9_-]+", "-", hostname.lower()).strip("-")[:60]
     return NodeId(text or f"node-{index}")
-
-
-def lose(
-    uow: UnitOfWork,
-    job: Job,
-    attempt: Attempt,
-    *,
-    why: str,
-    at: datetime,
-    last_seen: datetime | None,
-) -> Job:
-    """Mark an attempt and its job LOST, then requeue or fail the job. The attempt is
-    metered up to `last_seen` (the last moment it was known to run), never up to the
-    moment the loss was noticed, so an outage is not billed."""
-    end_lost_attempt(uow, job, attempt, why=why, at=at, last_seen=last_seen)
-    job = move(uow, job, JobStatus.LOST, reason=why, at=at)
-    return requeue_or_fail(uow, job, why=why, at=at)
-
-
-def end_lost_attempt(
-    uow: UnitOfWork,
-    job: Job,
-    attempt: Attempt,
-    *,
-    why: str,
-    at: datetime,
-    last_seen: datetime | None,
-) -> None:
-    """End an attempt LOST, metered up to `last_seen` (clamped to [start, at])."""
-    end = min(last_seen or at, at)
-    if attempt.started_at is not None:
-        end = max(end, attempt.started_at)
-    end_attempt(
-        uow, job, attempt, JobStatus.LOST, reason=why, started_at=None, ended_at=end, exit_code=None
-    )
 
 
 class AgentService:

@@ -17,8 +17,7 @@ from suanli.domain.pool import ClusterState
 from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import Store
-from suanli.services.agents import lose
-from suanli.services.lifecycle import move
+from suanli.services.lifecycle import lose, move
 
 log = logging.getLogger("suanli.dispatcher")
 

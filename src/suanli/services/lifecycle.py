@@ -75,3 +75,38 @@ def requeue_or_fail(uow: UnitOfWork, job: Job, *, why: str, at: datetime) -> Job
         reason=f"Requeued: {why} (attempt {job.attempt} of {job.spec.max_attempts}).",
         **cleared,
     )
+
+
+def lose(
+    uow: UnitOfWork,
+    job: Job,
+    attempt: Attempt,
+    *,
+    why: str,
+    at: datetime,
+    last_seen: datetime | None,
+) -> Job:
+    """Mark an attempt and its job LOST, then requeue or fail the job. The attempt is
+    metered up to `last_seen` (the last moment it was known to run), never up to the
+    moment the loss was noticed, so an outage is not billed."""
+    end_lost_attempt(uow, job, attempt, why=why, at=at, last_seen=last_seen)
+    job = move(uow, job, JobStatus.LOST, reason=why, at=at)
+    return requeue_or_fail(uow, job, why=why, at=at)
+
+
+def end_lost_attempt(
+    uow: UnitOfWork,
+    job: Job,
+    attempt: Attempt,
+    *,
+    why: str,
+    at: datetime,
+    last_seen: datetime | None,
+) -> None:
+    """End an attempt LOST, metered up to `last_seen` (clamped to [start, at])."""
+    end = min(last_seen or at, at)
+    if attempt.started_at is not None:
+        end = max(end, attempt.started_at)
+    end_attempt(
+        uow, job, attempt, JobStatus.LOST, reason=why, started_at=None, ended_at=end, exit_code=None
+    )
