@@ -172,3 +172,77 @@ def test_the_committed_openapi_document_is_current(api: TestClient) -> None:
     assert json.loads(committed.read_text()) == generated, (
         "docs/api/openapi.json is stale: run `suanli openapi > docs/api/openapi.json`"
     )
+
+
+def test_units_lists_the_catalog_with_sources(api: TestClient, tokens: LocalTokens) -> None:
+    doc = api.get("/v1/units", headers=auth(tokens.user)).json()
+    assert doc["unit"] == "SCH" and doc["classes"]["ai"] == "fp16_bf16"
+    devices = {d["model"]: d for d in doc["devices"]}
+    assert len(devices) >= 20 and all(d["source"] for d in devices.values())
+    assert abs(devices["H100"]["fp16_bf16_tflops"] - 989) / 989 < 0.02
+    assert abs(devices["A100-80GB"]["fp16_bf16_tflops"] - 312) / 312 < 0.02
+    assert doc["sectors"]["research"] == "科研"
+
+
+def test_sector_and_class_are_validated(api: TestClient, tokens: LocalTokens) -> None:
+    h = auth(tokens.user)
+    made = api.post(
+        "/v1/jobs", json={"command": ["x"], "sector": "交通", "workload_class": "hpc"}, headers=h
+    )
+    assert made.status_code == 201 and made.json()["sector"] == "transport"
+    assert made.json()["workload_class"] == "hpc"
+    bad = assert_problem(
+        api.post("/v1/jobs", json={"command": ["x"], "sector": "space"}, headers=h), 422, "sector"
+    )
+    assert bad["field"] == "sector" and "research" in str(bad["hint"])
+    assert_problem(
+        api.post("/v1/jobs", json={"command": ["x"], "workload_class": "quantum"}, headers=h),
+        422,
+        "workload class",
+    )
+
+
+def test_calibration_request_reaches_the_agent(api: TestClient, tokens: LocalTokens) -> None:
+    agent = auth(tokens.agent)
+    node = {"hostname": "n1", "cpus": 4, "memory_mb": 8192}
+    assert (
+        api.post("/v1/agent/register", json={"nodes": [node]}, headers=agent).json()["calibrate"]
+        is False
+    )
+    assert_problem(api.post("/v1/clusters/local/calibrate", headers=auth(tokens.user)), 403)
+    assert (
+        api.post("/v1/clusters/local/calibrate", headers=auth(tokens.operator)).status_code == 202
+    )
+    assert api.post("/v1/agent/heartbeat", json={}, headers=agent).json()["calibrate"] is True
+    measurement = {
+        "measured_at": "2026-03-01T08:00:00+00:00",
+        "cores": 4,
+        "cpu_fp32_gflops": 300.0,
+        "cpu_fp64_gflops": 150.0,
+        "triad_gbs": 20.0,
+    }
+    sent = api.post(
+        "/v1/agent/calibration",
+        headers=agent,
+        json={"nodes": [{"hostname": "n1", "calibration": measurement}]},
+    )
+    assert sent.status_code == 204, sent.text
+    cluster = api.get("/v1/clusters/local", headers=auth(tokens.user)).json()
+    ratings = cluster["nodes"][0]["ratings_pflops"]
+    assert ratings["general"]["cpu"] == pytest.approx(75.0 / 1e6)
+    assert ratings["hpc"]["cpu"] == pytest.approx(37.5 / 1e6)
+    assert_problem(
+        api.post(
+            "/v1/agent/calibration",
+            headers=agent,
+            json={
+                "nodes": [
+                    {
+                        "hostname": "n1",
+                        "calibration": {**measurement, "measured_at": "2026-03-01T08:00:00"},
+                    }
+                ]
+            },
+        ),
+        422,
+    )

@@ -46,7 +46,7 @@ def test_submit_schedule_claim_run_and_meter(w: World) -> None:
     # repeating the final report changes nothing and is not metered twice
     w.plat.agents.report(w.agent, StateReport(job.id, 1, JobStatus.SUCCEEDED, "e", exit_code=0))
     assert len(w.plat.jobs.get(w.user, job.id).usage) == len(detail.usage)
-    totals = w.plat.usage.totals(w.user, by="tenant", tenant_id=None, since=None)
+    totals = w.plat.usage.totals(w.user, by=("tenant",), tenant_id=None, since=None)
     assert {t.dimension: t.amount for t in totals}["gpu:A100-80GB"] == 180
 
 

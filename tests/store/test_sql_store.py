@@ -15,6 +15,7 @@ from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, Te
 from suanli.domain.jobs import Job, JobStatus
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.resources import Resources
+from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.tenancy import Tenant
 from suanli.domain.usage import UsageRecord
 from suanli.ports.store import JobFilter
@@ -116,11 +117,16 @@ def test_usage_of_an_attempt_is_recorded_once(store: SqlStore) -> None:
         ProviderId("p"),
         RegionId("r"),
         ClusterId("c"),
-        "cpu",
+        NodeId("n"),
+        Sector.RESEARCH,
+        WorkloadClass.AI,
+        "gpu:H100",
         2.0,
         START,
         START,
         10,
+        0.5,
+        2.0 * 10 * 0.5 / 3600,
     )
     with store.unit_of_work() as uow:
         uow.jobs.add(make_job(1))
@@ -130,8 +136,11 @@ def test_usage_of_an_attempt_is_recorded_once(store: SqlStore) -> None:
         uow.usage.add([record])
     with store.unit_of_work(readonly=True) as uow:
         assert len(uow.usage.for_job(JobId("j-0001"))) == 1
-        (total,) = uow.usage.totals(by="tenant", tenant_id=None, since=None)
+        (total,) = uow.usage.totals(by=("tenant",), tenant_id=None, since=None)
         assert (total.key, total.amount, total.jobs) == ("t1", 20.0, 1)
+        assert total.standard_units == pytest.approx(10 / 3600)
+        (day,) = uow.usage.totals(by=("tenant", "day"), tenant_id=None, since=None)
+        assert day.key == "t1/2026-03-01" and day.workload_class == "ai"
 
 
 def test_pool_round_trip(store: SqlStore) -> None:

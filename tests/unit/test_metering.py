@@ -6,22 +6,34 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from suanli.domain.calibration import NodeCalibration
+from suanli.domain.catalog import default_catalog
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, JobStatus
 from suanli.domain.resources import Resources
+from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.usage import CPU
-from suanli.logic.metering.attempts import meter_attempt, whole_seconds
+from suanli.logic.metering.attempts import (
+    MeteringContext,
+    day_segments,
+    meter_attempt,
+    whole_seconds,
+)
+from suanli.logic.metering.ratings import device_rating_pflops, node_ratings
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+H100_AI = 989.4 * 0.7 / 1000  # catalog peak x reference efficiency, in PFLOPS
 
 
-def attempt(n: int, start: datetime | None, end: datetime | None) -> Attempt:
+def attempt(
+    n: int, start: datetime | None, end: datetime | None, gpus: dict[str, int] | None = None
+) -> Attempt:
     return Attempt(
         JobId("j"),
         n,
         ClusterId("c"),
         NodeId("n"),
-        Resources(2000, 1024, {"A100-80GB": 2}),
+        Resources(2000, 1024, gpus if gpus is not None else {"H100": 2}),
         RegionId("r"),
         JobStatus.SUCCEEDED,
         T0,
@@ -30,23 +42,68 @@ def attempt(n: int, start: datetime | None, end: datetime | None) -> Attempt:
     )
 
 
-def test_n_seconds_on_k_devices() -> None:
-    records = meter_attempt(
-        attempt(1, T0, T0 + timedelta(seconds=90)),
-        tenant_id=TenantId("t"),
-        provider_id=ProviderId("p"),
+def ctx(ratings: dict[str, float | None]) -> MeteringContext:
+    return MeteringContext(
+        TenantId("t"), ProviderId("p"), Sector.RESEARCH, WorkloadClass.AI, ratings
     )
+
+
+def test_n_seconds_on_k_devices_is_n_k_rating() -> None:
+    ratings = node_ratings(default_catalog(), None, {"H100": 2}, WorkloadClass.AI)
+    assert abs(ratings["gpu:H100"] - H100_AI) < 1e-9  # type: ignore[operator]
+    records = meter_attempt(attempt(1, T0, T0 + timedelta(seconds=90)), ctx(ratings))
     by_dim = {r.dimension: r for r in records}
-    assert by_dim["gpu:A100-80GB"].amount == 180
-    assert by_dim[CPU].amount == 180 and by_dim[CPU].seconds == 90
-    assert by_dim["memory"].amount == 1024 * 90
+    gpu = by_dim["gpu:H100"]
+    assert gpu.amount == 180 and gpu.seconds == 90
+    assert gpu.standard_units is not None
+    assert abs(gpu.standard_units - 90 * 2 * H100_AI / 3600) < 1e-12
+    assert by_dim[CPU].standard_units is None  # no calibration: the CPU is unrated
+    assert by_dim["memory"].rating_pflops is None and by_dim["memory"].amount == 1024 * 90
+    assert {r.sector for r in records} == {Sector.RESEARCH}
+
+
+def test_measured_efficiency_replaces_the_reference_and_is_capped() -> None:
+    cat = default_catalog()
+    peak = cat.get("A100-80GB").peak_tflops(WorkloadClass.AI)  # type: ignore[union-attr]
+    assert peak is not None
+    assert device_rating_pflops(cat, "A100-80GB", WorkloadClass.AI, 250.0) == 250.0 / 1000
+    assert device_rating_pflops(cat, "A100-80GB", WorkloadClass.AI, 10_000.0) == peak / 1000
+    # a model the catalog does not know is rated from its measurement alone
+    assert device_rating_pflops(cat, "NO-SUCH", WorkloadClass.AI, 50.0) == 0.05
+    assert device_rating_pflops(cat, "NO-SUCH", WorkloadClass.AI, None) is None
+
+
+def test_cpu_cores_are_rated_from_the_node_measurement() -> None:
+    cal = NodeCalibration(T0, cores=4, cpu_fp32_gflops=200.0, cpu_fp64_gflops=100.0, triad_gbs=10.0)
+    general = node_ratings(default_catalog(), cal, {}, WorkloadClass.GENERAL)
+    hpc = node_ratings(default_catalog(), cal, {}, WorkloadClass.HPC)
+    assert general[CPU] == 50.0 / 1e6 and hpc[CPU] == 25.0 / 1e6
 
 
 def test_an_attempt_that_never_started_is_not_metered() -> None:
-    assert (
-        meter_attempt(attempt(1, None, T0), tenant_id=TenantId("t"), provider_id=ProviderId("p"))
-        == []
+    assert meter_attempt(attempt(1, None, T0), ctx({})) == []
+
+
+def test_attempts_are_split_at_utc_midnight() -> None:
+    start = T0 + timedelta(hours=23, minutes=59, seconds=30)
+    records = meter_attempt(
+        attempt(1, start, start + timedelta(seconds=90), gpus={}), ctx({CPU: 1e-5})
     )
+    cpu = [r for r in records if r.dimension == CPU]
+    assert [(r.started_at, r.seconds) for r in cpu] == [(start, 30), (T0 + timedelta(days=1), 60)]
+    assert all(r.started_at.date() == (r.ended_at - timedelta(microseconds=1)).date() for r in cpu)
+
+
+@given(st.floats(0, 5 * 86_400, allow_nan=False), st.floats(0, 4 * 86_400, allow_nan=False))
+def test_day_segments_add_up_and_stay_within_a_day(offset: float, length: float) -> None:
+    start = T0 + timedelta(seconds=offset)
+    end = start + timedelta(seconds=length)
+    segments = list(day_segments(start, end))
+    assert sum(s for _, s in segments) == whole_seconds(start, end)
+    for seg_start, seconds in segments:
+        assert (seg_start + timedelta(seconds=seconds - 1)).date() == seg_start.date() or (
+            seconds == 0
+        )
 
 
 @given(st.lists(st.floats(0, 50, allow_nan=False), min_size=2, max_size=30))
@@ -62,3 +119,31 @@ def test_back_to_back_attempts_never_count_a_second_twice(gaps: list[float]) -> 
         total += whole_seconds(times[i], times[i + 1])
     assert total <= whole_seconds(times[0], times[-1])
     assert all(whole_seconds(a, b) >= 0 for a, b in itertools.pairwise(times))
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(0, 3 * 86_400, allow_nan=False), st.floats(0, 2 * 86_400, allow_nan=False)
+        ),
+        max_size=8,
+    )
+)
+def test_retried_attempts_are_metered_per_attempt_and_never_twice(
+    spans: list[tuple[float, float]],
+) -> None:
+    """A job retried, preempted or requeued N times: each attempt's records cover exactly
+    its own whole seconds, and no (attempt, dimension, day) key repeats."""
+    records = []
+    expected = 0
+    t = T0
+    for number, (gap, length) in enumerate(spans, start=1):
+        start = t + timedelta(seconds=gap)
+        end = start + timedelta(seconds=length)
+        records += meter_attempt(attempt(number, start, end, gpus={}), ctx({CPU: 1e-5}))
+        expected += whole_seconds(start, end)
+        t = end
+    cpu = [r for r in records if r.dimension == CPU]
+    assert sum(r.seconds for r in cpu) == expected
+    keys = [(r.attempt, r.dimension, r.started_at) for r in records]
+    assert len(keys) == len(set(keys))

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import suanli
+from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import JobStatus
 from suanli.domain.resources import Resources
@@ -47,6 +48,8 @@ class AgentSettings:
     heartbeat_s: float = 2.0
     cancel_grace_s: float = 5.0
     claim_limit: int = 50
+    calibrate_on_register: bool = True
+    """Measure the nodes when the cluster registers (a few seconds of full load)."""
 
 
 class Agent:
@@ -73,8 +76,10 @@ class Agent:
             self.tracked[(state.job_id, state.attempt)] = Tracked(
                 state.engine_job_id, state.job_id, state.attempt
             )
+        measured = self._measure() if self.settings.calibrate_on_register else {}
         nodes = [
             {
+                "calibration": measured[n.hostname].to_json() if n.hostname in measured else None,
                 "hostname": n.hostname,
                 "cpus": n.capacity.cpus,
                 "memory_mb": n.capacity.memory_mb,
@@ -173,7 +178,24 @@ class Agent:
                 self._client.agent_log(t.job_id, t.attempt, stream, t.offsets[stream], data)
                 t.offsets[stream] += len(data)
 
+    def _measure(self) -> dict[str, NodeCalibration]:
+        try:
+            return self._engine.calibrate()
+        except Exception:  # a failed measurement must not keep the cluster out of the pool
+            log.exception("calibration failed; the nodes are rated from the catalog")
+            return {}
+
+    def _recalibrate(self) -> None:
+        measured = self._measure()
+        if measured:
+            self._client.agent_calibration(
+                [{"hostname": h, "calibration": c.to_json()} for h, c in measured.items()]
+            )
+            log.info("calibrated %d node(s) on the operator's request", len(measured))
+
     def _obey(self, answer: dict[str, Any]) -> None:
+        if answer.get("calibrate"):
+            self._recalibrate()
         for ref in answer.get("cancel", []):
             tracked = self.tracked.get((ref["job_id"], ref["attempt"]))
             if tracked is not None and not tracked.cancel_sent:

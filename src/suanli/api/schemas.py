@@ -8,10 +8,15 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from suanli.domain.calibration import NodeCalibration
+from suanli.domain.catalog import default_catalog
+from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, PriorityClass
 from suanli.domain.quantities import parse_duration_s, parse_gpu_request, parse_memory_mb
 from suanli.domain.resources import Resources
+from suanli.domain.standard import WorkloadClass, parse_sector, parse_workload_class
 from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
+from suanli.logic.metering.ratings import node_ratings
 from suanli.services.pool import ClusterUsage
 
 
@@ -32,6 +37,10 @@ class JobCreate(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
     max_attempts: int = 3
+    sector: str = Field("other", description="industry tag, e.g. research, 科研, finance")
+    workload_class: str | None = Field(
+        None, description="ai (FP16/BF16), general (FP32) or hpc (FP64); default by GPUs"
+    )
 
     def to_spec(self) -> JobSpec:
         """Validate through the domain so that API and CLI give the same messages."""
@@ -57,6 +66,10 @@ class JobCreate(Strict):
             env=self.env,
             working_dir=self.working_dir,
             max_attempts=self.max_attempts,
+            sector=parse_sector(self.sector),
+            workload_class=parse_workload_class(self.workload_class)
+            if self.workload_class
+            else None,
         )
 
 
@@ -74,20 +87,33 @@ class ResourcesPublic(BaseModel):
 
 
 class UsagePublic(BaseModel):
-    """Totals over all attempts. `wall_seconds` is the metered run time; the others are
-    quantity x seconds per dimension."""
+    """Totals over all attempts. `wall_seconds` is the metered run time; the `*_seconds`
+    are quantity x seconds per dimension; `standard_units` is in standard compute-hours
+    (SCH: PFLOPS-hours) of the job's workload class, with the per-unit `ratings` (PFLOPS
+    per core or device) it was computed from (docs/metering.md)."""
 
     wall_seconds: int = 0
     cpu_core_seconds: float = 0.0
     memory_mb_seconds: float = 0.0
     gpu_seconds: dict[str, float] = Field(default_factory=dict)
     attempts_metered: int = 0
+    workload_class: str | None = None
+    standard_units: float = 0.0
+    standard_units_by_dimension: dict[str, float] = Field(default_factory=dict)
+    ratings: dict[str, float | None] = Field(default_factory=dict)
 
     @classmethod
     def of(cls, records: list[UsageRecord]) -> UsagePublic:
         out = cls()
         attempts: set[int] = set()
         for r in records:
+            out.workload_class = r.workload_class.value
+            if r.standard_units is not None:
+                out.standard_units += r.standard_units
+                by_dim = out.standard_units_by_dimension
+                by_dim[r.dimension] = by_dim.get(r.dimension, 0.0) + r.standard_units
+            if r.dimension != MEMORY:
+                out.ratings[r.dimension] = r.rating_pflops
             if r.dimension == CPU:
                 out.cpu_core_seconds += r.amount
                 out.wall_seconds += r.seconds
@@ -170,6 +196,8 @@ class JobPublic(BaseModel):
     time_limit_s: int | None
     priority_class: str
     regions: list[str]
+    sector: str
+    workload_class: str
     cancel_requested: bool
     usage: UsagePublic
     attempts: list[AttemptPublic] | None = None
@@ -203,6 +231,8 @@ class JobPublic(BaseModel):
             time_limit_s=job.spec.time_limit_s,
             priority_class=job.spec.priority_class.value,
             regions=list(job.spec.regions),
+            sector=job.spec.sector.value,
+            workload_class=job.spec.metered_class.value,
             cancel_requested=job.cancel_requested,
             usage=UsagePublic.of(usage),
             attempts=[AttemptPublic.of(a) for a in attempts] if attempts is not None else None,
@@ -248,6 +278,10 @@ class NodePublic(BaseModel):
     capacity: ResourcesPublic
     used: ResourcesPublic
     free: ResourcesPublic
+    calibration: dict[str, Any] | None = None
+    ratings_pflops: dict[str, dict[str, float | None]] = Field(
+        default_factory=dict, description="per class: rating of one core / device"
+    )
 
 
 class ClusterPublic(BaseModel):
@@ -288,6 +322,13 @@ class ClusterPublic(BaseModel):
                     capacity=ResourcesPublic.of(n.node.capacity),
                     used=ResourcesPublic.of(n.used),
                     free=ResourcesPublic.of(n.free),
+                    calibration=n.node.calibration.to_json() if n.node.calibration else None,
+                    ratings_pflops={
+                        w.value: node_ratings(
+                            default_catalog(), n.node.calibration, n.node.capacity.gpus, w
+                        )
+                        for w in WorkloadClass
+                    },
                 )
                 for n in u.nodes
             ],
@@ -301,10 +342,13 @@ class ClusterRegistered(BaseModel):
 
 class UsageTotalPublic(BaseModel):
     key: str
+    workload_class: str
     dimension: str
     amount: float
     seconds: int
     jobs: int
+    standard_units: float
+    unrated_amount: float
 
 
 # --- agent protocol ---------------------------------------------------------------
@@ -315,12 +359,47 @@ class AttemptRef(Strict):
     attempt: int
 
 
+class CalibrationIn(Strict):
+    """A node's measurement (`suanli bench`): whole-node CPU GFLOPS over `cores`, triad
+    GB/s, and per GPU model the best TFLOPS per precision (fp16_bf16, fp32, fp64)."""
+
+    measured_at: AwareDatetime
+    cores: int = Field(gt=0)
+    cpu_fp32_gflops: float = Field(gt=0)
+    cpu_fp64_gflops: float = Field(gt=0)
+    triad_gbs: float = Field(ge=0)
+    gpus: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    def to_domain(self) -> NodeCalibration:
+        gpus: dict[str, dict[str, float]] = {}
+        for raw, rates in self.gpus.items():
+            gpus[canonical_gpu_model(raw, field="calibration.gpus")] = rates
+        return NodeCalibration(
+            self.measured_at,
+            self.cores,
+            self.cpu_fp32_gflops,
+            self.cpu_fp64_gflops,
+            self.triad_gbs,
+            gpus,
+        )
+
+
 class NodeIn(Strict):
     hostname: str
     cpus: float = Field(gt=0)
     memory_mb: int = Field(gt=0)
     gpus: dict[str, int] = Field(default_factory=dict)
     gpu_memory_mb: int = Field(0, ge=0)
+    calibration: CalibrationIn | None = None
+
+
+class NodeCalibrationIn(Strict):
+    hostname: str
+    calibration: CalibrationIn
+
+
+class AgentCalibration(Strict):
+    nodes: list[NodeCalibrationIn]
 
 
 class AgentRegister(Strict):
@@ -336,6 +415,7 @@ class AgentHeartbeat(Strict):
 class Instructions(BaseModel):
     cancel: list[AttemptRef]
     abandon: list[AttemptRef]
+    calibrate: bool = False
 
 
 class AssignmentPublic(BaseModel):

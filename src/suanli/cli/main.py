@@ -80,6 +80,12 @@ def submit(
     env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE (repeat)")] = None,
     workdir: Annotated[str | None, typer.Option(help="working dir (default: here)")] = None,
     priority: Annotated[str, typer.Option(help="guaranteed|standard|preemptible")] = "standard",
+    sector: Annotated[
+        str, typer.Option(help="industry tag, e.g. research, finance, 科研")
+    ] = "other",
+    workload_class: Annotated[
+        str | None, typer.Option("--class", help="ai|general|hpc (default: ai with GPUs)")
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
@@ -101,6 +107,8 @@ def submit(
         "env": env_map,
         "working_dir": workdir or str(Path.cwd()),
         "priority_class": priority,
+        "sector": sector,
+        "workload_class": workload_class,
     }
     with client(url, token) as c:
         job = call(c.submit, body)
@@ -205,20 +213,75 @@ def pool(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None) 
 
 @app.command()
 def usage(
-    by: Annotated[str, typer.Option(help="tenant|provider|region|cluster|job")] = "tenant",
+    by: Annotated[
+        str,
+        typer.Option(
+            help="comma-separated: tenant, provider, region, cluster, job, sector, "
+            "device, class, day"
+        ),
+    ] = "tenant",
     tenant: Annotated[str | None, typer.Option(help="only this tenant")] = None,
-    since: Annotated[str | None, typer.Option(help="ISO date/time")] = None,
+    since: Annotated[str | None, typer.Option(help="from this ISO date/time (UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this ISO date/time (UTC)")] = None,
     json_out: JsonOpt = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Usage totals per dimension (core-seconds, MiB-seconds, GPU-seconds)."""
+    """Usage totals: standard compute-hours (SCH) per class, and raw core-, MiB- and
+    device-seconds per dimension."""
     with client(url, token) as c:
-        rows = call(c.usage, by=by, tenant=tenant, since=since)
+        rows = call(c.usage, by=by, tenant=tenant, since=since, until=until)
     if json_out:
         render.print_json(rows)
         return
     render.usage_table(by, rows)
+
+
+@app.command()
+def units(json_out: JsonOpt = False) -> None:
+    """The metering standard: the unit, workload classes, sectors and the device catalog
+    (published dense peaks, sources, reference ratings). Needs no server."""
+    from suanli.domain.catalog import default_catalog
+    from suanli.services.units import units_document
+
+    document = units_document(default_catalog())
+    if json_out:
+        render.print_json(document)
+    else:
+        render.units_table(document)
+
+
+@app.command()
+def bench(
+    json_out: JsonOpt = False,
+    cpu_budget: Annotated[float, typer.Option(help="seconds for the CPU part")] = 3.0,
+    gpu_budget: Annotated[float, typer.Option(help="seconds per GPU")] = 5.0,
+) -> None:
+    """Measure this machine (CPU FP32/FP64 matmul, memory triad, CUDA GPUs via PyTorch)
+    and print the resulting ratings in the metering standard."""
+    from datetime import UTC, datetime
+
+    from suanli.adapters.calibration import calibrate, to_json
+    from suanli.adapters.node_calibration import node_calibration
+    from suanli.services.calibration_report import rating_report
+
+    measured = calibrate(cpu_budget_s=cpu_budget, gpu_budget_s=gpu_budget)
+    node = node_calibration(measured, datetime.now(UTC))
+    document = {"measurement": to_json(measured), "rating": rating_report(node)}
+    if json_out:
+        render.print_json(document)
+    else:
+        render.bench_report(document)
+
+
+@app.command()
+def calibrate(cluster: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """Ask a cluster's agent to measure its nodes again (operator or provider token; by
+    default the operator token `suanli up` saved)."""
+    saved = config.load()
+    with client(url, token or (saved.operator_token if saved else None)) as c:
+        result = call(c.request_calibration, cluster)
+    render.err.print(f"{result['cluster_id']}: {result['status']}")
 
 
 @app.command()

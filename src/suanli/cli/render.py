@@ -115,9 +115,91 @@ def pool_table(clusters: list[dict[str, Any]]) -> None:
 
 
 def usage_table(by: str, rows: list[dict[str, Any]]) -> None:
-    table = Table(by.upper(), "DIMENSION", "AMOUNT", "SECONDS", "JOBS", box=None, pad_edge=False)
+    table = Table(
+        by.upper(),
+        "CLASS",
+        "DIMENSION",
+        "SCH",
+        "AMOUNT",
+        "SECONDS",
+        "JOBS",
+        box=None,
+        pad_edge=False,
+        caption="SCH: standard compute-hours of the class; AMOUNT: core-, MiB- or device-seconds",
+    )
     for r in rows:
+        sch = "-" if r["dimension"] == "memory" else f"{r['standard_units']:.6g}"
+        if r["unrated_amount"]:
+            sch += f" (+{r['unrated_amount']:g} unrated)"
         table.add_row(
-            r["key"], r["dimension"], f"{r['amount']:g}", str(r["seconds"]), str(r["jobs"])
+            r["key"],
+            r["workload_class"],
+            r["dimension"],
+            sch,
+            f"{r['amount']:g}",
+            str(r["seconds"]),
+            str(r["jobs"]),
         )
     out.print(table)
+
+
+def units_table(doc: dict[str, Any]) -> None:
+    out.print(f"[bold]{doc['unit']}[/]: {doc['definition']}")
+    table = Table(
+        "MODEL",
+        "KIND",
+        "FP64",
+        "FP32",
+        "TF32",
+        "FP16/BF16",
+        "INT8",
+        "MEM GB",
+        "GB/s",
+        "AI PFLOPS*",
+        "SOURCE",
+        box=None,
+        pad_edge=False,
+        caption="TFLOPS dense (TOPS for INT8); * rating at the reference efficiency",
+    )
+
+    def num(v: object) -> str:
+        return "-" if v is None else f"{v:g}"
+
+    for d in doc["devices"]:
+        table.add_row(
+            d["model"],
+            d["kind"],
+            num(d["fp64_tflops"]),
+            num(d["fp32_tflops"]),
+            num(d["tf32_tflops"]),
+            num(d["fp16_bf16_tflops"]),
+            num(d["int8_tops"]),
+            num(d["memory_gb"]),
+            num(d["memory_bandwidth_gbs"]),
+            num(d["reference_rating_pflops"]["ai"]),
+            d["source"][:50],
+        )
+    out.print(table)
+
+
+def bench_report(doc: dict[str, Any]) -> None:
+    cpu = doc["measurement"]["cpu"]
+    out.print(
+        f"CPU: {cpu['cores']} cores, FP32 {cpu['fp32_gflops']:.1f} GFLOPS, FP64 "
+        f"{cpu['fp64_gflops']:.1f} GFLOPS, triad {cpu['triad_gbs']:.1f} GB/s "
+        f"({cpu['blas']})"
+    )
+    out.print(f"GPUs: {doc['measurement']['gpu_note']}")
+    for g in doc["measurement"]["gpus"]:
+        out.print(
+            f"  {g['index']}: {g['name']}: FP16 {g['fp16_tflops']:.1f}, FP32 "
+            f"{g['fp32_tflops']:.1f}, FP64 {g['fp64_tflops']:.1f} TFLOPS"
+        )
+    rating = doc["rating"]
+    for cls in ("ai", "general", "hpc"):
+        r = rating[cls]
+        gpus = ", ".join(f"{m} {v:.4g}" for m, v in r["gpus_pflops"].items() if v)
+        out.print(
+            f"rating {cls:<7}: CPU node {r['cpu_node_pflops']:.4g} PFLOPS "
+            f"({r['cpu_core_pflops']:.3g} per core)" + (f"; GPUs {gpus}" if gpus else "")
+        )

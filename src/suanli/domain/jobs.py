@@ -16,6 +16,7 @@ from types import MappingProxyType
 from suanli.domain.errors import IllegalTransition, InvalidInput
 from suanli.domain.ids import ClusterId, JobId, NodeId, RegionId, TenantId, UserId
 from suanli.domain.resources import Resources
+from suanli.domain.standard import Sector, WorkloadClass
 
 MAX_TIME_LIMIT_S = 366 * 86_400
 MAX_ARGV_BYTES = 128 * 1024
@@ -100,6 +101,15 @@ class JobSpec:
     env: Mapping[str, str] = field(default_factory=dict)
     working_dir: str | None = None
     max_attempts: int = 3
+    sector: Sector = Sector.OTHER
+    workload_class: WorkloadClass | None = None
+    """How the job is metered; None: AI when it asks for GPUs, else general."""
+
+    @property
+    def metered_class(self) -> WorkloadClass:
+        if self.workload_class is not None:
+            return self.workload_class
+        return WorkloadClass.AI if self.resources.gpus else WorkloadClass.GENERAL
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
@@ -117,6 +127,8 @@ class JobSpec:
         env: Mapping[str, str] | None = None,
         working_dir: str | None = None,
         max_attempts: int = 3,
+        sector: Sector = Sector.OTHER,
+        workload_class: WorkloadClass | None = None,
     ) -> JobSpec:
         """Validate and build a spec; raises InvalidInput naming the field at fault."""
         argv = tuple(command)
@@ -158,6 +170,8 @@ class JobSpec:
             env=dict(env or {}),
             working_dir=working_dir,
             max_attempts=max_attempts,
+            sector=sector,
+            workload_class=workload_class,
         )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.resources import Resources
 
@@ -49,6 +50,7 @@ class Node:
     id: NodeId
     capacity: Resources
     hostname: str = ""
+    calibration: NodeCalibration | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,9 +1,12 @@
 """Usage records: what one attempt consumed, per resource dimension.
 
-A record covers one attempt of one job on one cluster, for one dimension (``cpu``,
-``memory``, or ``gpu:MODEL``): `quantity` units held for `seconds` seconds, so
-`amount = quantity * seconds` (core-seconds, MiB-seconds, device-seconds). The metering
-standard (docs/metering.md) converts amounts into standard compute units.
+A record covers one attempt of one job on one node, for one dimension (``cpu``,
+``memory``, or ``gpu:MODEL``) and at most one UTC day: `quantity` units held for `seconds`
+seconds, so `amount = quantity * seconds` (core-seconds, MiB-seconds, device-seconds).
+`rating_pflops` is the rating of one unit (core or device) in the job's workload class,
+and `standard_units = amount * rating_pflops / 3600` in standard compute-hours (SCH,
+PFLOPS-hours); both are None for memory and for hardware that has no rating (docs/
+metering.md).
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from suanli.domain.ids import ClusterId, JobId, ProviderId, RegionId, TenantId
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
+from suanli.domain.standard import Sector, WorkloadClass
 
 CPU = "cpu"
 MEMORY = "memory"
@@ -26,11 +30,16 @@ class UsageRecord:
     provider_id: ProviderId
     region_id: RegionId
     cluster_id: ClusterId
+    node_id: NodeId
+    sector: Sector
+    workload_class: WorkloadClass
     dimension: str
     quantity: float
     started_at: datetime
     ended_at: datetime
     seconds: int
+    rating_pflops: float | None = None
+    standard_units: float | None = None
 
     @property
     def amount(self) -> float:

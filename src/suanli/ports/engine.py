@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import JobStatus
 from suanli.domain.resources import Resources
@@ -116,6 +117,12 @@ class Engine(ABC):
     @abstractmethod
     def detect(self) -> list[DetectedNode]:
         """The nodes and resources this engine offers."""
+
+    def calibrate(self) -> dict[str, NodeCalibration]:
+        """Measure the nodes (by hostname) for the metering standard. Engines that cannot
+        run a measurement on their nodes return {} and their hardware is rated from the
+        catalog's reference efficiency alone."""
+        return {}
 
     @abstractmethod
     def _submit(self, task: EngineTask) -> str: ...

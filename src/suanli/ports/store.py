@@ -37,11 +37,18 @@ class JobFilter:
 
 @dataclass(frozen=True, slots=True)
 class UsageTotal:
+    """Sums for one group, workload class and dimension. `amount`: quantity x seconds
+    (core-, MiB- or device-seconds); `standard_units`: SCH of that class; `unrated_amount`:
+    the part of `amount` on hardware without a rating (memory is never rated)."""
+
     key: str
+    workload_class: str
     dimension: str
     amount: float
     seconds: int
     jobs: int
+    standard_units: float = 0.0
+    unrated_amount: float = 0.0
 
 
 class PoolRepo(Protocol):
@@ -64,6 +71,9 @@ class PoolRepo(Protocol):
     ) -> None: ...
     def replace_nodes(self, cluster_id: ClusterId, nodes: Sequence[Node]) -> None: ...
     def list_nodes(self, cluster_id: ClusterId | None = None) -> list[Node]: ...
+    def get_node(self, cluster_id: ClusterId, node_id: NodeId) -> Node | None: ...
+    def set_calibration_requested(self, cluster_id: ClusterId, requested: bool) -> None: ...
+    def calibration_requested(self, cluster_id: ClusterId) -> bool: ...
 
 
 class TenancyRepo(Protocol):
@@ -137,8 +147,16 @@ class UsageRepo(Protocol):
     def for_job(self, job_id: JobId) -> list[UsageRecord]: ...
     def for_jobs(self, job_ids: Sequence[JobId]) -> dict[JobId, list[UsageRecord]]: ...
     def totals(
-        self, *, by: str, tenant_id: TenantId | None, since: datetime | None
-    ) -> list[UsageTotal]: ...
+        self,
+        *,
+        by: tuple[str, ...],
+        tenant_id: TenantId | None,
+        since: datetime | None,
+        until: datetime | None = None,
+    ) -> list[UsageTotal]:
+        """Grouped by the named keys (tenant, provider, region, cluster, job, sector,
+        device, class, day), then workload class and dimension."""
+        ...
 
 
 class LogRepo(Protocol):

@@ -120,9 +120,15 @@ class Client:
         return result
 
     def usage(
-        self, *, by: str = "tenant", tenant: str | None = None, since: str | None = None
+        self,
+        *,
+        by: str = "tenant",
+        tenant: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
     ) -> list[dict[str, Any]]:
-        params = {k: v for k, v in {"by": by, "tenant": tenant, "since": since}.items() if v}
+        query = {"by": by, "tenant": tenant, "since": since, "until": until}
+        params = {k: v for k, v in query.items() if v}
         result: list[dict[str, Any]] = self._json("GET", "/v1/usage", params=params)
         return result
 
@@ -139,6 +145,17 @@ class Client:
 
     def agent_heartbeat(self, known: list[dict[str, Any]]) -> dict[str, Any]:
         result: dict[str, Any] = self._json("POST", "/v1/agent/heartbeat", json={"known": known})
+        return result
+
+    def agent_calibration(self, nodes: list[dict[str, Any]]) -> None:
+        self.request("POST", "/v1/agent/calibration", json={"nodes": nodes})
+
+    def request_calibration(self, cluster_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", f"/v1/clusters/{cluster_id}/calibrate")
+        return result
+
+    def units(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/v1/units")
         return result
 
     def agent_claim(self, limit: int = 50) -> dict[str, Any]:

@@ -10,10 +10,11 @@ server no longer considers active is returned in `abandon`, and the agent stops 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from suanli.domain.calibration import NodeCalibration
 from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.domain.ids import ClusterId, JobId, NodeId
 from suanli.domain.jobs import Attempt, Job, JobStatus
@@ -41,6 +42,7 @@ REPORTABLE = (
 class NodeReport:
     hostname: str
     capacity: Resources
+    calibration: NodeCalibration | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +61,8 @@ class Assignment:
 class Instructions:
     cancel: list[AttemptKey]
     abandon: list[AttemptKey]
+    calibrate: bool = False
+    """The operator asked for a new measurement of the cluster's nodes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,10 +110,18 @@ class AgentService:
         with self._store.unit_of_work() as uow:
             before = uow.pool.get_cluster(cluster_id)
             last_seen = before.last_heartbeat_at if before else None
+            # a node re-registered without a fresh measurement keeps its last one
+            previous = {n.hostname: n.calibration for n in uow.pool.list_nodes(cluster_id)}
             uow.pool.replace_nodes(
                 cluster_id,
                 [
-                    Node(cluster_id, node_id_for(n.hostname, i), n.capacity, n.hostname)
+                    Node(
+                        cluster_id,
+                        node_id_for(n.hostname, i),
+                        n.capacity,
+                        n.hostname,
+                        n.calibration or previous.get(n.hostname),
+                    )
                     for i, n in enumerate(nodes)
                 ],
             )
@@ -160,7 +172,36 @@ class AgentService:
     ) -> Instructions:
         active = {(a.job_id, a.number) for a in uow.jobs.dispatched_active_on(cluster_id)}
         abandon = [k for k in known if k not in active]
-        return Instructions(uow.jobs.cancel_requested_on(cluster_id), abandon)
+        return Instructions(
+            uow.jobs.cancel_requested_on(cluster_id),
+            abandon,
+            uow.pool.calibration_requested(cluster_id),
+        )
+
+    def calibrated(self, principal: Principal, measurements: Mapping[str, NodeCalibration]) -> int:
+        """Store new measurements (by node hostname) and clear the operator's request.
+        Returns how many nodes were updated; an unknown hostname is an error."""
+        cluster_id = self._cluster_id(principal)
+        with self._store.unit_of_work() as uow:
+            nodes = uow.pool.list_nodes(cluster_id)
+            known = {n.hostname for n in nodes}
+            unknown = sorted(set(measurements) - known)
+            if unknown:
+                raise InvalidInput(
+                    f"Unknown node(s) {', '.join(unknown)} in cluster {cluster_id}.",
+                    field="nodes",
+                    hint="register the nodes first (POST /v1/agent/register).",
+                )
+            uow.pool.replace_nodes(
+                cluster_id,
+                [
+                    replace(n, calibration=measurements.get(n.hostname, n.calibration))
+                    for n in nodes
+                ],
+            )
+            uow.pool.set_calibration_requested(cluster_id, False)
+            uow.commit()
+        return len(measurements)
 
     def claim(self, principal: Principal, limit: int) -> tuple[list[Assignment], list[AttemptKey]]:
         """Hand the agent up to `limit` attempts placed on its cluster, and the attempts it

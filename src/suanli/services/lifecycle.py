@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from suanli.domain.catalog import default_catalog
 from suanli.domain.ids import ProviderId
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus, check_transition
-from suanli.logic.metering.attempts import meter_attempt
+from suanli.logic.metering.attempts import MeteringContext, meter_attempt
+from suanli.logic.metering.ratings import node_ratings
 from suanli.ports.store import UnitOfWork
 
 
@@ -34,8 +36,9 @@ def end_attempt(
     ended_at: datetime | None,
     exit_code: int | None,
 ) -> Attempt:
-    """Record the end of an attempt and meter it (once: usage rows are unique per attempt
-    and dimension). An attempt that never started is not metered."""
+    """Record the end of an attempt and meter it (once: usage rows are unique per attempt,
+    dimension and day), with the ratings of the node it ran on. An attempt that never
+    started is not metered."""
     check_transition(attempt.status, status)
     ended = replace(
         attempt,
@@ -47,8 +50,21 @@ def end_attempt(
     )
     uow.jobs.save_attempt(ended)
     cluster = uow.pool.get_cluster(attempt.cluster_id)
-    provider = cluster.provider_id if cluster else ProviderId("unknown")
-    uow.usage.add(meter_attempt(ended, tenant_id=job.tenant_id, provider_id=provider))
+    node = uow.pool.get_node(attempt.cluster_id, attempt.node_id)
+    workload = job.spec.metered_class
+    ctx = MeteringContext(
+        tenant_id=job.tenant_id,
+        provider_id=cluster.provider_id if cluster else ProviderId("unknown"),
+        sector=job.spec.sector,
+        workload=workload,
+        ratings=node_ratings(
+            default_catalog(),
+            node.calibration if node else None,
+            attempt.allocation.gpus,
+            workload,
+        ),
+    )
+    uow.usage.add(meter_attempt(ended, ctx))
     return ended
 
 

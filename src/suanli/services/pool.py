@@ -142,6 +142,19 @@ class PoolService:
             uow.commit()
         return cluster, token
 
+    def request_calibration(self, principal: Principal, cluster_id: ClusterId) -> None:
+        """Ask the cluster's agent to measure its nodes again (on its next heartbeat)."""
+        require(principal, Permission.POOL_WRITE)
+        with self._store.unit_of_work() as uow:
+            if uow.pool.get_cluster(cluster_id) is None:
+                raise NotFound(
+                    f"No cluster {cluster_id!r}.",
+                    field="cluster_id",
+                    hint="list clusters with `suanli pool`.",
+                )
+            uow.pool.set_calibration_requested(cluster_id, True)
+            uow.commit()
+
     def regions(self, principal: Principal) -> list[Region]:
         require(principal, Permission.POOL_READ)
         with self._store.unit_of_work(readonly=True) as uow:

@@ -16,7 +16,13 @@ class UsageService:
         self._store = store
 
     def totals(
-        self, principal: Principal, *, by: str, tenant_id: TenantId | None, since: datetime | None
+        self,
+        principal: Principal,
+        *,
+        by: tuple[str, ...],
+        tenant_id: TenantId | None,
+        since: datetime | None,
+        until: datetime | None = None,
     ) -> list[UsageTotal]:
         require(principal, Permission.USAGE_READ)
         if not allows(principal.role, Permission.SEE_ALL_TENANTS):
@@ -24,4 +30,4 @@ class UsageService:
                 raise NotFound(f"No tenant {tenant_id!r}.", field="tenant")
             tenant_id = principal.tenant_id
         with self._store.unit_of_work(readonly=True) as uow:
-            return uow.usage.totals(by=by, tenant_id=tenant_id, since=since)
+            return uow.usage.totals(by=by, tenant_id=tenant_id, since=since, until=until)

@@ -42,7 +42,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from suanli.adapters import calibration
 from suanli.adapters.engines import local_shim as shim
+from suanli.adapters.node_calibration import node_calibration
+from suanli.domain.calibration import NodeCalibration
 from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
@@ -362,6 +365,14 @@ class LocalEngine(Engine):
             raise EngineError(f"the local engine knows no task {engine_job_id!r}.")
         return task_dir
 
+    # ---- calibrate ----------------------------------------------------------------------
+
+    def calibrate(self) -> dict[str, NodeCalibration]:
+        """Measure this machine (CPU matmul and triad; CUDA GPUs through PyTorch when
+        present): a few seconds of full load."""
+        measurement = calibration.calibrate()
+        return {socket.gethostname(): node_calibration(measurement, self._clock.now())}
+
     # ---- detect -------------------------------------------------------------------------
 
     def detect(self) -> list[DetectedNode]:
@@ -472,7 +483,11 @@ def parse_nvidia_smi(text: str) -> tuple[dict[str, int], int]:
         try:
             model = canonical_gpu_model(name)
         except InvalidInput:
-            log.warning("skipping GPU of unknown model %r", name.strip())
+            log.warning(
+                "skipping GPU of unknown model %r: to pool it, add its row (with a datasheet"
+                " source) to src/suanli/domain/devices.json",
+                name.strip(),
+            )
             continue
         counts[model] = counts.get(model, 0) + 1
         try:

@@ -8,6 +8,7 @@ from typing import Any
 from suanli.domain.ids import ClusterId, JobId, NodeId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, PriorityClass
 from suanli.domain.resources import Resources
+from suanli.domain.standard import Sector, WorkloadClass
 
 
 def spec_to_json(spec: JobSpec) -> dict[str, Any]:
@@ -21,6 +22,8 @@ def spec_to_json(spec: JobSpec) -> dict[str, Any]:
         "env": dict(spec.env),
         "working_dir": spec.working_dir,
         "max_attempts": spec.max_attempts,
+        "sector": spec.sector.value,
+        "workload_class": spec.workload_class.value if spec.workload_class else None,
     }
 
 
@@ -35,6 +38,10 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
         env=data.get("env") or {},
         working_dir=data.get("working_dir"),
         max_attempts=int(data.get("max_attempts", 3)),
+        sector=Sector(data.get("sector", "other")),
+        workload_class=WorkloadClass(data["workload_class"])
+        if data.get("workload_class")
+        else None,
     )
 
 

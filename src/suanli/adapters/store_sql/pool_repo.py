@@ -10,6 +10,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.tables import clusters, nodes, providers, regions
+from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.resources import Resources
@@ -34,6 +35,7 @@ def _node(row: Any) -> Node:
         id=NodeId(row.id),
         capacity=Resources(row.cpu_milli, row.memory_mb, row.gpus, row.gpu_memory_mb),
         hostname=row.hostname,
+        calibration=NodeCalibration.from_json(row.calibration) if row.calibration else None,
     )
 
 
@@ -120,10 +122,30 @@ class SqlPoolRepo:
                         "memory_mb": n.capacity.memory_mb,
                         "gpus": dict(n.capacity.gpus),
                         "gpu_memory_mb": n.capacity.gpu_memory_mb,
+                        "calibration": n.calibration.to_json() if n.calibration else None,
                     }
                     for n in new_nodes
                 ],
             )
+
+    def get_node(self, cluster_id: ClusterId, node_id: NodeId) -> Node | None:
+        row = self._c.execute(
+            select(nodes).where(nodes.c.cluster_id == cluster_id, nodes.c.id == node_id)
+        ).first()
+        return _node(row) if row else None
+
+    def set_calibration_requested(self, cluster_id: ClusterId, requested: bool) -> None:
+        self._c.execute(
+            update(clusters)
+            .where(clusters.c.id == cluster_id)
+            .values(calibration_requested=requested)
+        )
+
+    def calibration_requested(self, cluster_id: ClusterId) -> bool:
+        value = self._c.execute(
+            select(clusters.c.calibration_requested).where(clusters.c.id == cluster_id)
+        ).scalar()
+        return bool(value)
 
     def list_nodes(self, cluster_id: ClusterId | None = None) -> list[Node]:
         query = select(nodes).order_by(nodes.c.cluster_id, nodes.c.id)

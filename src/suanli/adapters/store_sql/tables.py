@@ -88,6 +88,7 @@ clusters = Table(
     Column("registered_at", UTCDateTime(), nullable=False),
     Column("last_heartbeat_at", UTCDateTime()),
     Column("agent_version", String(64), nullable=False, default=""),
+    Column("calibration_requested", Boolean, nullable=False, default=False),
 )
 
 nodes = Table(
@@ -100,6 +101,7 @@ nodes = Table(
     Column("memory_mb", BigInteger, nullable=False),
     Column("gpus", JSON, nullable=False),
     Column("gpu_memory_mb", Integer, nullable=False, default=0),
+    Column("calibration", JSON),
 )
 
 tenants = Table(
@@ -190,14 +192,35 @@ usage_records = Table(
     Column("provider_id", String(ID), nullable=False),
     Column("region_id", String(ID), nullable=False),
     Column("cluster_id", String(ID), nullable=False),
+    Column("node_id", String(ID), nullable=False),
+    Column("sector", String(16), nullable=False),
+    Column("workload_class", String(8), nullable=False),
     Column("dimension", String(64), nullable=False),
     Column("quantity", Float, nullable=False),
     Column("started_at", UTCDateTime(), nullable=False),
     Column("ended_at", UTCDateTime(), nullable=False),
+    Column("day", String(10), nullable=False),  # UTC 'YYYY-MM-DD' of the record
     Column("seconds", BigInteger, nullable=False),
-    # One record per attempt and dimension: the same second is never metered twice.
-    UniqueConstraint("job_id", "attempt", "dimension"),
+    Column("rating_pflops", Float),
+    Column("standard_units", Float),
+    # One record per attempt, dimension and UTC day: the same second is never metered
+    # twice, and daily totals need no splitting at query time.
+    UniqueConstraint("job_id", "attempt", "dimension", "started_at"),
     Index(None, "tenant_id", "started_at"),
+    # Covers the city's daily report (tenant x day): the database streams the groups off
+    # this index instead of sorting every record (bench/usage.py).
+    Index(
+        "ix_usage_records_tenant_day_cover",
+        "tenant_id",
+        "day",
+        "workload_class",
+        "dimension",
+        "job_id",
+        "quantity",
+        "seconds",
+        "standard_units",
+        "rating_pflops",
+    ),
 )
 
 log_chunks = Table(

@@ -3,24 +3,64 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, case, func, insert, literal, select
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.tables import usage_records
 from suanli.domain.errors import InvalidInput
-from suanli.domain.ids import ClusterId, JobId, ProviderId, RegionId, TenantId
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
+from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.usage import UsageRecord
 from suanli.ports.store import UsageTotal
 
-GROUPINGS = {
-    "tenant": usage_records.c.tenant_id,
-    "provider": usage_records.c.provider_id,
-    "region": usage_records.c.region_id,
-    "cluster": usage_records.c.cluster_id,
-    "job": usage_records.c.job_id,
-}
+u = usage_records
+_INSERT = insert(u)
+
+
+def _grouping(name: str) -> ColumnElement[Any]:
+    columns: dict[str, ColumnElement[Any]] = {
+        "tenant": u.c.tenant_id,
+        "provider": u.c.provider_id,
+        "region": u.c.region_id,
+        "cluster": u.c.cluster_id,
+        "job": u.c.job_id,
+        "sector": u.c.sector,
+        "device": u.c.dimension,
+        "class": u.c.workload_class,
+    }
+    if name == "day":
+        return u.c.day
+    if name not in columns:
+        raise InvalidInput(
+            f"Cannot group usage by {name!r}.",
+            field="by",
+            hint=f"use one or more of {', '.join([*columns, 'day'])}, comma-separated.",
+        )
+    return columns[name]
+
+
+def _record(r: Any) -> UsageRecord:
+    return UsageRecord(
+        job_id=JobId(r.job_id),
+        attempt=r.attempt,
+        tenant_id=TenantId(r.tenant_id),
+        provider_id=ProviderId(r.provider_id),
+        region_id=RegionId(r.region_id),
+        cluster_id=ClusterId(r.cluster_id),
+        node_id=NodeId(r.node_id),
+        sector=Sector(r.sector),
+        workload_class=WorkloadClass(r.workload_class),
+        dimension=r.dimension,
+        quantity=r.quantity,
+        started_at=r.started_at,
+        ended_at=r.ended_at,
+        seconds=r.seconds,
+        rating_pflops=r.rating_pflops,
+        standard_units=r.standard_units,
+    )
 
 
 class SqlUsageRepo:
@@ -31,7 +71,7 @@ class SqlUsageRepo:
         if not records:
             return
         self._c.execute(
-            insert(usage_records),
+            _INSERT,
             [
                 {
                     "job_id": r.job_id,
@@ -40,11 +80,18 @@ class SqlUsageRepo:
                     "provider_id": r.provider_id,
                     "region_id": r.region_id,
                     "cluster_id": r.cluster_id,
+                    "node_id": r.node_id,
+                    "sector": r.sector.value,
+                    "workload_class": r.workload_class.value,
                     "dimension": r.dimension,
                     "quantity": r.quantity,
                     "started_at": r.started_at,
                     "ended_at": r.ended_at,
+                    # records never span a UTC day (metering splits them at midnight)
+                    "day": r.started_at.astimezone(UTC).date().isoformat(),
                     "seconds": r.seconds,
+                    "rating_pflops": r.rating_pflops,
+                    "standard_units": r.standard_units,
                 }
                 for r in records
             ],
@@ -55,55 +102,77 @@ class SqlUsageRepo:
 
     def for_jobs(self, job_ids: Sequence[JobId]) -> dict[JobId, list[UsageRecord]]:
         query = (
-            select(usage_records)
-            .where(usage_records.c.job_id.in_(list(job_ids)))
-            .order_by(usage_records.c.job_id, usage_records.c.attempt, usage_records.c.dimension)
+            select(u)
+            .where(u.c.job_id.in_(list(job_ids)))
+            .order_by(u.c.job_id, u.c.attempt, u.c.started_at, u.c.dimension)
         )
         out: dict[JobId, list[UsageRecord]] = {}
-        for record in [
-            UsageRecord(
-                job_id=JobId(r.job_id),
-                attempt=r.attempt,
-                tenant_id=TenantId(r.tenant_id),
-                provider_id=ProviderId(r.provider_id),
-                region_id=RegionId(r.region_id),
-                cluster_id=ClusterId(r.cluster_id),
-                dimension=r.dimension,
-                quantity=r.quantity,
-                started_at=r.started_at,
-                ended_at=r.ended_at,
-                seconds=r.seconds,
-            )
-            for r in self._c.execute(query)
-        ]:
+        for row in self._c.execute(query):
+            record = _record(row)
             out.setdefault(record.job_id, []).append(record)
         return out
 
     def totals(
-        self, *, by: str, tenant_id: TenantId | None, since: datetime | None
+        self,
+        *,
+        by: tuple[str, ...],
+        tenant_id: TenantId | None,
+        since: datetime | None,
+        until: datetime | None = None,
     ) -> list[UsageTotal]:
-        if by not in GROUPINGS:
-            raise InvalidInput(
-                f"Cannot group usage by {by!r}.",
-                field="by",
-                hint=f"use one of {', '.join(GROUPINGS)}.",
-            )
-        key = GROUPINGS[by]
+        """Sums per group, workload class and dimension. Standard units are only ever
+        summed within one class (an AI SCH and an HPC SCH are different units)."""
+        dialect = self._c.dialect.name
+        keys = [_grouping(name) for name in by] or [literal("all")]
+        key = (
+            keys[0]
+            if len(keys) == 1
+            else func.concat_ws("/", *keys)
+            if dialect != "sqlite"
+            else (_concat(keys))
+        )
         query = select(
             key.label("key"),
-            usage_records.c.dimension,
-            func.sum(usage_records.c.quantity * usage_records.c.seconds).label("amount"),
-            func.sum(usage_records.c.seconds).label("seconds"),
-            func.count(func.distinct(usage_records.c.job_id)).label("jobs"),
-        ).group_by(key, usage_records.c.dimension)
+            u.c.workload_class,
+            u.c.dimension,
+            func.sum(u.c.quantity * u.c.seconds).label("amount"),
+            func.sum(u.c.seconds).label("seconds"),
+            func.count(func.distinct(u.c.job_id)).label("jobs"),
+            func.sum(u.c.standard_units).label("standard_units"),
+            func.sum(
+                case(
+                    (
+                        u.c.rating_pflops.is_(None) & (u.c.dimension != "memory"),
+                        u.c.quantity * u.c.seconds,
+                    ),
+                    else_=0.0,
+                )
+            ).label("unrated"),
+        ).group_by(*keys, u.c.workload_class, u.c.dimension)
         if tenant_id is not None:
-            query = query.where(usage_records.c.tenant_id == tenant_id)
+            query = query.where(u.c.tenant_id == tenant_id)
         if since is not None:
-            query = query.where(usage_records.c.ended_at >= since)
-        rows = self._c.execute(query.order_by(key, usage_records.c.dimension))
+            query = query.where(u.c.started_at >= since)
+        if until is not None:
+            query = query.where(u.c.started_at < until)
+        rows = self._c.execute(query.order_by(*keys, u.c.workload_class, u.c.dimension))
         return [
             UsageTotal(
-                str(r.key), r.dimension, float(r.amount or 0), int(r.seconds or 0), int(r.jobs)
+                key=str(r.key),
+                workload_class=r.workload_class,
+                dimension=r.dimension,
+                amount=float(r.amount or 0),
+                seconds=int(r.seconds or 0),
+                jobs=int(r.jobs),
+                standard_units=float(r.standard_units or 0),
+                unrated_amount=float(r.unrated or 0),
             )
             for r in rows
         ]
+
+
+def _concat(keys: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+    out = keys[0]
+    for k in keys[1:]:
+        out = out.concat("/").concat(k)
+    return out

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from suanli.api.schemas import (
+    AgentCalibration,
     AgentHeartbeat,
     AgentRegister,
     AssignmentPublic,
@@ -35,6 +36,7 @@ def _keys(refs: list[AttemptRef]) -> list[svc.AttemptKey]:
 
 def _instructions(i: svc.Instructions) -> Instructions:
     return Instructions(
+        calibrate=i.calibrate,
         cancel=[AttemptRef(job_id=j, attempt=n) for j, n in i.cancel],
         abandon=[AttemptRef(job_id=j, attempt=n) for j, n in i.abandon],
     )
@@ -44,7 +46,9 @@ def _instructions(i: svc.Instructions) -> Instructions:
 def register(body: AgentRegister, caller: Caller, plat: Plat) -> Instructions:
     nodes = [
         svc.NodeReport(
-            n.hostname, Resources(round(n.cpus * 1000), n.memory_mb, n.gpus, n.gpu_memory_mb)
+            n.hostname,
+            Resources(round(n.cpus * 1000), n.memory_mb, n.gpus, n.gpu_memory_mb),
+            n.calibration.to_domain() if n.calibration else None,
         )
         for n in body.nodes
     ]
@@ -121,3 +125,9 @@ async def append_log(
     await run_in_threadpool(
         plat.agents.append_log, caller, JobId(job_id), attempt, stream, offset, data
     )
+
+
+@router.post("/calibration", status_code=204)
+def calibration(body: AgentCalibration, caller: Caller, plat: Plat) -> None:
+    """New measurements of this cluster's nodes (after an operator's request)."""
+    plat.agents.calibrated(caller, {n.hostname: n.calibration.to_domain() for n in body.nodes})

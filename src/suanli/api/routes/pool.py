@@ -69,3 +69,11 @@ def add_cluster(body: ClusterCreate, caller: Caller, plat: Plat) -> ClusterRegis
 @router.get("/clusters/{cluster_id}", response_model=ClusterPublic)
 def get_cluster(cluster_id: str, caller: Caller, plat: Plat) -> ClusterPublic:
     return ClusterPublic.of(plat.pool.cluster(caller, ClusterId(cluster_id)))
+
+
+@router.post("/clusters/{cluster_id}/calibrate", status_code=202)
+def request_calibration(cluster_id: str, caller: Caller, plat: Plat) -> dict[str, str]:
+    """Ask the cluster's agent to measure its nodes again; it does so on its next
+    heartbeat and the new ratings apply to attempts that end afterwards."""
+    plat.pool.request_calibration(caller, ClusterId(cluster_id))
+    return {"cluster_id": cluster_id, "status": "calibration requested"}

@@ -2,31 +2,56 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from suanli.api.schemas import UsageTotalPublic
 from suanli.api.security import Caller, Plat
+from suanli.domain.catalog import default_catalog
 from suanli.domain.ids import TenantId
+from suanli.services.units import units_document
 
 router = APIRouter(tags=["usage"])
+
+
+@router.get("/units")
+def units() -> dict[str, Any]:
+    """The metering standard: unit, classes, sectors, the device catalog with ratings."""
+    return units_document(default_catalog())
 
 
 @router.get("/usage", response_model=list[UsageTotalPublic])
 def usage_totals(
     caller: Caller,
     plat: Plat,
-    by: str = "tenant",
+    by: Annotated[
+        str,
+        Query(
+            description="comma-separated: tenant, provider, region, cluster, job, sector, "
+            "device, class, day (UTC)"
+        ),
+    ] = "tenant",
     tenant: str | None = None,
     since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[UsageTotalPublic]:
+    """Usage totals per group, workload class and dimension, with standard units."""
+    keys = tuple(k.strip() for k in by.split(",") if k.strip())
     totals = plat.usage.totals(
-        caller, by=by, tenant_id=TenantId(tenant) if tenant else None, since=since
+        caller,
+        by=keys,
+        tenant_id=TenantId(tenant) if tenant else None,
+        since=_aware(since),
+        until=_aware(until),
     )
-    return [
-        UsageTotalPublic(
-            key=t.key, dimension=t.dimension, amount=t.amount, seconds=t.seconds, jobs=t.jobs
-        )
-        for t in totals
-    ]
+    return [UsageTotalPublic(**asdict(t)) for t in totals]
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    """Naive times are read as UTC (the unit of all stored times)."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)

@@ -47,6 +47,7 @@ def upgrade() -> None:
         sa.Column("registered_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_heartbeat_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("agent_version", sa.String(length=64), nullable=False),
+        sa.Column("calibration_requested", sa.Boolean(), nullable=False),
         sa.ForeignKeyConstraint(
             ["provider_id"], ["providers.id"], name=op.f("fk_clusters_provider_id_providers")
         ),
@@ -102,6 +103,7 @@ def upgrade() -> None:
         sa.Column("memory_mb", sa.BigInteger(), nullable=False),
         sa.Column("gpus", sa.JSON(), nullable=False),
         sa.Column("gpu_memory_mb", sa.Integer(), nullable=False),
+        sa.Column("calibration", sa.JSON(), nullable=True),
         sa.ForeignKeyConstraint(
             ["cluster_id"], ["clusters.id"], name=op.f("fk_nodes_cluster_id_clusters")
         ),
@@ -195,18 +197,43 @@ def upgrade() -> None:
         sa.Column("provider_id", sa.String(length=64), nullable=False),
         sa.Column("region_id", sa.String(length=64), nullable=False),
         sa.Column("cluster_id", sa.String(length=64), nullable=False),
+        sa.Column("node_id", sa.String(length=64), nullable=False),
+        sa.Column("sector", sa.String(length=16), nullable=False),
+        sa.Column("workload_class", sa.String(length=8), nullable=False),
         sa.Column("dimension", sa.String(length=64), nullable=False),
         sa.Column("quantity", sa.Float(), nullable=False),
         sa.Column("started_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("day", sa.String(length=10), nullable=False),
         sa.Column("seconds", sa.BigInteger(), nullable=False),
+        sa.Column("rating_pflops", sa.Float(), nullable=True),
+        sa.Column("standard_units", sa.Float(), nullable=True),
         sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], name=op.f("fk_usage_records_job_id_jobs")),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_usage_records")),
         sa.UniqueConstraint(
-            "job_id", "attempt", "dimension", name=op.f("uq_usage_records_job_id_attempt_dimension")
+            "job_id",
+            "attempt",
+            "dimension",
+            "started_at",
+            name=op.f("uq_usage_records_job_id_attempt_dimension_started_at"),
         ),
     )
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_usage_records_tenant_day_cover",
+            [
+                "tenant_id",
+                "day",
+                "workload_class",
+                "dimension",
+                "job_id",
+                "quantity",
+                "seconds",
+                "standard_units",
+                "rating_pflops",
+            ],
+            unique=False,
+        )
         batch_op.create_index(
             batch_op.f("ix_usage_records_tenant_id_started_at"),
             ["tenant_id", "started_at"],
@@ -218,6 +245,7 @@ def downgrade() -> None:
 
     with op.batch_alter_table("usage_records", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_usage_records_tenant_id_started_at"))
+        batch_op.drop_index("ix_usage_records_tenant_day_cover")
 
     op.drop_table("usage_records")
     op.drop_table("log_chunks")
