@@ -15,6 +15,7 @@ from suanli.domain.ids import ClusterId
 from suanli.domain.jobs import JobSpec
 from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
+from suanli.domain.usage import UsageRecord
 from suanli.platform import Platform
 from suanli.services.agents import NodeReport
 from tests.builders import World, world
@@ -34,7 +35,7 @@ def register(w: World, calibration: NodeCalibration | None) -> None:
     )
 
 
-def run_job(w: World, spec: JobSpec, seconds: float) -> list[object]:
+def run_job(w: World, spec: JobSpec, seconds: float) -> list[UsageRecord]:
     job = w.plat.jobs.submit(w.user, spec)
     w.plat.scheduler.run_once()
     w.plat.agents.claim(w.agent, 10)
@@ -49,7 +50,7 @@ def test_n_seconds_on_k_gpus_is_n_k_rating(w: World) -> None:
         sector=Sector.HEALTHCARE,
         resources=Resources.request(cpus=2, gpus={"A100": 2}),
     )
-    usage = {r.dimension: r for r in run_job(w, spec, 600)}  # type: ignore[attr-defined]
+    usage = {r.dimension: r for r in run_job(w, spec, 600)}
     a100 = default_catalog().get("A100-80GB")
     assert a100 is not None
     rating = 312 * a100.reference_efficiency / 1000
@@ -82,7 +83,7 @@ def test_a_measured_node_is_rated_by_its_measurement(w: World) -> None:
         workload_class=WorkloadClass.HPC,
         resources=Resources.request(cpus=4, gpus={"A100": 1}),
     )
-    usage = {r.dimension: r for r in run_job(w, hpc, 3600)}  # type: ignore[attr-defined]
+    usage = {r.dimension: r for r in run_job(w, hpc, 3600)}
     assert usage["gpu:A100-80GB"].standard_units == pytest.approx(18.0 / 1000)
     assert usage["cpu"].standard_units == pytest.approx(4 * 50.0 / 1e6)
 

@@ -5,22 +5,40 @@ suanli rates hardware as published peak x measured efficiency; this module suppl
 
 Contract
 --------
-* Figures are *sustained best-of-N* rates: every kernel is warmed up, then timed several
-  times, and the highest rate is kept. On a shared machine the best trial is the one
-  least disturbed by neighbours, so it is the figure that repeats from run to run; the
-  mean would mostly measure the neighbours.
-* Kernel sizes depend only on the machine (core count, last-level cache size) and on the
-  budget passed in, never on a timing taken during the run, so two runs with the same
-  budget on the same node time the very same work and can be compared.
+* Figures are *best-of-N* rates: every kernel is warmed up, then timed several times,
+  and the highest rate is kept. On a shared machine the best trial is the one least
+  disturbed by neighbours, so it is the figure that repeats from run to run; a mean
+  would mostly measure the neighbours.
+* CPU matmul rates measure what the cores deliver while they run, not how much of them
+  the operating system happens to give this process: when the BLAS's thread count can be
+  set (threadpoolctl, or OpenBLAS itself through ctypes), every core runs its own
+  single-threaded product at the same moment, and each is timed with its thread's CPU
+  clock (`time.thread_time`). Time slices taken by other processes therefore do not
+  count, and no core waits for another (a multi-threaded GEMM on a shared box runs at
+  the pace of its most-interrupted thread). The sum over cores is the figure. Where the
+  thread count cannot be set, the BLAS runs one all-core product timed by the wall clock
+  (`time.perf_counter`), which on a busy machine reads low. `CpuMeasurement.blas` says
+  which method ran.
+* The triad is always wall-clock timed: memory bandwidth is shared by the cores, so only
+  trials in which all threads stream together measure it.
+* Kernel sizes depend only on the machine (core count, last-level cache size), never on
+  the budget or on a timing taken during the run (except to shrink a product that could
+  not run even _MIN_TRIALS times in its budget), so two runs on the same node time the
+  same work and can be compared.
 * Budgets are targets, not hard limits: each kernel always gets a warm-up and at least
   `_MIN_TRIALS` timed trials, and a trial already started is finished. Array set-up
-  (allocation, page faults) is not counted against the budget, but is in
+  (allocation, page faults) and warm-ups are not counted against the budget, but are in
   `Calibration.seconds`.
 * Units are decimal: GFLOP/s = 1e9 FLOP/s, TFLOP/s = 1e12 FLOP/s, GB/s = 1e9 B/s,
   GB = 1e9 bytes. A dense n x n x n matmul counts 2 * n**3 FLOPs.
 * `measure_gpus` never raises: without torch, without CUDA, or when a device fails, it
   says so in its note.
-* Clocks: this module is an adapter, so it reads `time.perf_counter` directly.
+* Process state: while `measure_cpu` runs, the BLAS is limited to one thread per call
+  (restored afterwards, also on error); other threads of the process that use numpy at
+  the same time run single-threaded meanwhile. `measure_gpus` restores torch's TF32 and
+  float32 matmul precision settings.
+* Clocks: this module is an adapter, so it reads `time.perf_counter` and
+  `time.thread_time` directly.
 """
 
 from __future__ import annotations
@@ -30,9 +48,10 @@ import ctypes
 import importlib
 import math
 import os
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,14 +77,15 @@ class CpuMeasurement:
 
     cores: CPUs this process may run on (`os.sched_getaffinity`), which is what a job
         placed on the node gets, not the host's total.
-    fp32_gflops / fp64_gflops: dense matmul (numpy -> BLAS GEMM) in float32 / float64,
-        with all cores used by the BLAS's own threads; 2 * n**3 FLOPs per product.
+    fp32_gflops / fp64_gflops: dense matmul (numpy -> BLAS GEMM) in float32 / float64
+        with all `cores` busy, 2 * n**3 FLOPs per product (method: see the module doc).
     triad_gbs: STREAM-like triad `a = b + s * c` over float64 arrays well beyond the
-        last-level cache, run on `cores` threads. Bytes follow the STREAM convention:
+        last-level cache, one thread per core. Bytes follow the STREAM convention:
         24 bytes per element (read b, read c, write a; the write-allocate read of `a` is
         not counted), i.e. bytes = 3 * 8 * n.
-    blas: which BLAS and kernel ran, e.g. "openblas 0.3.27 (SkylakeX, 2 threads)", or
-        "unknown".
+    blas: which BLAS and kernel ran and how the matmuls were timed, e.g.
+        "openblas 0.3.27 (SkylakeX, 2 threads); matmul: 1 thread per core, CPU time".
+        The library part is "unknown" when it cannot be found out.
     """
 
     cores: int
@@ -128,11 +148,21 @@ _MAX_TRIALS = 200
 _CPU_EPOCH_S = 1.0
 _CPU_MAX_EPOCHS = 5
 _CPU_SHARE_TRIAD = 0.3
-# Matmul size on up to 8 cores, and above. 1536 is already at the large-n plateau of a
-# 2-core AVX-512 box (n=1024 loses ~10%), and keeps one FP64 trial near 0.1 s there.
-_CPU_N_SMALL = 1536
-_CPU_N_LARGE = 4096
-_CPU_SMALL_CORES = 8
+
+# Matmul n. Per core (one single-threaded product per core): 1024 is within ~10% of
+# the large-n plateau of one AVX-512 core and keeps a trial short (~20-70 ms there), so
+# a run gets many trials and more chances of a quiet moment on a shared host, which
+# matters more for a repeatable figure than the last 10%. Smaller on very many cores,
+# where every core holds its own result matrix (the operands are shared).
+_PER_CORE_N = ((96, 1024),)
+_PER_CORE_N_MANY = 768
+# All-core fallback (one multi-threaded product): big enough to keep every BLAS thread
+# busy with several blocks.
+_ALL_CORE_N_SMALL = 2048  # up to 8 cores
+_ALL_CORE_N_LARGE = 4096
+_MIN_MATMUL_N = 256
+# A barrier that does not trip in this long means a worker is stuck; give up.
+_BARRIER_TIMEOUT_S = 120.0
 
 # Triad: chunks small enough that one chunk of a, b and c (3 x 256 KiB) stays in L2
 # between the multiply and the add, so DRAM sees STREAM's traffic (read b, c; write a)
@@ -161,41 +191,58 @@ def measure_cpu(*, budget_s: float = 3.0) -> CpuMeasurement:
     """Measure this process's CPUs: FP32 and FP64 matmul rate, triad bandwidth, BLAS.
 
     `budget_s` is the timed budget shared by the three kernels (see the module contract
-    on how it is honoured); array set-up and warm-ups come on top (about 0.5 s on a
-    2-core box). Sizes depend on the machine, not on the budget: matmul n = 1536 on up
-    to 8 cores, 4096 above (halved only if a single warm-up product takes longer than
-    a third of the budget, i.e. on a far slower machine than intended); triad arrays
-    hold max(8 Mi, enough for a working set of 4 x the last-level cache) doubles, at
-    most 64 Mi (1.5 GiB for the three arrays).
+    on how it is honoured); set-up and warm-ups come on top (about 0.5 s on a 2-core
+    box). Matmul n: per core 1024 on up to 96 cores, 768 above; all-core
+    fallback 2048 on up to 8 cores, 4096 above; either halved only while one warm-up
+    product takes over a third of its budget share (a far slower machine than intended).
+    Triad arrays hold max(8 Mi, enough for a working set of 4 x the last-level cache)
+    doubles, at most 64 Mi (1.5 GiB for the three arrays).
+
+    Raises ValueError for a budget that is not positive.
     """
-    if budget_s <= 0:
+    if not budget_s > 0:
         raise ValueError(f"budget_s must be positive, got {budget_s}")
     cores = _cores()
+    library = _blas_description()  # before the thread limit, to report the default
     epochs = max(1, min(_CPU_MAX_EPOCHS, round(budget_s / _CPU_EPOCH_S)))
     epoch_s = budget_s / epochs
-    n = _CPU_N_SMALL if cores <= _CPU_SMALL_CORES else _CPU_N_LARGE
     gemm_share = budget_s * (1 - _CPU_SHARE_TRIAD) / 2  # nominal share of each matmul
 
-    with _Triad(cores) as triad:
-        # Triad is warmed up before any matmul: after a GEMM, OpenBLAS's worker threads
-        # spin for ~0.1 s before they sleep and slow the triad threads down. The same
-        # happens at the start of each later triad block; its trials run long enough
-        # (>= 0.3 s of the epoch) for the best-of to skip that.
-        triad_k = _Kernel(triad.run, 3 * 8 * triad.elements)
-        triad_k.warm_up()
-        fp32_k = _matmul_kernel(np.float32, n, gemm_share)
-        fp64_k = _matmul_kernel(np.float64, n, gemm_share)
+    with (
+        ThreadPoolExecutor(max_workers=cores, thread_name_prefix="calibrate") as pool,
+        _blas_single_thread() as per_core,
+    ):
+        triad = _Triad(cores, pool)
+        # The triad is warmed up before any matmul: after a multi-threaded GEMM, the
+        # BLAS's worker threads spin for ~0.1 s before they sleep and slow the triad
+        # threads down. Each triad block lasts >= 0.3 s of its epoch, so the best-of
+        # skips that start too.
+        triad.warm_up()
+        matmuls: list[_Kernel]
+        if per_core:
+            matmuls = [
+                _PerCoreMatmul.sized(dtype, _per_core_n(cores), cores, pool, gemm_share)
+                for dtype in (np.float32, np.float64)
+            ]
+            method = "matmul: 1 thread per core, CPU time"
+        else:
+            n = _ALL_CORE_N_SMALL if cores <= 8 else _ALL_CORE_N_LARGE
+            matmuls = [
+                _AllCoreMatmul.sized(dtype, n, gemm_share) for dtype in (np.float32, np.float64)
+            ]
+            method = "matmul: all-core BLAS, wall time"
         for epoch in range(epochs):
             last = epoch == epochs - 1
-            _run_block([triad_k], epoch_s * _CPU_SHARE_TRIAD, finish=last)
-            _run_block([fp32_k, fp64_k], epoch_s * (1 - _CPU_SHARE_TRIAD), finish=last)
+            _run_block([triad], epoch_s * _CPU_SHARE_TRIAD, finish=last)
+            _run_block(matmuls, epoch_s * (1 - _CPU_SHARE_TRIAD), finish=last)
 
+    fp32, fp64 = matmuls
     return CpuMeasurement(
         cores=cores,
-        fp32_gflops=fp32_k.rate() / 1e9,
-        fp64_gflops=fp64_k.rate() / 1e9,
-        triad_gbs=triad_k.rate() / 1e9,
-        blas=_blas_description(),
+        fp32_gflops=fp32.best_rate / 1e9,
+        fp64_gflops=fp64.best_rate / 1e9,
+        triad_gbs=triad.best_rate / 1e9,
+        blas=f"{library}; {method}",
     )
 
 
@@ -292,6 +339,12 @@ def to_json(c: Calibration) -> dict[str, object]:
 # --- timing ---------------------------------------------------------------------------
 
 
+def _timed(fn: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def _best_seconds(trial: Callable[[], None], budget_s: float) -> float:
     """Shortest wall time of `trial` over best-of-N timed runs (after the caller's
     warm-up). Runs at least _MIN_TRIALS, then more while the next one is expected to fit
@@ -313,36 +366,36 @@ def _best_seconds(trial: Callable[[], None], budget_s: float) -> float:
     return max(best, 1e-9)
 
 
-def _timed(fn: Callable[[], None]) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
-
-
 class _Kernel:
-    """One CPU kernel under best-of-N timing: `work` units (FLOPs, bytes) per trial."""
+    """A CPU kernel under best-of-N timing. Subclasses implement `_trial`, which runs
+    the work once and returns its rate (work units per second)."""
 
-    def __init__(self, trial: Callable[[], None], work: float) -> None:
-        self.trial = trial
-        self.work = work
-        self.best = math.inf
+    def __init__(self) -> None:
+        self.best_rate = 0.0
         self.trials = 0
+        self.fastest_s = math.inf  # wall time of the quickest trial, to plan the budget
+
+    def _trial(self) -> float:
+        raise NotImplementedError
 
     def warm_up(self) -> float:
-        return _timed(self.trial)
+        """Run once, untimed for the result; return the wall time it took."""
+        return _timed(self._untimed)
+
+    def _untimed(self) -> None:
+        self._trial()
 
     def run(self) -> None:
-        self.best = min(self.best, _timed(self.trial))
+        t0 = time.perf_counter()
+        rate = self._trial()
+        self.fastest_s = min(self.fastest_s, time.perf_counter() - t0)
+        self.best_rate = max(self.best_rate, rate)
         self.trials += 1
-
-    def rate(self) -> float:
-        # perf_counter cannot return 0 for real work, but guard the division anyway.
-        return self.work / max(self.best, 1e-9)
 
 
 def _run_block(kernels: list[_Kernel], budget_s: float, *, finish: bool) -> None:
     """Run rounds of one trial per kernel for about `budget_s`: at least one round, and
-    no round expected (from the best times so far) to overrun. With `finish`, go on
+    no round expected (from the fastest trials so far) to overrun. With `finish`, go on
     until every kernel has _MIN_TRIALS trials. No kernel gets more than _MAX_TRIALS."""
     start = time.perf_counter()
     while True:
@@ -352,13 +405,13 @@ def _run_block(kernels: list[_Kernel], budget_s: float, *, finish: bool) -> None
         if all(k.trials >= _MAX_TRIALS for k in kernels):
             return
         elapsed = time.perf_counter() - start
-        next_round = sum(k.best for k in kernels)
+        next_round = sum(k.fastest_s for k in kernels)
         short = finish and any(k.trials < _MIN_TRIALS for k in kernels)
         if elapsed + next_round > budget_s and not short:
             return
 
 
-# --- CPU ------------------------------------------------------------------------------
+# --- CPU kernels ----------------------------------------------------------------------
 
 
 def _cores() -> int:
@@ -368,55 +421,107 @@ def _cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def _matmul_kernel(dtype: type[np.floating[Any]], n: int, share_s: float) -> _Kernel:
-    """A warmed-up matmul kernel; halves n while one product takes more than a third of
-    its share (so that _MIN_TRIALS trials still fit)."""
-    while True:
-        kernel = _Kernel(_cpu_matmul_trial(dtype, n), 2.0 * n**3)
-        warm = kernel.warm_up()  # starts the BLAS threads, faults in the result
-        if warm <= share_s / _MIN_TRIALS or n <= 256:
-            return kernel
-        n //= 2
+def _per_core_n(cores: int) -> int:
+    for most, n in _PER_CORE_N:
+        if cores <= most:
+            return n
+    return _PER_CORE_N_MANY
 
 
-def _cpu_matmul_trial(dtype: type[np.floating[Any]], n: int) -> Callable[[], None]:
+def _operands(dtype: type[np.floating[Any]], n: int) -> tuple[np.ndarray[Any, Any], ...]:
     # Constant operands: GEMM speed does not depend on the values, and filling is far
     # cheaper than random generation. 1/n keeps every result at 1.0 (no overflow).
-    a = np.full((n, n), 1.0 / n, dtype=dtype)
-    b = np.full((n, n), 1.0, dtype=dtype)
-    out = np.empty((n, n), dtype=dtype)
-
-    def trial() -> None:
-        np.matmul(a, b, out=out)
-
-    return trial
+    return np.full((n, n), 1.0 / n, dtype=dtype), np.full((n, n), 1.0, dtype=dtype)
 
 
-class _Triad:
-    """STREAM triad `a = b + s * c` on one thread per core, as a context manager that
-    owns the arrays and the thread pool."""
+class _AllCoreMatmul(_Kernel):
+    """One n x n x n product with the BLAS's own threads; wall-clock rate."""
 
-    def __init__(self, cores: int) -> None:
+    def __init__(self, dtype: type[np.floating[Any]], n: int) -> None:
+        super().__init__()
+        self.flops = 2.0 * n**3
+        self._a, self._b = _operands(dtype, n)
+        self._out = np.empty((n, n), dtype=dtype)
+
+    @classmethod
+    def sized(cls, dtype: type[np.floating[Any]], n: int, share_s: float) -> _AllCoreMatmul:
+        """Warmed up; n halved while one product takes over a third of `share_s`."""
+        while True:
+            kernel = cls(dtype, n)
+            if kernel.warm_up() <= share_s / _MIN_TRIALS or n <= _MIN_MATMUL_N:
+                return kernel
+            n //= 2
+
+    def _trial(self) -> float:
+        t0 = time.perf_counter()
+        np.matmul(self._a, self._b, out=self._out)
+        return self.flops / max(time.perf_counter() - t0, 1e-9)
+
+
+class _PerCoreMatmul(_Kernel):
+    """One single-threaded n x n x n product per core, all started together (barrier);
+    the rate is the sum over threads of FLOPs / that thread's CPU time. Needs the BLAS
+    limited to one thread per call (`_blas_single_thread`)."""
+
+    def __init__(
+        self, dtype: type[np.floating[Any]], n: int, threads: int, pool: ThreadPoolExecutor
+    ) -> None:
+        super().__init__()
+        self.flops = 2.0 * n**3
+        self._a, self._b = _operands(dtype, n)  # read-only, shared by the threads
+        self._outs = [np.empty((n, n), dtype=dtype) for _ in range(threads)]
+        self._pool = pool
+        self._barrier = threading.Barrier(threads)
+
+    @classmethod
+    def sized(
+        cls,
+        dtype: type[np.floating[Any]],
+        n: int,
+        threads: int,
+        pool: ThreadPoolExecutor,
+        share_s: float,
+    ) -> _PerCoreMatmul:
+        """Warmed up; n halved while one round takes over a third of `share_s`."""
+        while True:
+            kernel = cls(dtype, n, threads, pool)
+            if kernel.warm_up() <= share_s / _MIN_TRIALS or n <= _MIN_MATMUL_N:
+                return kernel
+            n //= 2
+
+    def _trial(self) -> float:
+        return sum(self._pool.map(self._one, self._outs))
+
+    def _one(self, out: np.ndarray[Any, Any]) -> float:
+        # Start together, so every core is busy for the whole trial (all-core clocks,
+        # shared caches) as in a multi-threaded GEMM.
+        self._barrier.wait(timeout=_BARRIER_TIMEOUT_S)
+        c0 = time.thread_time()
+        np.matmul(self._a, self._b, out=out)
+        return self.flops / max(time.thread_time() - c0, 1e-9)
+
+
+class _Triad(_Kernel):
+    """STREAM triad `a = b + s * c`, the arrays split across one thread per core;
+    wall-clock rate in bytes (24 per element) per second."""
+
+    def __init__(self, cores: int, pool: ThreadPoolExecutor) -> None:
+        super().__init__()
         self.elements = n = _triad_elements()
         # np.full touches every page now, so page faults stay out of the timed trials.
         self._a = np.full(n, 0.0)
         self._b = np.full(n, 1.0)
         self._c = np.full(n, 2.0)
-        threads = max(1, cores)
-        self._spans = [(i * n // threads, (i + 1) * n // threads) for i in range(threads)]
-        # numpy ufuncs release the GIL, so one thread per core streams in parallel, as
+        self._spans = [(i * n // cores, (i + 1) * n // cores) for i in range(cores)]
+        # numpy ufuncs release the GIL, so the pool's threads stream in parallel, as
         # STREAM's OpenMP threads would.
-        self._pool = ThreadPoolExecutor(max_workers=threads)
+        self._pool = pool
 
-    def __enter__(self) -> _Triad:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True)
-
-    def run(self) -> None:
+    def _trial(self) -> float:
+        t0 = time.perf_counter()
         for _ in self._pool.map(self._part, self._spans):
             pass
+        return 3 * 8 * self.elements / max(time.perf_counter() - t0, 1e-9)
 
     def _part(self, span: tuple[int, int]) -> None:
         a, b, c = self._a, self._b, self._c
@@ -438,7 +543,7 @@ def _triad_elements() -> int:
 
 
 def _llc_bytes() -> int:
-    """Total last-level cache of the machine (all sockets), 0 if unknown."""
+    """Total level-3 cache of the machine (all sockets), 0 if unknown."""
     caches: dict[str, int] = {}
     try:
         for index in Path("/sys/devices/system/cpu").glob("cpu[0-9]*/cache/index[0-9]*"):
@@ -458,7 +563,7 @@ def _parse_size(text: str) -> int:
     return int(text)
 
 
-# --- BLAS identification --------------------------------------------------------------
+# --- BLAS: identification and thread control ------------------------------------------
 
 
 def _blas_description() -> str:
@@ -469,7 +574,7 @@ def _blas_description() -> str:
     text = _blas_from_threadpoolctl() or _blas_from_numpy()
     coretype = os.environ.get("OPENBLAS_CORETYPE")
     if coretype and "openblas" in text.lower():
-        text += f"; OPENBLAS_CORETYPE={coretype}"
+        text += f", OPENBLAS_CORETYPE={coretype}"
     return text
 
 
@@ -505,63 +610,96 @@ def _blas_from_numpy() -> str:
         return "unknown"
     # "scipy-openblas" is OpenBLAS as bundled in numpy's wheels.
     label = "openblas" if "openblas" in name.lower() else name
-    details: list[str] = []
-    if label == "openblas":
-        details = _openblas_runtime()
+    details = _openblas_runtime() if label == "openblas" else []
     suffix = f" ({', '.join(details)})" if details else ""
     return f"{label} {version}".strip() + suffix
 
 
-def _openblas_runtime() -> list[str]:
-    """Core name and thread count from the OpenBLAS this process has loaded."""
+# The symbol names differ between plain OpenBLAS and the 64-bit-integer builds bundled
+# in numpy/scipy wheels.
+_OPENBLAS_PREFIXES = ("scipy_openblas_", "openblas_")
+_OPENBLAS_SUFFIXES = ("64_", "")
+
+
+def _openblas_fn(lib: ctypes.CDLL, name: str) -> Any:
+    for prefix in _OPENBLAS_PREFIXES:
+        for suffix in _OPENBLAS_SUFFIXES:
+            fn = getattr(lib, f"{prefix}{name}{suffix}", None)
+            if fn is not None:
+                return fn
+    return None
+
+
+def _openblas_libs() -> list[ctypes.CDLL]:
+    """The OpenBLAS libraries this process has loaded (numpy's among them)."""
     try:
         maps = Path("/proc/self/maps").read_text()
     except OSError:
         return []
     paths = {line.split()[-1] for line in maps.splitlines() if "openblas" in line.lower()}
+    libs: list[ctypes.CDLL] = []
     for path in sorted(p for p in paths if p.startswith("/")):
         try:
-            lib = ctypes.CDLL(path)  # already loaded: this only returns its handle
+            libs.append(ctypes.CDLL(path))  # already loaded: this only returns its handle
         except OSError:
             continue
+    return libs
+
+
+def _openblas_runtime() -> list[str]:
+    """Core name and thread count from the OpenBLAS this process has loaded."""
+    for lib in _openblas_libs():
         details: list[str] = []
-        core = _call_first(lib, _CORENAME_SYMBOLS, ctypes.c_char_p)
-        if isinstance(core, bytes) and core:
-            details.append(core.decode(errors="replace"))
-        threads = _call_first(lib, _THREADS_SYMBOLS, ctypes.c_int)
-        if isinstance(threads, int) and threads > 0:
-            details.append(f"{threads} threads")
+        corename = _openblas_fn(lib, "get_corename")
+        if corename is not None:
+            corename.restype, corename.argtypes = ctypes.c_char_p, []
+            core = corename()
+            if isinstance(core, bytes) and core:
+                details.append(core.decode(errors="replace"))
+        get_threads = _openblas_fn(lib, "get_num_threads")
+        if get_threads is not None:
+            get_threads.restype, get_threads.argtypes = ctypes.c_int, []
+            threads = get_threads()
+            if isinstance(threads, int) and threads > 0:
+                details.append(f"{threads} threads")
         if details:
             return details
     return []
 
 
-# The symbol names differ between plain OpenBLAS and the 64-bit-integer builds bundled
-# in numpy/scipy wheels.
-_CORENAME_SYMBOLS = (
-    "scipy_openblas_get_corename64_",
-    "scipy_openblas_get_corename",
-    "openblas_get_corename64_",
-    "openblas_get_corename",
-)
-_THREADS_SYMBOLS = (
-    "scipy_openblas_get_num_threads64_",
-    "scipy_openblas_get_num_threads",
-    "openblas_get_num_threads64_",
-    "openblas_get_num_threads",
-)
+@contextlib.contextmanager
+def _blas_single_thread() -> Iterator[bool]:
+    """Limit the BLAS to one thread per call for the duration; yield whether that was
+    possible (threadpoolctl if installed, else OpenBLAS through ctypes). The previous
+    limits are restored on exit, also on error."""
+    limiter = None
+    with contextlib.suppress(Exception):  # threadpoolctl absent, old or broken
+        threadpoolctl = importlib.import_module("threadpoolctl")
+        if any(i.get("user_api") == "blas" for i in threadpoolctl.threadpool_info()):
+            limiter = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
+    if limiter is not None:
+        try:
+            yield True
+        finally:
+            limiter.restore_original_limits()
+        return
 
-
-def _call_first(lib: ctypes.CDLL, names: tuple[str, ...], restype: Any) -> object:
-    for name in names:
-        fn = getattr(lib, name, None)
-        if fn is None:
-            continue
-        fn.restype = restype
-        fn.argtypes = []
-        result: object = fn()
-        return result
-    return None
+    restore: list[tuple[Any, int]] = []  # (set_num_threads, the count it had)
+    try:
+        for lib in _openblas_libs():
+            get_threads = _openblas_fn(lib, "get_num_threads")
+            set_threads = _openblas_fn(lib, "set_num_threads")
+            if get_threads is None or set_threads is None:
+                continue
+            get_threads.restype, get_threads.argtypes = ctypes.c_int, []
+            set_threads.restype, set_threads.argtypes = None, [ctypes.c_int]
+            before = int(get_threads())
+            set_threads(1)
+            restore.append((set_threads, before))
+        yield bool(restore)
+    finally:
+        for set_threads, before in reversed(restore):
+            set_threads(before)
 
 
 # --- GPU ------------------------------------------------------------------------------
