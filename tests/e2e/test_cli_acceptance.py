@@ -132,6 +132,36 @@ def test_submit_print_succeeds_with_logs_times_and_usage(server: Server) -> None
     assert by_dim["cpu"]["amount"] == pytest.approx(job["resources"]["cpus"] * wall)
 
 
+def test_usage_is_seconds_times_units_times_rating(server: Server) -> None:
+    """Metering acceptance: a job that ran N s on K units shows N x K x rating standard
+    units, in `suanli job ID --json` and in `suanli usage`; the node was calibrated by
+    its agent at registration, so its cores are rated."""
+    job_id = submit(server, "--cpus", "1", "--sector", "research", "--", "sleep", "1.5")
+    job = wait_status(server, job_id, "SUCCEEDED")
+    usage = job["usage"]
+    rating = usage["ratings"]["cpu"]
+    assert rating and rating > 0, usage
+    seconds = usage["wall_seconds"]
+    assert seconds >= 1
+    assert math.isclose(usage["standard_units"], seconds * 1 * rating / 3600, rel_tol=1e-9)
+    assert job["workload_class"] == "general" and job["sector"] == "research"
+    rows = server.cli_json("usage", "--by", "job")
+    (cpu,) = [r for r in rows if r["key"] == job_id and r["dimension"] == "cpu"]
+    assert math.isclose(cpu["standard_units"], usage["standard_units"], rel_tol=1e-9)
+    assert cpu["seconds"] == seconds
+    pool = server.cli_json("pool")
+    node = pool[0]["nodes"][0]
+    assert node["calibration"]["cpu_fp32_gflops"] > 0
+    assert math.isclose(node["ratings_pflops"]["general"]["cpu"], rating, rel_tol=1e-9)
+
+
+def test_units_lists_the_catalog(server: Server) -> None:
+    doc = server.cli_json("units")
+    assert len(doc["devices"]) >= 20 and all(d["source"] for d in doc["devices"])
+    bf16 = {d["model"]: d["fp16_bf16_tflops"] for d in doc["devices"]}
+    assert abs(bf16["H100"] - 989) / 989 < 0.02 and abs(bf16["A100-80GB"] - 312) / 312 < 0.02
+
+
 def test_nonzero_exit_fails_with_its_code(server: Server) -> None:
     job_id = submit(server, "--", "python3", "-c", "import sys; sys.exit(3)")
 
