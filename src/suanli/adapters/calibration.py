@@ -215,8 +215,8 @@ def measure_cpu(*, budget_s: float = 3.0) -> CpuMeasurement:
         triad = _Triad(cores, pool)
         # The triad is warmed up before any matmul: after a multi-threaded GEMM, the
         # BLAS's worker threads spin for ~0.1 s before they sleep and slow the triad
-        # threads down. Each triad block lasts >= 0.3 s of its epoch, so the best-of
-        # skips that start too.
+        # threads down. Later triad blocks take 30% of their epoch (0.3 s of a 1 s
+        # epoch), long enough for the best-of to skip such a start.
         triad.warm_up()
         matmuls: list[_Kernel]
         if per_core:
@@ -671,11 +671,16 @@ def _openblas_runtime() -> list[str]:
 def _blas_single_thread() -> Iterator[bool]:
     """Limit the BLAS to one thread per call for the duration; yield whether that was
     possible (threadpoolctl if installed, else OpenBLAS through ctypes). The previous
-    limits are restored on exit, also on error."""
+    limits are restored on exit, also on error.
+
+    OpenMP builds of OpenBLAS are left alone (yield False): their thread count is an
+    OpenMP setting of the calling thread, so a limit set here would not hold in the
+    worker threads that run the products."""
     limiter = None
     with contextlib.suppress(Exception):  # threadpoolctl absent, old or broken
         threadpoolctl = importlib.import_module("threadpoolctl")
-        if any(i.get("user_api") == "blas" for i in threadpoolctl.threadpool_info()):
+        blas = [i for i in threadpoolctl.threadpool_info() if i.get("user_api") == "blas"]
+        if blas and not any(i.get("threading_layer") == "openmp" for i in blas):
             limiter = threadpoolctl.threadpool_limits(limits=1, user_api="blas")
     if limiter is not None:
         try:
@@ -689,7 +694,11 @@ def _blas_single_thread() -> Iterator[bool]:
         for lib in _openblas_libs():
             get_threads = _openblas_fn(lib, "get_num_threads")
             set_threads = _openblas_fn(lib, "set_num_threads")
-            if get_threads is None or set_threads is None:
+            get_parallel = _openblas_fn(lib, "get_parallel")
+            if get_threads is None or set_threads is None or get_parallel is None:
+                continue
+            get_parallel.restype, get_parallel.argtypes = ctypes.c_int, []
+            if int(get_parallel()) == _OPENBLAS_OPENMP:
                 continue
             get_threads.restype, get_threads.argtypes = ctypes.c_int, []
             set_threads.restype, set_threads.argtypes = None, [ctypes.c_int]
@@ -700,6 +709,10 @@ def _blas_single_thread() -> Iterator[bool]:
     finally:
         for set_threads, before in reversed(restore):
             set_threads(before)
+
+
+# openblas_get_parallel(): 0 sequential build, 1 pthreads, 2 OpenMP.
+_OPENBLAS_OPENMP = 2
 
 
 # --- GPU ------------------------------------------------------------------------------
@@ -740,19 +753,27 @@ def _measure_device(torch: ModuleType, index: int, budget_s: float) -> GpuMeasur
 def _gpu_matmul_tflops(
     torch: ModuleType, device: Any, dtype: Any, n: int, budget_s: float
 ) -> float:
+    """Best-of-N rate of n x n x n products; n halved (not below _GPU_MIN_N) when the
+    device runs out of memory, or when one product is too slow for _MIN_TRIALS trials
+    in `budget_s` (fp64 on consumer parts)."""
     while True:
         try:
-            return _gpu_matmul_tflops_at(torch, device, dtype, n, budget_s)
+            rate = _gpu_matmul_tflops_at(torch, device, dtype, n, budget_s)
         except RuntimeError as exc:  # torch.cuda.OutOfMemoryError is a RuntimeError
             if "out of memory" not in str(exc).lower() or n <= _GPU_MIN_N:
                 raise
             _free_cache(torch)
             n //= 2  # a small card: measure at a size that fits
+            continue
+        if rate is not None:
+            return rate
+        n //= 2
 
 
 def _gpu_matmul_tflops_at(
     torch: ModuleType, device: Any, dtype: Any, n: int, budget_s: float
-) -> float:
+) -> float | None:
+    """TFLOP/s at size n, or None if n is too slow for the budget and may be halved."""
     a = torch.randn(n, n, device=device, dtype=dtype)
     b = torch.randn(n, n, device=device, dtype=dtype)
     out = torch.empty(n, n, device=device, dtype=dtype)
@@ -764,6 +785,8 @@ def _gpu_matmul_tflops_at(
 
     once()  # warm-up: cuBLAS handle, kernel selection, clocks up
     one = max(_timed(once), 1e-6)
+    if one * (_MIN_TRIALS + 1) > budget_s and n > _GPU_MIN_N:
+        return None
     # Queue several matmuls per trial so launch and synchronise overhead is noise.
     reps = max(1, min(_GPU_MAX_REPS, round(_GPU_TRIAL_S / one)))
 

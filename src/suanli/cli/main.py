@@ -254,7 +254,7 @@ def units(json_out: JsonOpt = False) -> None:
 @app.command()
 def bench(
     json_out: JsonOpt = False,
-    cpu_budget: Annotated[float, typer.Option(help="seconds for the CPU part")] = 3.0,
+    cpu_budget: Annotated[float, typer.Option(help="seconds for the CPU part")] = 8.0,
     gpu_budget: Annotated[float, typer.Option(help="seconds per GPU")] = 5.0,
 ) -> None:
     """Measure this machine (CPU FP32/FP64 matmul, memory triad, CUDA GPUs via PyTorch)
