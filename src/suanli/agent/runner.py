@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,10 +101,21 @@ class Agent:
             self._last_heartbeat = self._clock.monotonic()
         claim = self._client.agent_claim(self.settings.claim_limit)
         for assignment in claim["assignments"]:
-            self._start(assignment)
+            self._isolated(
+                f"start {assignment['job_id']}.{assignment['attempt']}", self._start, assignment
+            )
         self._obey({"cancel": claim["cancel"]})
         for key, tracked in list(self.tracked.items()):
-            self._follow(key, tracked)
+            self._isolated(f"follow {key[0]}.{key[1]}", self._follow, key, tracked)
+
+    def _isolated(self, what: str, step: Callable[..., None], *args: Any) -> None:
+        """One attempt's failure (a refused report, an engine error) must not stop the
+        others: log it and go on; the next step retries it, and the server reconciles an
+        attempt the agent never manages to start (it is LOST after two heartbeats)."""
+        try:
+            step(*args)
+        except (ApiError, EngineError, OSError) as exc:
+            log.warning("%s failed: %s; retrying next step", what, exc)
 
     def run_forever(self, stop: threading.Event) -> None:
         """Register, then step until `stop`; API outages are logged and retried."""

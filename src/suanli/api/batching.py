@@ -4,14 +4,14 @@ Submissions whose requests are handled in the same turn of the event loop are wr
 one transaction (one executemany per table, one commit). The flush runs on the event
 loop itself: it is short and bounded (a few small inserts), and a worker-thread hand-off
 per request cost more CPU than the write (measured: BENCHMARKS.md). Each caller gets its
-own job or its own error; a database failure fails the whole batch.
+own job or its own error; after a database failure each submission is retried alone,
+so only the faulty one fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from suanli.domain.errors import DomainError
 from suanli.domain.jobs import Job, JobSpec
 from suanli.domain.tenancy import Principal
 from suanli.services.jobs import JobService
@@ -36,22 +36,29 @@ class SubmitBatcher:
             loop.call_soon(self._flush)
         return await future
 
+    def _one(self, principal: Principal, spec: JobSpec) -> Job | Exception:
+        try:
+            (result,) = self._jobs.submit_many([(principal, spec)])
+        except Exception as exc:
+            return exc
+        return result
+
     def _flush(self) -> None:
         self._flush_scheduled = False
         batch, self._pending = self._pending, []
         if not batch:
             return
+        results: list[Job | Exception]
         try:
-            results = self._jobs.submit_many([(p, s) for p, s, _ in batch])
-        except Exception as exc:
-            for _, _, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+            results = list(self._jobs.submit_many([(p, s) for p, s, _ in batch]))
+        except Exception:
+            # One submission the database refused must not fail the others (other
+            # tenants' among them): retry each alone, so only the faulty one fails.
+            results = [self._one(p, s) for p, s, _ in batch]
         for (_, _, future), result in zip(batch, results, strict=True):
             if future.done():  # the client went away
                 continue
-            if isinstance(result, DomainError):
+            if isinstance(result, Exception):
                 future.set_exception(result)
             else:
                 future.set_result(result)

@@ -4,7 +4,7 @@ Field names are snake_case; times are ISO 8601 UTC."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -21,7 +21,13 @@ from suanli.services.pool import ClusterUsage
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """Request bodies: unknown fields and non-finite numbers are refused (422)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+Name = Annotated[str, Field(max_length=200)]
+Slug = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class JobCreate(Strict):
@@ -246,8 +252,8 @@ class JobPage(BaseModel):
 
 
 class RegionCreate(Strict):
-    id: str
-    name: str = ""
+    id: Slug
+    name: Name = ""
     latitude: float | None = None
     longitude: float | None = None
 
@@ -257,8 +263,8 @@ class RegionPublic(RegionCreate):
 
 
 class ProviderCreate(Strict):
-    id: str
-    name: str = ""
+    id: Slug
+    name: Name = ""
 
 
 class ProviderPublic(ProviderCreate):
@@ -266,9 +272,9 @@ class ProviderPublic(ProviderCreate):
 
 
 class ClusterCreate(Strict):
-    id: str
-    provider_id: str
-    region_id: str
+    id: Slug
+    provider_id: Slug
+    region_id: Slug
     engine: str = "local"
 
 
@@ -355,8 +361,8 @@ class UsageTotalPublic(BaseModel):
 
 
 class AttemptRef(Strict):
-    job_id: str
-    attempt: int
+    job_id: str = Field(max_length=64)
+    attempt: int = Field(ge=0, le=2**31 - 1)
 
 
 class CalibrationIn(Strict):
@@ -385,11 +391,11 @@ class CalibrationIn(Strict):
 
 
 class NodeIn(Strict):
-    hostname: str
-    cpus: float = Field(gt=0)
-    memory_mb: int = Field(gt=0)
-    gpus: dict[str, int] = Field(default_factory=dict)
-    gpu_memory_mb: int = Field(0, ge=0)
+    hostname: str = Field(min_length=1, max_length=255)
+    cpus: float = Field(gt=0, le=100_000)
+    memory_mb: int = Field(gt=0, le=2**40)
+    gpus: dict[str, Annotated[int, Field(ge=0, le=100_000)]] = Field(default_factory=dict)
+    gpu_memory_mb: int = Field(0, ge=0, le=2**31)
     calibration: CalibrationIn | None = None
 
 
@@ -403,8 +409,8 @@ class AgentCalibration(Strict):
 
 
 class AgentRegister(Strict):
-    nodes: list[NodeIn]
-    agent_version: str = ""
+    nodes: list[NodeIn] = Field(max_length=10_000)
+    agent_version: str = Field("", max_length=64)
     known: list[AttemptRef] = Field(default_factory=list)
 
 
@@ -436,7 +442,7 @@ class Claim(BaseModel):
 
 class StateIn(Strict):
     status: str
-    engine_job_id: str | None = None
+    engine_job_id: str | None = Field(None, max_length=255)
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     exit_code: int | None = None

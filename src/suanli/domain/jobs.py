@@ -20,6 +20,7 @@ from suanli.domain.standard import Sector, WorkloadClass
 
 MAX_TIME_LIMIT_S = 366 * 86_400
 MAX_ARGV_BYTES = 128 * 1024
+MAX_REGIONS = 32
 
 
 class JobStatus(StrEnum):
@@ -153,20 +154,37 @@ class JobSpec:
                 field="time_limit",
                 hint="e.g. --time 1h.",
             )
-        if len(name) > 200:
-            raise InvalidInput("name is longer than 200 characters.", field="name")
+        if len(name) > 200 or "\x00" in name:
+            raise InvalidInput(
+                "name must be at most 200 characters, without NUL bytes.", field="name"
+            )
+        if working_dir is not None and (len(working_dir) > 4096 or "\x00" in working_dir):
+            raise InvalidInput(
+                "working_dir must be a path of at most 4096 characters.", field="working_dir"
+            )
+        unique_regions = list(dict.fromkeys(regions))
+        if len(unique_regions) > MAX_REGIONS or any(len(r) > 64 for r in unique_regions):
+            raise InvalidInput(
+                f"At most {MAX_REGIONS} regions of at most 64 characters may be listed.",
+                field="regions",
+                hint="list fewer regions, or none to allow any.",
+            )
         if not 1 <= max_attempts <= 100:
             raise InvalidInput("max_attempts must be between 1 and 100.", field="max_attempts")
-        for key in env or {}:
-            if not key or "=" in key or "\x00" in key:
-                raise InvalidInput(f"env name {key!r} is not valid.", field="env")
+        for key, value in (env or {}).items():
+            if not key or "=" in key or "\x00" in key or "\x00" in value:
+                raise InvalidInput(
+                    f"env {key!r}: a name has no '=', and neither names nor values may "
+                    "contain NUL bytes.",
+                    field="env",
+                )
         return cls(
             command=argv,
             resources=resources,
             name=name,
             time_limit_s=time_limit_s,
             priority_class=priority_class,
-            regions=tuple(RegionId(r) for r in regions),
+            regions=tuple(RegionId(r) for r in unique_regions),
             env=dict(env or {}),
             working_dir=working_dir,
             max_attempts=max_attempts,

@@ -107,6 +107,13 @@ class AgentService:
             raise InvalidInput("An agent must report at least one node.", field="nodes")
         now = self._clock.now()
         known_set = set(known)
+        node_ids = [node_id_for(n.hostname, i) for i, n in enumerate(nodes)]
+        if len(set(node_ids)) != len(node_ids):
+            raise InvalidInput(
+                "Two nodes have the same name once normalised (lower case, [a-z0-9_-]).",
+                field="nodes",
+                hint="give every node a distinct hostname.",
+            )
         with self._store.unit_of_work() as uow:
             before = uow.pool.get_cluster(cluster_id)
             last_seen = before.last_heartbeat_at if before else None
@@ -160,7 +167,9 @@ class AgentService:
                 if cluster.state is ClusterState.DRAINED
                 else (ClusterState.READY)
             )
-            uow.pool.set_cluster_state(cluster_id, state, heartbeat_at=self._clock.now())
+            now = self._clock.now()
+            uow.pool.set_cluster_state(cluster_id, state, heartbeat_at=now)
+            self._reconcile(uow, cluster_id, set(known), cluster.last_heartbeat_at, now)
             instructions = self._instructions(uow, cluster_id, known)
             uow.commit()
         if cluster.state is ClusterState.UNREACHABLE:
@@ -203,6 +212,36 @@ class AgentService:
             uow.commit()
         return len(measurements)
 
+    def _reconcile(
+        self,
+        uow: UnitOfWork,
+        cluster_id: ClusterId,
+        known: set[AttemptKey],
+        previous_heartbeat: datetime | None,
+        now: datetime,
+    ) -> None:
+        """An attempt handed out before the agent's previous heartbeat that the agent still
+        does not list never reached its engine (a lost claim answer, a failed start): it
+        is LOST and requeued. Attempts claimed since then may still be starting."""
+        if previous_heartbeat is None:
+            return
+        for attempt in uow.jobs.dispatched_active_on(cluster_id):
+            if (attempt.job_id, attempt.number) in known or attempt.dispatched_at is None:
+                continue
+            if attempt.dispatched_at >= previous_heartbeat:
+                continue
+            job = uow.jobs.get_for_update(attempt.job_id)
+            if job is not None and job.attempt == attempt.number:
+                lose(
+                    uow,
+                    job,
+                    attempt,
+                    at=now,
+                    last_seen=attempt.dispatched_at,
+                    why=f"attempt {attempt.number} never reached the engine of "
+                    f"{cluster_id} (its agent does not list it)",
+                )
+
     def claim(self, principal: Principal, limit: int) -> tuple[list[Assignment], list[AttemptKey]]:
         """Hand the agent up to `limit` attempts placed on its cluster, and the attempts it
         runs that users asked to cancel (so cancels reach it at poll, not heartbeat,
@@ -215,9 +254,19 @@ class AgentService:
             cluster = uow.pool.get_cluster(cluster_id)
             if cluster is None or cluster.state is not ClusterState.READY:
                 return [], cancel
-            for attempt in uow.jobs.undispatched_on(cluster_id, limit):
-                job = uow.jobs.get(attempt.job_id)
-                if job is None:
+            for candidate in uow.jobs.undispatched_on(cluster_id, limit):
+                # Lock the job, then re-read the attempt: a cancel may have committed since
+                # the list was read, and handing out a cancelled attempt would run it.
+                job = uow.jobs.get_for_update(candidate.job_id)
+                attempt = uow.jobs.get_attempt(candidate.job_id, candidate.number)
+                if (
+                    job is None
+                    or attempt is None
+                    or job.status is not JobStatus.SCHEDULED
+                    or job.attempt != attempt.number
+                    or attempt.status is not JobStatus.SCHEDULED
+                    or attempt.dispatched_at is not None
+                ):
                     continue
                 uow.jobs.save_attempt(replace(attempt, dispatched_at=now))
                 spec = job.spec
@@ -266,6 +315,12 @@ class AgentService:
     ) -> bool:
         if attempt.status.is_terminal() or attempt.status is JobStatus.LOST:
             return True  # already final (a repeated report, or the server gave up on it)
+        if attempt.dispatched_at is None:
+            raise Conflict(
+                f"Attempt {attempt.number} of job {job.id} was not handed to this agent.",
+                hint="claim assignments first (POST /v1/agent/claim).",
+            )
+        report = _clamped(report, floor=attempt.dispatched_at, now=now)
         current = job.attempt == attempt.number
         if report.status is JobStatus.RUNNING:
             if attempt.status is JobStatus.SCHEDULED:
@@ -357,6 +412,18 @@ class AgentService:
                 raise Forbidden("That attempt belongs to another cluster.")
             uow.logs.append(job_id, attempt, stream, offset, data)
             uow.commit()
+
+
+def _clamped(report: StateReport, *, floor: datetime, now: datetime) -> StateReport:
+    """Agent-reported times are metered, so they are held to what the server knows: not
+    before the attempt was handed out, not after now, and an end not before the start."""
+
+    def clamp(t: datetime | None, low: datetime) -> datetime | None:
+        return None if t is None else min(max(t, low), now)
+
+    started = clamp(report.started_at, floor)
+    ended = clamp(report.ended_at, started or floor)
+    return replace(report, started_at=started, ended_at=ended)
 
 
 def _describe(status: JobStatus, exit_code: int | None) -> str:

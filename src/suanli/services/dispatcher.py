@@ -10,14 +10,16 @@ well, so a restarted platform first gives agents a full deadline to reconnect.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from datetime import datetime
 
+from suanli.domain.ids import ClusterId
 from suanli.domain.jobs import JobStatus
 from suanli.domain.pool import ClusterState
 from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import Store
-from suanli.services.lifecycle import lose, move
+from suanli.services.lifecycle import lose, withdraw
 
 log = logging.getLogger("suanli.dispatcher")
 
@@ -45,54 +47,57 @@ class DispatcherLoop:
         self._started = clock.now()
 
     def run_once(self) -> ReapReport:
+        """Reap each cluster in its own transaction, so one bad row cannot stop the
+        others; also withdraw attempts still waiting on any cluster that is not READY
+        (placed just as it became unreachable)."""
         now = self._clock.now()
         unreachable = returned = lost = 0
-        with self._store.unit_of_work() as uow:
-            for cluster in uow.pool.list_clusters():
-                if cluster.state is not ClusterState.READY:
-                    continue
-                seen = max(cluster.last_heartbeat_at or cluster.registered_at, self._started)
-                if (now - seen).total_seconds() <= self.deadline_s:
-                    continue
-                unreachable += 1
-                why = f"cluster {cluster.id} missed its heartbeat deadline ({self.deadline_s:g} s)"
-                uow.pool.set_cluster_state(cluster.id, ClusterState.UNREACHABLE, heartbeat_at=None)
-                for job in uow.jobs.active_on(cluster.id):
-                    attempt = uow.jobs.get_attempt(job.id, job.attempt)
-                    if attempt is None:
-                        continue
-                    if attempt.dispatched_at is None:
-                        uow.jobs.save_attempt(
-                            replace(
-                                attempt,
-                                status=JobStatus.LOST,
-                                ended_at=now,
-                                reason=f"withdrawn before dispatch: {why}",
-                            )
-                        )
-                        move(
-                            uow,
-                            job,
-                            JobStatus.PENDING,
-                            at=now,
-                            reason=f"Returned to the queue: {why} before it was dispatched.",
-                            cluster_id=None,
-                            node_id=None,
-                            allocation=None,
-                        )
-                        returned += 1
-                    else:
-                        lose(
-                            uow,
-                            job,
-                            attempt,
-                            at=now,
-                            why=f"attempt {attempt.number} LOST: {why}",
-                            last_seen=cluster.last_heartbeat_at,
-                        )
-                        lost += 1
-                log.warning("%s: %d returned, %d lost", why, returned, lost)
-            uow.commit()
-        if unreachable:
+        with self._store.unit_of_work(readonly=True) as uow:
+            clusters = uow.pool.list_clusters()
+        for cluster in clusters:
+            try:
+                r, lo, u = self._reap(cluster.id, now)
+            except Exception:
+                log.exception("reaping cluster %s failed; retrying next period", cluster.id)
+                continue
+            returned, lost, unreachable = returned + r, lost + lo, unreachable + u
+        if unreachable or returned:
             self._wakeup.notify()
         return ReapReport(unreachable, returned, lost)
+
+    def _reap(self, cluster_id: ClusterId, now: datetime) -> tuple[int, int, int]:
+        returned = lost = unreachable = 0
+        with self._store.unit_of_work() as uow:
+            cluster = uow.pool.get_cluster(cluster_id)
+            if cluster is None:
+                return 0, 0, 0
+            why = f"cluster {cluster.id} is {cluster.state.value}"
+            if cluster.state is ClusterState.READY:
+                seen = max(cluster.last_heartbeat_at or cluster.registered_at, self._started)
+                if (now - seen).total_seconds() <= self.deadline_s:
+                    return 0, 0, 0
+                unreachable = 1
+                why = f"cluster {cluster.id} missed its heartbeat deadline ({self.deadline_s:g} s)"
+                uow.pool.set_cluster_state(cluster.id, ClusterState.UNREACHABLE, heartbeat_at=None)
+            for candidate in uow.jobs.active_on(cluster.id):
+                job = uow.jobs.get_for_update(candidate.id)
+                attempt = uow.jobs.get_attempt(candidate.id, candidate.attempt)
+                if job is None or attempt is None or not job.status.holds_resources():
+                    continue
+                if attempt.dispatched_at is None and attempt.status is JobStatus.SCHEDULED:
+                    withdraw(uow, job, attempt, why=why, at=now)
+                    returned += 1
+                elif unreachable:
+                    lose(
+                        uow,
+                        job,
+                        attempt,
+                        at=now,
+                        why=f"attempt {attempt.number} LOST: {why}",
+                        last_seen=cluster.last_heartbeat_at,
+                    )
+                    lost += 1
+            if unreachable or returned:
+                log.warning("%s: %d returned, %d lost", why, returned, lost)
+            uow.commit()
+        return returned, lost, unreachable

@@ -74,21 +74,22 @@ def requeue_or_fail(uow: UnitOfWork, job: Job, *, why: str, at: datetime) -> Job
     cleared: dict[str, object] = {"cluster_id": None, "node_id": None, "allocation": None}
     if job.cancel_requested:
         return move(uow, job, JobStatus.CANCELLED, reason=f"Cancelled; {why}", at=at, ended_at=at)
-    if job.attempt >= job.spec.max_attempts:
+    tried = sum(1 for a in uow.jobs.list_attempts(job.id) if a.dispatched_at is not None)
+    if tried >= job.spec.max_attempts:
         return move(
             uow,
             job,
             JobStatus.FAILED,
             at=at,
             ended_at=at,
-            reason=f"{why}; no attempts left ({job.attempt} of {job.spec.max_attempts}).",
+            reason=f"{why}; no attempts left ({tried} of {job.spec.max_attempts}).",
         )
     return move(
         uow,
         job,
         JobStatus.PENDING,
         at=at,
-        reason=f"Requeued: {why} (attempt {job.attempt} of {job.spec.max_attempts}).",
+        reason=f"Requeued: {why} (attempt {tried} of {job.spec.max_attempts}).",
         **cleared,
     )
 
@@ -125,4 +126,24 @@ def end_lost_attempt(
         end = max(end, attempt.started_at)
     end_attempt(
         uow, job, attempt, JobStatus.LOST, reason=why, started_at=None, ended_at=end, exit_code=None
+    )
+
+
+def withdraw(uow: UnitOfWork, job: Job, attempt: Attempt, *, why: str, at: datetime) -> Job:
+    """Take back an attempt its agent never claimed: the job returns to the queue with its
+    place, and the attempt does not count against `max_attempts` (it never ran)."""
+    uow.jobs.save_attempt(
+        replace(
+            attempt, status=JobStatus.LOST, ended_at=at, reason=f"withdrawn before dispatch: {why}"
+        )
+    )
+    return move(
+        uow,
+        job,
+        JobStatus.PENDING,
+        at=at,
+        reason=f"Returned to the queue: {why} before it was dispatched.",
+        cluster_id=None,
+        node_id=None,
+        allocation=None,
     )

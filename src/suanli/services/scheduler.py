@@ -105,7 +105,12 @@ class SchedulerLoop:
         now = self._clock.now()
         admitted = 0
         with self._store.unit_of_work() as uow:
+            # The snapshot was read in another transaction: a cluster may have become
+            # unreachable (or been drained) since; never place work on it.
+            ready = {c.id for c in uow.pool.list_clusters() if c.state is ClusterState.READY}
             for decision in result.admitted:
+                if decision.cluster_id not in ready:
+                    continue
                 job = uow.jobs.get_for_update(decision.job_id)
                 if job is None or job.status is not JobStatus.PENDING:
                     continue

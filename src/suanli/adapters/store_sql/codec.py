@@ -10,6 +10,14 @@ from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, PriorityClass
 from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
 
+REASON_LIMIT = 1000  # the width of every reason column (tables.py)
+
+
+def clip(text: str, limit: int = REASON_LIMIT) -> str:
+    """Reasons are for people and may quote long inputs (a command, a region list): keep
+    them within the column so a long one can never fail a transaction."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
 
 def spec_to_json(spec: JobSpec) -> dict[str, Any]:
     return {
@@ -53,7 +61,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "name": job.spec.name,
         "spec": spec_to_json(job.spec),
         "status": job.status.value,
-        "reason": job.reason,
+        "reason": clip(job.reason),
         "attempt": job.attempt,
         "cluster_id": job.cluster_id,
         "node_id": job.node_id,
@@ -104,7 +112,7 @@ def attempt_to_row(attempt: Attempt) -> dict[str, Any]:
         "started_at": attempt.started_at,
         "ended_at": attempt.ended_at,
         "exit_code": attempt.exit_code,
-        "reason": attempt.reason,
+        "reason": clip(attempt.reason),
     }
 
 

@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 from suanli.adapters.store_sql.codec import (
     attempt_from_row,
     attempt_to_row,
+    clip,
     job_from_row,
     job_to_row,
 )
@@ -123,7 +124,7 @@ class SqlJobRepo:
             .where(jobs.c.id == bindparam("job_id"), jobs.c.status == JobStatus.PENDING.value)
             .values(reason=bindparam("new_reason"))
         )
-        self._c.execute(statement, [{"job_id": j, "new_reason": r} for j, r in reasons])
+        self._c.execute(statement, [{"job_id": j, "new_reason": clip(r)} for j, r in reasons])
 
     def add_attempt(self, attempt: Attempt) -> None:
         self._c.execute(insert(attempts).values(**attempt_to_row(attempt)))
@@ -190,7 +191,7 @@ class SqlJobRepo:
                     "at": e.at,
                     "from_status": e.from_status.value if e.from_status else None,
                     "to_status": e.to_status.value,
-                    "reason": e.reason,
+                    "reason": clip(e.reason),
                     "attempt": e.attempt,
                 }
                 for e in events

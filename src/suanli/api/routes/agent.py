@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from suanli.api.schemas import (
@@ -20,6 +20,7 @@ from suanli.api.schemas import (
     StateIn,
 )
 from suanli.api.security import Caller, Plat
+from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import JobStatus
@@ -27,6 +28,7 @@ from suanli.domain.resources import Resources
 from suanli.services import agents as svc
 
 router = APIRouter(prefix="/agent", tags=["agent"])
+AttemptNo = Annotated[int, Path(ge=1, le=2**31 - 1)]
 MAX_LOG_CHUNK = 4 * 1024 * 1024
 
 
@@ -47,7 +49,12 @@ def register(body: AgentRegister, caller: Caller, plat: Plat) -> Instructions:
     nodes = [
         svc.NodeReport(
             n.hostname,
-            Resources(round(n.cpus * 1000), n.memory_mb, n.gpus, n.gpu_memory_mb),
+            Resources(
+                round(n.cpus * 1000),
+                n.memory_mb,
+                {canonical_gpu_model(m, field="nodes.gpus"): c for m, c in n.gpus.items()},
+                n.gpu_memory_mb,
+            ),
             n.calibration.to_domain() if n.calibration else None,
         )
         for n in body.nodes
@@ -86,7 +93,9 @@ def claim(caller: Caller, plat: Plat, limit: Annotated[int, Query(ge=1, le=1000)
 
 
 @router.post("/jobs/{job_id}/attempts/{attempt}/state", response_model=ReportAck)
-def report_state(job_id: str, attempt: int, body: StateIn, caller: Caller, plat: Plat) -> ReportAck:
+def report_state(
+    job_id: str, attempt: AttemptNo, body: StateIn, caller: Caller, plat: Plat
+) -> ReportAck:
     try:
         status = JobStatus(body.status)
     except ValueError:
@@ -107,7 +116,7 @@ def report_state(job_id: str, attempt: int, body: StateIn, caller: Caller, plat:
 @router.post("/jobs/{job_id}/attempts/{attempt}/logs/{stream}", status_code=204)
 async def append_log(
     job_id: str,
-    attempt: int,
+    attempt: AttemptNo,
     stream: str,
     request: Request,
     caller: Caller,

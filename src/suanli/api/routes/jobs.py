@@ -34,7 +34,9 @@ def list_jobs(
     cluster: str | None = None,
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[int | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[
+        int | None, Query(ge=1, le=2**62, description="next_cursor of the previous page")
+    ] = None,
 ) -> JobPage:
     statuses: list[JobStatus] = []
     for s in status or []:
@@ -86,7 +88,7 @@ def job_logs(
     stream: str = "stdout",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=4 * 1024 * 1024)] = 1024 * 1024,
-    attempt: int | None = None,
+    attempt: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:
     """Raw bytes of one stream. Headers: X-Suanli-Attempt (attempt read), X-Suanli-Status
     (job status, so a follower knows when to stop), X-Suanli-Next-Offset."""
