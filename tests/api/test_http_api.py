@@ -246,3 +246,58 @@ def test_calibration_request_reaches_the_agent(api: TestClient, tokens: LocalTok
         ),
         422,
     )
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("GET", "/v1/jobs?cursor=100000000000000000000", None),
+        ("POST", "/v1/agent/jobs/x/attempts/99999999999999999999/state", {"status": "RUNNING"}),
+        (
+            "POST",
+            "/v1/agent/register",
+            {"nodes": [{"hostname": "a", "cpus": "Infinity", "memory_mb": 1}]},
+        ),
+        (
+            "POST",
+            "/v1/agent/register",
+            {"nodes": [{"hostname": "a", "cpus": 1, "memory_mb": 2**70}]},
+        ),
+        (
+            "POST",
+            "/v1/agent/register",
+            {"nodes": [{"hostname": "a", "cpus": 1, "memory_mb": 1}], "agent_version": "v" * 65},
+        ),
+        (
+            "POST",
+            "/v1/agent/register",
+            {
+                "nodes": [
+                    {"hostname": "Node A", "cpus": 1, "memory_mb": 1},
+                    {"hostname": "node-a", "cpus": 1, "memory_mb": 1},
+                ]
+            },
+        ),
+        (
+            "POST",
+            "/v1/agent/register",
+            {"nodes": [{"hostname": "a", "cpus": 1, "memory_mb": 1, "gpus": {"A100": -3}}]},
+        ),
+        (
+            "POST",
+            "/v1/agent/register",
+            {"nodes": [{"hostname": "a", "cpus": 1, "memory_mb": 1, "gpus": {"NOPE-9000": 1}}]},
+        ),
+        ("POST", "/v1/regions", {"id": "r", "name": "n" * 201}),
+        ("POST", "/v1/jobs", {"command": ["x"], "name": "a\x00b"}),
+        ("POST", "/v1/jobs", {"command": ["x"], "cpus": 0.0001}),
+        ("POST", "/v1/jobs", {"command": ["x"], "regions": [f"r{i}" for i in range(40)]}),
+    ],
+)
+def test_out_of_range_input_is_a_422_never_a_500(
+    api: TestClient, tokens: LocalTokens, method: str, path: str, body: object
+) -> None:
+    token = {"/v1/agent": tokens.agent, "/v1/regions": tokens.operator}
+    who = next((t for prefix, t in token.items() if path.startswith(prefix)), tokens.user)
+    got = api.request(method, path, json=body, headers=auth(who))
+    assert_problem(got, 422)

@@ -199,3 +199,62 @@ def test_group_commit_isolates_errors_per_submission(w: World) -> None:
     assert len(jobs) == 2 and jobs[0].seq < jobs[1].seq
     stored = w.plat.jobs.search(w.operator, JobFilter())
     assert sorted(j.id for j in stored) == sorted(j.id for j in jobs)
+
+
+def test_a_claim_the_agent_never_got_is_lost_after_its_next_heartbeat(w: World) -> None:
+    w.register(cpus=1)
+    job = w.plat.jobs.submit(w.user, spec("x"))
+    w.plat.scheduler.run_once()
+    w.plat.agents.claim(w.agent, 10)  # the answer never reaches the agent
+    w.clock.advance(2)
+    w.plat.agents.heartbeat(w.agent, [])  # claimed after the previous heartbeat: may start
+    assert w.plat.jobs.get(w.user, job.id).job.status is JobStatus.SCHEDULED
+    w.clock.advance(2)
+    w.plat.agents.heartbeat(w.agent, [])
+    got = w.plat.jobs.get(w.user, job.id).job
+    assert got.status is JobStatus.PENDING and "never reached the engine" in got.reason
+
+
+def test_reports_need_a_claim_and_times_are_clamped(w: World) -> None:
+    w.register(cpus=1)
+    job = w.plat.jobs.submit(w.user, spec("x"))
+    w.plat.scheduler.run_once()
+    with pytest.raises(Conflict):
+        w.plat.agents.report(w.agent, StateReport(job.id, 1, JobStatus.RUNNING, "e"))
+    w.plat.agents.claim(w.agent, 10)
+    w.clock.advance(60)
+    year = timedelta(days=365)
+    w.plat.agents.report(
+        w.agent,
+        StateReport(
+            job.id, 1, JobStatus.SUCCEEDED, "e", w.clock.now() - year, w.clock.now() + year, 0
+        ),
+    )
+    usage = {r.dimension: r.seconds for r in w.plat.jobs.get(w.user, job.id).usage}
+    assert usage["cpu"] == 60  # from the claim to now, not the year either side
+
+
+def test_withdrawn_attempts_do_not_use_up_attempts(w: World) -> None:
+    w.register(cpus=1)
+    job = w.plat.jobs.submit(w.user, spec("x", max_attempts=1))
+    w.plat.scheduler.run_once()  # placed, never claimed
+    w.clock.advance(20)
+    assert w.plat.dispatcher.run_once().returned == 1
+    w.register(cpus=1)
+    w.plat.scheduler.run_once()
+    (assignment,), _ = w.plat.agents.claim(w.agent, 10)
+    assert assignment.attempt == 2  # numbering goes on, but only one attempt ran
+    w.run(job.id, seconds=5)
+    assert w.plat.jobs.get(w.user, job.id).job.status is JobStatus.SUCCEEDED
+
+
+def test_long_reasons_never_fail_a_transaction(w: World) -> None:
+    w.register(cpus=1)
+    job = w.plat.jobs.submit(w.user, spec("x"))
+    w.plat.scheduler.run_once()
+    w.plat.agents.claim(w.agent, 10)
+    w.plat.agents.report(
+        w.agent, StateReport(job.id, 1, JobStatus.FAILED, "e", exit_code=127, reason="x" * 5000)
+    )
+    got = w.plat.jobs.get(w.user, job.id).job
+    assert got.status is JobStatus.FAILED and len(got.reason) == 1000

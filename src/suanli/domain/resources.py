@@ -46,9 +46,9 @@ class Resources:
         gpu_memory_mb: int = 0,
     ) -> Resources:
         """Validated constructor for a job's request; raises InvalidInput naming the field."""
-        if not (0 < cpus <= MAX_CPUS):
+        if not (0.001 <= cpus <= MAX_CPUS):
             raise InvalidInput(
-                f"cpus must be greater than 0 and at most {MAX_CPUS}, got {cpus}.",
+                f"cpus must be at least 0.001 and at most {MAX_CPUS}, got {cpus}.",
                 field="cpus",
                 hint="ask for a positive number of cores, e.g. --cpus 2 or --cpus 0.5.",
             )
