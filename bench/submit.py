@@ -155,11 +155,14 @@ def wait_ready(server: Server, config_path: Path, stdout_path: Path) -> None:
                 server.url = printed.splitlines()[0].strip()
             if server.token:
                 try:
+                    # Ready means the local agent has registered: it measures the
+                    # machine first (a few seconds of full load), which must not overlap
+                    # the timed submissions.
                     resp = http.get(
-                        f"{server.url}/v1/regions",
+                        f"{server.url}/v1/clusters",
                         headers={"Authorization": f"Bearer {server.token}"},
                     )
-                    if resp.status_code == 200:
+                    if resp.status_code == 200 and any(c["state"] == "READY" for c in resp.json()):
                         return
                 except httpx.TransportError:
                     pass
