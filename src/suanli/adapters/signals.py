@@ -16,13 +16,3 @@ class ThreadWakeup:
         fired = self._event.wait(timeout)
         self._event.clear()
         return fired
-
-
-class NoWakeup:
-    """For tests that step loops by hand."""
-
-    def notify(self) -> None:
-        pass
-
-    def wait(self, timeout: float) -> bool:
-        return False

@@ -451,7 +451,3 @@ class StateIn(Strict):
 
 class ReportAck(BaseModel):
     forget: bool
-
-
-def as_dict(model: BaseModel) -> dict[str, Any]:
-    return model.model_dump(mode="json")

@@ -13,7 +13,6 @@ from dataclasses import dataclass, replace
 
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import Attempt, Job, JobStatus
-from suanli.domain.pool import ClusterState
 from suanli.logic.scheduling.incremental import CycleMemo, decide
 from suanli.logic.scheduling.policy import Policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
@@ -81,7 +80,7 @@ def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache) -> Snapshot:
             tuple(NodeView(u.cluster.id, n.node.id, n.node.capacity, n.free) for n in u.nodes),
         )
         for u in cluster_usage(uow)
-        if u.cluster.state is ClusterState.READY
+        if u.cluster.state.schedulable()
     )
     return Snapshot(clock.now(), clusters, queue.refresh(uow))
 
@@ -107,7 +106,7 @@ class SchedulerLoop:
         with self._store.unit_of_work() as uow:
             # The snapshot was read in another transaction: a cluster may have become
             # unreachable (or been drained) since; never place work on it.
-            ready = {c.id for c in uow.pool.list_clusters() if c.state is ClusterState.READY}
+            ready = {c.id for c in uow.pool.list_clusters() if c.state.schedulable()}
             for decision in result.admitted:
                 if decision.cluster_id not in ready:
                     continue

@@ -17,7 +17,7 @@ from suanli.adapters.store_sql.codec import (
     job_to_row,
 )
 from suanli.adapters.store_sql.tables import attempts, job_events, jobs
-from suanli.domain.ids import ClusterId, JobId, NodeId, TenantId
+from suanli.domain.ids import ClusterId, JobId, NodeId
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus
 from suanli.domain.resources import Resources
 from suanli.ports.store import JobFilter
@@ -211,9 +211,3 @@ class SqlJobRepo:
             )
             for r in self._c.execute(query)
         ]
-
-    def count_by_status(self, tenant_id: TenantId | None = None) -> dict[JobStatus, int]:
-        query = select(jobs.c.status, func.count()).group_by(jobs.c.status)
-        if tenant_id is not None:
-            query = query.where(jobs.c.tenant_id == tenant_id)
-        return {JobStatus(s): int(n) for s, n in self._c.execute(query)}

@@ -27,11 +27,9 @@ class SqlUnitOfWork:
         self.jobs: JobRepo = SqlJobRepo(conn)
         self.usage: UsageRepo = SqlUsageRepo(conn)
         self.logs: LogRepo = SqlLogRepo(conn)
-        self.committed = False
 
     def commit(self) -> None:
         self.conn.commit()
-        self.committed = True
 
 
 class SqlStore:
