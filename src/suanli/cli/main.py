@@ -227,8 +227,7 @@ def usage(
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Usage totals: standard compute-hours (SCH) per class, and raw core-, MiB- and
-    device-seconds per dimension."""
+    """Usage totals: standard compute-hours (SCH) per class and raw seconds."""
     with client(url, token) as c:
         rows = call(c.usage, by=by, tenant=tenant, since=since, until=until)
     if json_out:
@@ -239,8 +238,7 @@ def usage(
 
 @app.command()
 def units(json_out: JsonOpt = False) -> None:
-    """The metering standard: the unit, workload classes, sectors and the device catalog
-    (published dense peaks, sources, reference ratings). Needs no server."""
+    """The metering standard: unit, classes, sectors, device catalog (no server needed)."""
     from suanli.domain.catalog import default_catalog
     from suanli.services.units import units_document
 
@@ -257,8 +255,7 @@ def bench(
     cpu_budget: Annotated[float, typer.Option(help="seconds for the CPU part")] = 8.0,
     gpu_budget: Annotated[float, typer.Option(help="seconds per GPU")] = 5.0,
 ) -> None:
-    """Measure this machine (CPU FP32/FP64 matmul, memory triad, CUDA GPUs via PyTorch)
-    and print the resulting ratings in the metering standard."""
+    """Measure this machine (CPU/GPU matmul, memory triad) and print its ratings."""
     from datetime import UTC, datetime
 
     from suanli.adapters.calibration import calibrate, to_json
@@ -276,8 +273,7 @@ def bench(
 
 @app.command()
 def calibrate(cluster: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
-    """Ask a cluster's agent to measure its nodes again (operator or provider token; by
-    default the operator token `suanli up` saved)."""
+    """Ask a cluster's agent to measure its nodes again (operator token by default)."""
     saved = config.load()
     with client(url, token or (saved.operator_token if saved else None)) as c:
         result = call(c.request_calibration, cluster)
