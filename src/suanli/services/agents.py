@@ -135,19 +135,15 @@ class AgentService:
             uow.pool.set_cluster_state(
                 cluster_id, ClusterState.READY, heartbeat_at=now, agent_version=agent_version
             )
-            for attempt in uow.jobs.dispatched_active_on(cluster_id):
-                if (attempt.job_id, attempt.number) not in known_set:
-                    job = uow.jobs.get_for_update(attempt.job_id)
-                    if job is not None:
-                        lose(
-                            uow,
-                            job,
-                            attempt,
-                            at=now,
-                            last_seen=last_seen,
-                            why=f"attempt {attempt.number} on {cluster_id} was LOST: its "
-                            "agent restarted and its engine no longer knows it",
-                        )
+            self._lose_unlisted(
+                uow,
+                cluster_id,
+                known_set,
+                now=now,
+                dispatched_before=None,
+                last_seen=last_seen,
+                why="its agent restarted and its engine no longer knows it",
+            )
             instructions = self._instructions(uow, cluster_id, known)
             uow.commit()
         self._wakeup.notify()
@@ -169,7 +165,19 @@ class AgentService:
             )
             now = self._clock.now()
             uow.pool.set_cluster_state(cluster_id, state, heartbeat_at=now)
-            self._reconcile(uow, cluster_id, set(known), cluster.last_heartbeat_at, now)
+            # Handed out before the previous heartbeat and still not listed: it never
+            # reached the engine (a lost claim answer, a failed start). Attempts claimed
+            # since then may still be starting.
+            if cluster.last_heartbeat_at is not None:
+                self._lose_unlisted(
+                    uow,
+                    cluster_id,
+                    set(known),
+                    now=now,
+                    dispatched_before=cluster.last_heartbeat_at,
+                    last_seen=None,
+                    why="it never reached the engine (its agent does not list it)",
+                )
             instructions = self._instructions(uow, cluster_id, known)
             uow.commit()
         if cluster.state is ClusterState.UNREACHABLE:
@@ -212,23 +220,24 @@ class AgentService:
             uow.commit()
         return len(measurements)
 
-    def _reconcile(
+    def _lose_unlisted(
         self,
         uow: UnitOfWork,
         cluster_id: ClusterId,
         known: set[AttemptKey],
-        previous_heartbeat: datetime | None,
+        *,
         now: datetime,
+        dispatched_before: datetime | None,
+        last_seen: datetime | None,
+        why: str,
     ) -> None:
-        """An attempt handed out before the agent's previous heartbeat that the agent still
-        does not list never reached its engine (a lost claim answer, a failed start): it
-        is LOST and requeued. Attempts claimed since then may still be starting."""
-        if previous_heartbeat is None:
-            return
+        """Attempts this cluster was handed (before `dispatched_before`, when given) that
+        its agent does not list are LOST and requeued or failed. They are metered up to
+        `last_seen`; None means up to their hand-out (they never ran)."""
         for attempt in uow.jobs.dispatched_active_on(cluster_id):
             if (attempt.job_id, attempt.number) in known or attempt.dispatched_at is None:
                 continue
-            if attempt.dispatched_at >= previous_heartbeat:
+            if dispatched_before is not None and attempt.dispatched_at >= dispatched_before:
                 continue
             job = uow.jobs.get_for_update(attempt.job_id)
             if job is not None and job.attempt == attempt.number:
@@ -237,9 +246,8 @@ class AgentService:
                     job,
                     attempt,
                     at=now,
-                    last_seen=attempt.dispatched_at,
-                    why=f"attempt {attempt.number} never reached the engine of "
-                    f"{cluster_id} (its agent does not list it)",
+                    last_seen=last_seen or attempt.dispatched_at,
+                    why=f"attempt {attempt.number} on {cluster_id} was LOST: {why}",
                 )
 
     def claim(self, principal: Principal, limit: int) -> tuple[list[Assignment], list[AttemptKey]]:

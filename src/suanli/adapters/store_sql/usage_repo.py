@@ -122,15 +122,8 @@ class SqlUsageRepo:
     ) -> list[UsageTotal]:
         """Sums per group, workload class and dimension. Standard units are only ever
         summed within one class (an AI SCH and an HPC SCH are different units)."""
-        dialect = self._c.dialect.name
         keys = [_grouping(name) for name in by] or [literal("all")]
-        key = (
-            keys[0]
-            if len(keys) == 1
-            else func.concat_ws("/", *keys)
-            if dialect != "sqlite"
-            else (_concat(keys))
-        )
+        key = _joined(keys)
         query = select(
             key.label("key"),
             u.c.workload_class,
@@ -171,7 +164,8 @@ class SqlUsageRepo:
         ]
 
 
-def _concat(keys: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+def _joined(keys: list[ColumnElement[Any]]) -> ColumnElement[Any]:
+    """'a/b/c' with SQL's standard || (SQLite and PostgreSQL alike)."""
     out = keys[0]
     for k in keys[1:]:
         out = out.concat("/").concat(k)
