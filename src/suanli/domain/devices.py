@@ -39,4 +39,4 @@ def canonical_gpu_model(raw: str, *, field: str = "gpus") -> str:
             "lists the models the pool offers; `suanli units` the catalog. A new model is "
             "added as a row of src/suanli/domain/devices.json (with its datasheet source).",
         )
-    return model  # type: ignore[return-value]
+    return spec.model

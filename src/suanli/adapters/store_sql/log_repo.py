@@ -7,7 +7,7 @@ upload never duplicates output.
 
 from __future__ import annotations
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import ColumnElement, func, insert, select
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.tables import log_chunks
@@ -19,7 +19,7 @@ class SqlLogRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
 
-    def _where(self, job_id: JobId, attempt: int, stream: str) -> tuple[object, ...]:
+    def _where(self, job_id: JobId, attempt: int, stream: str) -> tuple[ColumnElement[bool], ...]:
         return (
             log_chunks.c.job_id == job_id,
             log_chunks.c.attempt == attempt,
@@ -29,7 +29,7 @@ class SqlLogRepo:
     def size(self, job_id: JobId, attempt: int, stream: str) -> int:
         query = select(
             func.coalesce(func.max(log_chunks.c.offset + func.length(log_chunks.c.data)), 0)
-        ).where(*self._where(job_id, attempt, stream))  # type: ignore[arg-type]
+        ).where(*self._where(job_id, attempt, stream))
         return int(self._c.execute(query).scalar_one())
 
     def append(self, job_id: JobId, attempt: int, stream: str, offset: int, data: bytes) -> None:
@@ -51,7 +51,7 @@ class SqlLogRepo:
         query = (
             select(log_chunks.c.offset, log_chunks.c.data)
             .where(
-                *self._where(job_id, attempt, stream),  # type: ignore[arg-type]
+                *self._where(job_id, attempt, stream),
                 log_chunks.c.offset + func.length(log_chunks.c.data) > offset,
             )
             .order_by(log_chunks.c.offset)
