@@ -13,14 +13,16 @@ from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
 
+from suanli.domain.devices import ANY_GPU, canonical_gpu_model
 from suanli.domain.errors import IllegalTransition, InvalidInput
-from suanli.domain.ids import ClusterId, JobId, NodeId, RegionId, TenantId, UserId
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
 
 MAX_TIME_LIMIT_S = 366 * 86_400
 MAX_ARGV_BYTES = 128 * 1024
 MAX_REGIONS = 32
+MAX_GANG = 4096
 
 
 class JobStatus(StrEnum):
@@ -105,6 +107,36 @@ class JobSpec:
     sector: Sector = Sector.OTHER
     workload_class: WorkloadClass | None = None
     """How the job is metered; None: AI when it asks for GPUs, else general."""
+    gang_size: int = 1
+    """Members of a gang, each asking for `resources`; admitted all-or-nothing inside one
+    cluster (members may share a node). 1 = an ordinary job."""
+    deny_regions: tuple[RegionId, ...] = ()
+    providers: tuple[ProviderId, ...] = ()
+    """Allowed providers; empty means any."""
+    deny_providers: tuple[ProviderId, ...] = ()
+    gpu_models: tuple[str, ...] = ()
+    """Allowed GPU models when `resources` asks for model ``any``; empty means any."""
+    data_region: RegionId | None = None
+    """Where the job's data lives: with `max_data_rtt_ms`, only clusters that close to it."""
+    max_data_rtt_ms: float | None = None
+    client_region: RegionId | None = None
+    """Where the user or the service's clients are; placement prefers low RTT from it."""
+    latency_slo_ms: float | None = None
+    """Round-trip bound from `client_region`: only clusters meeting it are eligible."""
+    service: str = ""
+    """Name of the inference service this job is a replica of; "" for batch jobs."""
+    job_type: str = ""
+    """Workload type (e.g. "resnet50") for the measured throughput matrix."""
+    throughput_hints: Mapping[str, float] = field(default_factory=dict)
+    """User hints: relative speed per GPU model (e.g. {"H100": 3.0, "A100": 1.0})."""
+
+    @property
+    def gang_resources(self) -> Resources:
+        """Everything the gang holds: `resources` times `gang_size`."""
+        total = self.resources
+        for _ in range(self.gang_size - 1):
+            total = total + self.resources
+        return total
 
     @property
     def metered_class(self) -> WorkloadClass:
@@ -114,6 +146,7 @@ class JobSpec:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "env", MappingProxyType(dict(self.env)))
+        object.__setattr__(self, "throughput_hints", MappingProxyType(dict(self.throughput_hints)))
 
     @classmethod
     def create(
@@ -130,6 +163,18 @@ class JobSpec:
         max_attempts: int = 3,
         sector: Sector = Sector.OTHER,
         workload_class: WorkloadClass | None = None,
+        gang_size: int = 1,
+        deny_regions: list[str] | tuple[str, ...] = (),
+        providers: list[str] | tuple[str, ...] = (),
+        deny_providers: list[str] | tuple[str, ...] = (),
+        gpu_models: list[str] | tuple[str, ...] = (),
+        data_region: str | None = None,
+        max_data_rtt_ms: float | None = None,
+        client_region: str | None = None,
+        latency_slo_ms: float | None = None,
+        service: str = "",
+        job_type: str = "",
+        throughput_hints: Mapping[str, float] | None = None,
     ) -> JobSpec:
         """Validate and build a spec; raises InvalidInput naming the field at fault."""
         argv = tuple(command)
@@ -169,6 +214,59 @@ class JobSpec:
                 field="regions",
                 hint="list fewer regions, or none to allow any.",
             )
+        deny = _names(deny_regions, "deny_regions")
+        allowed_providers = _names(providers, "providers")
+        denied_providers = _names(deny_providers, "deny_providers")
+        models = tuple(
+            dict.fromkeys(canonical_gpu_model(m, field="gpu_models") for m in gpu_models)
+        )
+        if models and resources.gpus and ANY_GPU not in resources.gpus:
+            raise InvalidInput(
+                "gpu_models narrows a request for GPUs of model 'any', but this job "
+                f"asks for {', '.join(resources.gpus)}.",
+                field="gpu_models",
+                hint="ask for --gpus any:N together with --gpu-model, or drop --gpu-model.",
+            )
+        if not 1 <= gang_size <= MAX_GANG:
+            raise InvalidInput(
+                f"gang_size must be between 1 and {MAX_GANG}, got {gang_size}.",
+                field="gang_size",
+                hint="a gang is N members that start together in one cluster, e.g. --gang 4.",
+            )
+        for value, label in (
+            (max_data_rtt_ms, "max_data_rtt_ms"),
+            (latency_slo_ms, "latency_slo_ms"),
+        ):
+            if value is not None and not (0 < value <= 10_000):
+                raise InvalidInput(
+                    f"{label} must be between 0 and 10000 ms, got {value}.",
+                    field=label,
+                    hint="give a round-trip time in milliseconds, e.g. 20.",
+                )
+        if (max_data_rtt_ms is None) != (data_region is None):
+            raise InvalidInput(
+                "data_region and max_data_rtt_ms go together.",
+                field="data_region",
+                hint="name where the data is and how close the job must run, e.g. "
+                "--data-region guiyang --data-rtt 5.",
+            )
+        if latency_slo_ms is not None and client_region is None:
+            raise InvalidInput(
+                "A latency SLO needs the region its clients are in.",
+                field="client_region",
+                hint="add --client-region, e.g. --client-region zhengzhou.",
+            )
+        if len(service) > 200 or len(job_type) > 200:
+            raise InvalidInput("service and job_type are at most 200 characters.", field="service")
+        hints: dict[str, float] = {}
+        for model, speed in (throughput_hints or {}).items():
+            if not (isinstance(speed, int | float) and 0 < speed < 1e9):
+                raise InvalidInput(
+                    f"throughput hint for {model!r} must be a positive number, got {speed!r}.",
+                    field="throughput_hints",
+                    hint="give relative speeds per GPU model, e.g. H100=3,A100=1.",
+                )
+            hints[canonical_gpu_model(model, field="throughput_hints")] = float(speed)
         if not 1 <= max_attempts <= 100:
             raise InvalidInput("max_attempts must be between 1 and 100.", field="max_attempts")
         for key, value in (env or {}).items():
@@ -190,7 +288,38 @@ class JobSpec:
             max_attempts=max_attempts,
             sector=sector,
             workload_class=workload_class,
+            gang_size=gang_size,
+            deny_regions=tuple(RegionId(r) for r in deny),
+            providers=tuple(ProviderId(p) for p in allowed_providers),
+            deny_providers=tuple(ProviderId(p) for p in denied_providers),
+            gpu_models=models,
+            data_region=RegionId(data_region) if data_region else None,
+            max_data_rtt_ms=max_data_rtt_ms,
+            client_region=RegionId(client_region) if client_region else None,
+            latency_slo_ms=latency_slo_ms,
+            service=service,
+            job_type=job_type,
+            throughput_hints=hints,
         )
+
+
+def _names(values: list[str] | tuple[str, ...], label: str) -> list[str]:
+    unique = list(dict.fromkeys(values))
+    if len(unique) > MAX_REGIONS or any(not v or len(v) > 64 for v in unique):
+        raise InvalidInput(
+            f"{label}: list at most {MAX_REGIONS} names of 1-64 characters.",
+            field=label,
+            hint="list fewer names, or none.",
+        )
+    return unique
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    """One gang member's share of an admission: this allocation on this node."""
+
+    node_id: NodeId
+    allocation: Resources
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +344,20 @@ class Job:
     exit_code: int | None = None
     cancel_requested: bool = False
     updated_at: datetime | None = None
+    placements: tuple[Placement, ...] = ()
+    """Per-node allocations of the current attempt; empty for a one-node placement, which
+    `node_id` and `allocation` describe (see `placed()`)."""
+    preempt_requested: bool = False
+    """The scheduler asked the agent to stop this attempt (SIGTERM, grace, kill); when it
+    ends the job is requeued with its age."""
+
+    def placed(self) -> tuple[Placement, ...]:
+        """Every (node, allocation) the current attempt holds."""
+        if self.placements:
+            return self.placements
+        if self.node_id is not None and self.allocation is not None:
+            return (Placement(self.node_id, self.allocation),)
+        return ()
 
     def transition(self, new: JobStatus, *, reason: str, at: datetime) -> Job:
         """Return the job in status `new`; raises IllegalTransition if not allowed."""
@@ -241,6 +384,8 @@ class Attempt:
     ended_at: datetime | None = None
     exit_code: int | None = None
     reason: str = ""
+    placements: tuple[Placement, ...] = ()
+    """Per-node allocations of a gang; empty when `node_id`/`allocation` say it all."""
 
 
 @dataclass(frozen=True, slots=True)

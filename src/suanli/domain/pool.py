@@ -36,6 +36,10 @@ class Region:
     name: str
     latitude: float | None = None
     longitude: float | None = None
+    energy_price: float | None = None
+    """Electricity price in CNY per kWh, when the operator sets it (green placement)."""
+    carbon_intensity: float | None = None
+    """Grid carbon intensity in gCO2 per kWh, when the operator sets it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,3 +67,6 @@ class Cluster:
     registered_at: datetime
     last_heartbeat_at: datetime | None = None
     agent_version: str = ""
+    gpu_hour_price: float | None = None
+    """Posted price in CNY per GPU-hour (per CPU core-hour for a CPU-only cluster), set by
+    its provider or, once the exchange trades it, by the exchange; None: not priced."""

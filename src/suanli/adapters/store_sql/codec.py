@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from suanli.domain.ids import ClusterId, JobId, NodeId, RegionId, TenantId, UserId
-from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, PriorityClass
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
+from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, Placement, PriorityClass
 from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
 
@@ -32,6 +32,18 @@ def spec_to_json(spec: JobSpec) -> dict[str, Any]:
         "max_attempts": spec.max_attempts,
         "sector": spec.sector.value,
         "workload_class": spec.workload_class.value if spec.workload_class else None,
+        "gang_size": spec.gang_size,
+        "deny_regions": list(spec.deny_regions),
+        "providers": list(spec.providers),
+        "deny_providers": list(spec.deny_providers),
+        "gpu_models": list(spec.gpu_models),
+        "data_region": spec.data_region,
+        "max_data_rtt_ms": spec.max_data_rtt_ms,
+        "client_region": spec.client_region,
+        "latency_slo_ms": spec.latency_slo_ms,
+        "service": spec.service,
+        "job_type": spec.job_type,
+        "throughput_hints": dict(spec.throughput_hints),
     }
 
 
@@ -50,6 +62,32 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
         workload_class=WorkloadClass(data["workload_class"])
         if data.get("workload_class")
         else None,
+        gang_size=int(data.get("gang_size", 1)),
+        deny_regions=tuple(RegionId(r) for r in data.get("deny_regions", ())),
+        providers=tuple(ProviderId(p) for p in data.get("providers", ())),
+        deny_providers=tuple(ProviderId(p) for p in data.get("deny_providers", ())),
+        gpu_models=tuple(data.get("gpu_models", ())),
+        data_region=RegionId(data["data_region"]) if data.get("data_region") else None,
+        max_data_rtt_ms=data.get("max_data_rtt_ms"),
+        client_region=RegionId(data["client_region"]) if data.get("client_region") else None,
+        latency_slo_ms=data.get("latency_slo_ms"),
+        service=data.get("service", ""),
+        job_type=data.get("job_type", ""),
+        throughput_hints=data.get("throughput_hints") or {},
+    )
+
+
+def placements_to_json(placements: tuple[Placement, ...]) -> list[dict[str, Any]] | None:
+    if not placements:
+        return None
+    return [{"node_id": p.node_id, "allocation": p.allocation.to_dict()} for p in placements]
+
+
+def placements_from_json(data: Any) -> tuple[Placement, ...]:
+    if not data:
+        return ()
+    return tuple(
+        Placement(NodeId(p["node_id"]), Resources.from_dict(p["allocation"])) for p in data
     )
 
 
@@ -72,6 +110,8 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "exit_code": job.exit_code,
         "cancel_requested": job.cancel_requested,
         "updated_at": job.updated_at,
+        "placements": placements_to_json(job.placements),
+        "preempt_requested": job.preempt_requested,
     }
 
 
@@ -94,6 +134,8 @@ def job_from_row(row: Mapping[Any, Any]) -> Job:
         exit_code=row["exit_code"],
         cancel_requested=bool(row["cancel_requested"]),
         updated_at=row["updated_at"],
+        placements=placements_from_json(row["placements"]),
+        preempt_requested=bool(row["preempt_requested"]),
     )
 
 
@@ -113,6 +155,7 @@ def attempt_to_row(attempt: Attempt) -> dict[str, Any]:
         "ended_at": attempt.ended_at,
         "exit_code": attempt.exit_code,
         "reason": clip(attempt.reason),
+        "placements": placements_to_json(attempt.placements),
     }
 
 
@@ -132,4 +175,5 @@ def attempt_from_row(row: Mapping[Any, Any]) -> Attempt:
         ended_at=row["ended_at"],
         exit_code=row["exit_code"],
         reason=row["reason"],
+        placements=placements_from_json(row["placements"]),
     )

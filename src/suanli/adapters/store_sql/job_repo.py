@@ -15,6 +15,7 @@ from suanli.adapters.store_sql.codec import (
     clip,
     job_from_row,
     job_to_row,
+    placements_from_json,
 )
 from suanli.adapters.store_sql.tables import attempts, job_events, jobs
 from suanli.domain.ids import ClusterId, JobId, NodeId
@@ -108,13 +109,19 @@ class SqlJobRepo:
         return [job_from_row(r) for r in self._c.execute(query.order_by(jobs.c.seq)).mappings()]
 
     def allocations(self) -> list[tuple[ClusterId, NodeId, Resources]]:
-        query = select(jobs.c.cluster_id, jobs.c.node_id, jobs.c.allocation).where(
-            jobs.c.status.in_(_HOLDING)
-        )
-        return [
-            (ClusterId(r.cluster_id), NodeId(r.node_id), Resources.from_dict(r.allocation))
-            for r in self._c.execute(query)
-        ]
+        query = select(
+            jobs.c.cluster_id, jobs.c.node_id, jobs.c.allocation, jobs.c.placements
+        ).where(jobs.c.status.in_(_HOLDING))
+        out: list[tuple[ClusterId, NodeId, Resources]] = []
+        for r in self._c.execute(query):
+            cluster = ClusterId(r.cluster_id)
+            if r.placements:
+                out.extend(
+                    (cluster, p.node_id, p.allocation) for p in placements_from_json(r.placements)
+                )
+            else:
+                out.append((cluster, NodeId(r.node_id), Resources.from_dict(r.allocation)))
+        return out
 
     def set_reasons(self, reasons: Sequence[tuple[JobId, str]]) -> None:
         if not reasons:

@@ -26,6 +26,18 @@ def _cluster(row: Any) -> Cluster:
         registered_at=row.registered_at,
         last_heartbeat_at=row.last_heartbeat_at,
         agent_version=row.agent_version,
+        gpu_hour_price=row.gpu_hour_price,
+    )
+
+
+def _region(row: Any) -> Region:
+    return Region(
+        RegionId(row.id),
+        row.name,
+        row.latitude,
+        row.longitude,
+        energy_price=row.energy_price,
+        carbon_intensity=row.carbon_intensity,
     )
 
 
@@ -50,16 +62,18 @@ class SqlPoolRepo:
                 name=region.name,
                 latitude=region.latitude,
                 longitude=region.longitude,
+                energy_price=region.energy_price,
+                carbon_intensity=region.carbon_intensity,
             )
         )
 
     def get_region(self, region_id: RegionId) -> Region | None:
         row = self._c.execute(select(regions).where(regions.c.id == region_id)).first()
-        return Region(RegionId(row.id), row.name, row.latitude, row.longitude) if row else None
+        return _region(row) if row else None
 
     def list_regions(self) -> list[Region]:
         rows = self._c.execute(select(regions).order_by(regions.c.id))
-        return [Region(RegionId(r.id), r.name, r.latitude, r.longitude) for r in rows]
+        return [_region(r) for r in rows]
 
     def add_provider(self, provider: Provider) -> None:
         self._c.execute(insert(providers).values(id=provider.id, name=provider.name))
@@ -83,6 +97,7 @@ class SqlPoolRepo:
                 registered_at=cluster.registered_at,
                 last_heartbeat_at=cluster.last_heartbeat_at,
                 agent_version=cluster.agent_version,
+                gpu_hour_price=cluster.gpu_hour_price,
             )
         )
 

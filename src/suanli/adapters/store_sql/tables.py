@@ -68,6 +68,8 @@ regions = Table(
     Column("name", String(200), nullable=False),
     Column("latitude", Float),
     Column("longitude", Float),
+    Column("energy_price", Float),
+    Column("carbon_intensity", Float),
 )
 
 providers = Table(
@@ -89,6 +91,7 @@ clusters = Table(
     Column("last_heartbeat_at", UTCDateTime()),
     Column("agent_version", String(64), nullable=False, default=""),
     Column("calibration_requested", Boolean, nullable=False, default=False),
+    Column("gpu_hour_price", Float),
 )
 
 nodes = Table(
@@ -109,6 +112,18 @@ tenants = Table(
     metadata,
     Column("id", String(ID), primary_key=True),
     Column("name", String(200), nullable=False),
+    Column("weight", Float, nullable=False, default=1.0, server_default="1"),
+    Column("cohort", String(ID)),
+)
+
+quotas = Table(
+    "quotas",
+    metadata,
+    Column("tenant_id", String(ID), ForeignKey("tenants.id"), primary_key=True),
+    Column("flavor", String(96), primary_key=True),
+    Column("nominal", BigInteger, nullable=False),
+    Column("borrowing_limit", BigInteger),
+    Column("lending_limit", BigInteger),
 )
 
 tokens = Table(
@@ -145,6 +160,8 @@ jobs = Table(
     Column("exit_code", Integer),
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("updated_at", UTCDateTime()),
+    Column("placements", JSON),
+    Column("preempt_requested", Boolean, nullable=False, default=False, server_default="0"),
     Index(None, "status", "seq"),
     Index(None, "tenant_id", "seq"),
     Index(None, "cluster_id", "status"),
@@ -167,6 +184,7 @@ attempts = Table(
     Column("ended_at", UTCDateTime()),
     Column("exit_code", Integer),
     Column("reason", String(1000), nullable=False, default=""),
+    Column("placements", JSON),
     Index(None, "cluster_id", "status"),
 )
 
