@@ -233,13 +233,13 @@ class JobSpec:
                 field="gang_size",
                 hint="a gang is N members that start together in one cluster, e.g. --gang 4.",
             )
-        for value, label in (
+        for bound, label in (
             (max_data_rtt_ms, "max_data_rtt_ms"),
             (latency_slo_ms, "latency_slo_ms"),
         ):
-            if value is not None and not (0 < value <= 10_000):
+            if bound is not None and not (0 < bound <= 10_000):
                 raise InvalidInput(
-                    f"{label} must be between 0 and 10000 ms, got {value}.",
+                    f"{label} must be between 0 and 10000 ms, got {bound}.",
                     field=label,
                     hint="give a round-trip time in milliseconds, e.g. 20.",
                 )
