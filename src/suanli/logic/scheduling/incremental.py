@@ -10,7 +10,7 @@ Tested against the full cycle (tests/unit/test_incremental_cycle.py).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from suanli.domain.ids import JobId
 from suanli.logic.scheduling.cycle import CycleResult, run_cycle
@@ -58,7 +58,7 @@ def decide(
     if memo is not None and incremental:
         new = tuple(j for j in snapshot.queue if j.id not in memo.job_ids)
         blocker = by_id.get(memo.blocker) if memo.blocker else None
-        sub = Snapshot(snapshot.now, snapshot.clusters, new)
+        sub = replace(snapshot, queue=new)
         result = run_cycle(sub, policy, blocked_by=blocker)
         first_block = memo.blocker
     else:

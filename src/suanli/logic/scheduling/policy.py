@@ -1,69 +1,76 @@
 """The policy interface and the registry of policies by name.
 
-A policy orders the queue and nominates a placement for one job against the capacity
-still free in this cycle. It never mutates anything; the cycle applies its decisions.
+A policy orders the queue (step 4) and nominates a decision for one job (step 3)
+against the cycle's working state; it never mutates that state - the cycle applies
+admissions (step 5). Policies register by name; the operator picks one in config.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from suanli.domain.errors import InvalidInput
-from suanli.domain.ids import ClusterId, NodeId
 from suanli.domain.jobs import Job
-from suanli.domain.resources import Resources
+from suanli.logic.scheduling.capacity import NodeKey
 from suanli.logic.scheduling.decisions import Decision
 from suanli.logic.scheduling.snapshot import Snapshot
+from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
-NodeKey = tuple[ClusterId, NodeId]
-FreeCapacity = Mapping[NodeKey, Resources]
-"""Free resources per (cluster, node) after the admissions made so far in this cycle."""
+__all__ = ["NodeKey", "Policy", "get_policy", "policy_names", "register_policy"]
 
 
 class Policy(Protocol):
     name: str
+    settings: SchedulerSettings
     append_only: bool
     """True when a job's decision depends only on the jobs ordered before it and on free
     capacity, and new jobs always order last (FIFO). Such a policy lets the scheduler
     decide only newly queued jobs while capacity is unchanged (`logic/scheduling/
     incremental.py`)."""
 
-    def order(self, snapshot: Snapshot) -> Sequence[Job]:
-        """Step 4: the pending jobs in the order admission should try them."""
+    def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
+        """Step 4: the pending jobs in the order admission should try them. May be lazy,
+        reading `state` as admissions change it."""
         ...
 
-    def nominate(self, job: Job, snapshot: Snapshot, free: FreeCapacity) -> Decision:
-        """Step 3: where `job` should go given `free`, or why it must wait."""
+    def nominate(self, job: Job, snapshot: Snapshot, state: CycleState) -> Decision:
+        """Step 3: where `job` should go given the state, or why it must wait."""
         ...
 
 
-_REGISTRY: dict[str, Callable[[], Policy]] = {}
+PolicyFactory = Callable[[SchedulerSettings], Policy]
+_REGISTRY: dict[str, PolicyFactory] = {}
 
 
-def register_policy(name: str) -> Callable[[Callable[[], Policy]], Callable[[], Policy]]:
+def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
     """Class decorator: make a policy available by `name` in configuration."""
 
-    def wrap(factory: Callable[[], Policy]) -> Callable[[], Policy]:
+    def wrap(factory: PolicyFactory) -> PolicyFactory:
         _REGISTRY[name] = factory
         return factory
 
     return wrap
 
 
+def _load() -> None:
+    # Import here so that registering modules load before the first lookup.
+    import suanli.logic.scheduling.default
+    import suanli.logic.scheduling.fifo  # noqa: F401
+
+
 def policy_names() -> list[str]:
+    _load()
     return sorted(_REGISTRY)
 
 
-def get_policy(name: str) -> Policy:
+def get_policy(name: str, settings: SchedulerSettings | None = None) -> Policy:
     """Instantiate the policy registered as `name`; the error lists the valid names."""
-    # Import here so that registering modules load before the first lookup.
-    import suanli.logic.scheduling.fifo  # noqa: F401
-
+    _load()
     if name not in _REGISTRY:
         raise InvalidInput(
             f"Unknown scheduling policy {name!r}.",
             field="policy",
             hint=f"use one of: {', '.join(policy_names())}.",
         )
-    return _REGISTRY[name]()
+    return _REGISTRY[name](settings or SchedulerSettings())

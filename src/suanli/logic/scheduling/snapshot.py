@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
+from types import MappingProxyType
 
-from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
+from suanli.domain.geo import LatencyMatrix
+from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId, TenantId
 from suanli.domain.jobs import Job
+from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
+
+_EMPTY: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +31,39 @@ class ClusterView:
     provider_id: ProviderId
     engine: str
     nodes: tuple[NodeView, ...]
+    gpu_hour_price: float | None = None
+    """Posted price per GPU-hour (CPU core-hour for CPU-only clusters); None: unpriced."""
+    reliability: float = 1.0
+    """0..1, from observed outcomes (logic/reliability.py); 1.0 when nothing is known."""
+
+
+@dataclass(frozen=True, slots=True)
+class RegionView:
+    id: RegionId
+    energy_price: float | None = None
+    carbon_intensity: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """Schedulable clusters with their free capacity, and the pending queue in
-    submission order."""
+    """Everything one cycle decides over: schedulable clusters with their free capacity,
+    the pending queue (submission order), the jobs holding resources (for preemption and
+    backfill), tenants' shares, quotas and decayed usage, and placement signals."""
 
     now: datetime
     clusters: tuple[ClusterView, ...]
     queue: tuple[Job, ...]
+    running: tuple[Job, ...] = ()
+    """Jobs holding resources (SCHEDULED or RUNNING) on the clusters above."""
+    shares: Mapping[TenantId, TenantShare] = field(default_factory=dict)
+    quotas: tuple[Quota, ...] = ()
+    usage_units: Mapping[TenantId, float] = field(default_factory=dict)
+    """Each tenant's past usage in standard units (SCH), decayed by the half-life."""
+    regions: Mapping[RegionId, RegionView] = field(default_factory=dict)
+    latency: LatencyMatrix | None = None
+    throughput: Mapping[tuple[str, str], float] = field(default_factory=dict)
+    """Measured throughput of (job_type, GPU model) in the job type's own unit (e.g.
+    samples/s); only ratios between models of one job type matter."""
     _nodes: tuple[tuple[ClusterView, NodeView], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -44,3 +73,12 @@ class Snapshot:
 
     def nodes(self) -> tuple[tuple[ClusterView, NodeView], ...]:
         return self._nodes
+
+
+def expected_end(job: Job, now: datetime) -> datetime | None:
+    """When a holding job will have released its resources at the latest: its start (or
+    now, if not started) plus its time limit; None when it has no limit."""
+    if job.spec.time_limit_s is None:
+        return None
+    start = job.started_at or job.updated_at or now
+    return max(start + timedelta(seconds=job.spec.time_limit_s), now)

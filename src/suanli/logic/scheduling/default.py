@@ -1,0 +1,251 @@
+"""suanli's default policy ("suanli"): fair, quota-aware, gang, backfill, preemption,
+placement by speed, price, latency, reliability and energy.
+
+For each job, in fair-share order (fairshare.py):
+1. filter the clusters that may run it (placement.py); none: wait, naming the closest miss;
+2. keep the candidates whose GPU model its tenant's quota allows (quota.py); none: wait
+   with the quota reason, or reclaim lent quota by preemption;
+3. if the same shape already failed this cycle, wait with the same reason (capacity only
+   shrinks within a cycle; this keeps a cycle over 100,000 unfit jobs fast);
+4. try the candidates best first (score, user's region order); the first that holds the
+   whole gang admits it;
+5. otherwise preempt lower-priority jobs if its class allows, else reserve the earliest
+   start for it if no job holds the reservation yet (EASY backfill), else wait.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from suanli.domain.jobs import Job, PriorityClass
+from suanli.domain.quota import flavors_of
+from suanli.domain.resources import Resources
+from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits_for
+from suanli.logic.scheduling.capacity import members_fit, times
+from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
+from suanli.logic.scheduling.fairshare import CLASS_RANK, FairQueue
+from suanli.logic.scheduling.placement import Candidate, filter_key
+from suanli.logic.scheduling.policy import register_policy
+from suanli.logic.scheduling.preemption import VictimPlan, plan_victims, victim_ids
+from suanli.logic.scheduling.snapshot import Snapshot
+from suanli.logic.scheduling.state import CycleState, SchedulerSettings
+
+
+def _request_text(job: Job, member: Resources) -> str:
+    gpus = ", ".join(f"{n} x {m}" for m, n in member.gpus.items()) or f"{member.cpus:g} CPUs"
+    return f"{job.spec.gang_size} x ({gpus})" if job.spec.gang_size > 1 else gpus
+
+
+@register_policy("suanli")
+class SuanliPolicy:
+    name = "suanli"
+    append_only = False
+
+    def __init__(self, settings: SchedulerSettings) -> None:
+        self.settings = settings
+
+    def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
+        return FairQueue(snapshot, state.fair)
+
+    def nominate(self, job: Job, snapshot: Snapshot, state: CycleState) -> Decision:
+        candidates, why_not = state.placer.candidates(job)
+        if not candidates:
+            return Wait(job.id, why_not)
+        gang = job.spec.gang_size
+        allowed: list[Candidate] = []
+        quota_reason = ""
+        reclaim: list[Candidate] = []
+        borrowing: dict[int, bool] = {}
+        for cand in candidates:
+            check = state.ledger.check(job.tenant_id, flavors_of(times(cand.member, gang)))
+            if check.ok:
+                borrowing[id(cand)] = check.borrowing
+                allowed.append(cand)
+            else:
+                quota_reason = quota_reason or check.reason
+                if check.reclaimable:
+                    reclaim.append(cand)
+        if not allowed:
+            if reclaim and self.settings.preemption:
+                plan = self._reclaim(job, reclaim, state)
+                if plan is not None:
+                    return plan
+            return Wait(job.id, quota_reason)
+        long = state.is_long(job)
+        memo_key = (filter_key(job), tuple((c.cluster.id, c.model) for c in allowed), long)
+        failed = state.failed.get(memo_key)
+        if failed is None:
+            for cand in state.placer.rank(job, allowed):
+                placed = state.capacity.place(
+                    cand.cluster.id, cand.member, gang, spread=self.settings.spread, long=long
+                )
+                if placed is not None:
+                    return Admit(job.id, cand.cluster.id, placed, borrowing[id(cand)])
+        # it does not fit now
+        if self.settings.preemption and job.spec.priority_class is not PriorityClass.PREEMPTIBLE:
+            plan = self._preempt_lower(job, allowed, state)
+            if plan is not None:
+                return plan
+        if failed is None:
+            failed = self._busy_reason(job, allowed, state)
+            state.failed[memo_key] = failed
+        if self.settings.backfill and state.reservation is None:
+            reserved = self._reserve(job, allowed, state)
+            if reserved is not None:
+                return reserved
+        return Wait(job.id, f"{failed} {self._ahead(state)}")
+
+    # -- waiting -------------------------------------------------------------------------
+
+    @staticmethod
+    def _ahead(state: CycleState) -> str:
+        if state.position == 0:
+            return "It is first in line."
+        return (
+            f"{state.position} jobs were considered before it this cycle (priority class, "
+            "then fair share across tenants, then age)."
+        )
+
+    @staticmethod
+    def _busy_reason(job: Job, allowed: Sequence[Candidate], state: CycleState) -> str:
+        gang = job.spec.gang_size
+        best: tuple[int, Candidate] | None = None
+        for cand in allowed:
+            fit = sum(
+                members_fit(cand.member, state.capacity.free[k])
+                for k in state.keys_of(cand.cluster.id)
+            )
+            if best is None or fit > best[0]:
+                best = (fit, cand)
+        assert best is not None
+        fit, cand = best
+        if gang > 1:
+            return (
+                f"Waiting for its gang: {_request_text(job, cand.member)} must start together "
+                f"in one cluster; at most {min(fit, gang - 1)} of {gang} members fit now "
+                f"(best: {cand.cluster.id})."
+            )
+        return (
+            f"Waiting for resources: every node that can run {_request_text(job, cand.member)} "
+            f"is busy ({len(allowed)} candidate cluster/model pairs)."
+        )
+
+    # -- backfill ------------------------------------------------------------------------
+
+    def _reserve(self, job: Job, allowed: Sequence[Candidate], state: CycleState) -> Wait | None:
+        best: tuple[Reservation, str] | None = None
+        for cand in state.placer.rank(job, list(allowed)):
+            found = earliest_start(
+                cand.cluster.id,
+                state.keys_of(cand.cluster.id),
+                state.capacity.free,
+                state.releases,
+                cand.member,
+                job.spec.gang_size,
+                state.now,
+            )
+            if found is None:
+                continue
+            start, placements, free_at = found
+            if best is None or start < best[0].start:
+                limits = limits_for(cand.cluster.id, placements, free_at)
+                best = (Reservation(job.id, cand.cluster.id, start, placements, limits), cand.model)
+        if best is None:
+            return None
+        reservation, _ = best
+        state.reservation = reservation
+        state.capacity.set_limits(reservation.limits)
+        wait_s = max(0, int((reservation.start - state.now).total_seconds()))
+        return Wait(
+            job.id,
+            f"Next to start: reserved on {reservation.cluster_id} at "
+            f"{reservation.start:%Y-%m-%d %H:%M} UTC (in {timedelta(seconds=wait_s)}) at the "
+            "latest, when running jobs reach their time limits; shorter jobs backfill "
+            "around it without delaying it.",
+        )
+
+    # -- preemption ----------------------------------------------------------------------
+
+    def _preempt_lower(
+        self, job: Job, allowed: Sequence[Candidate], state: CycleState
+    ) -> Preempt | Wait | None:
+        rank = CLASS_RANK[job.spec.priority_class]
+        plan = plan_victims(
+            allowed,
+            job.spec.gang_size,
+            state.capacity.free,
+            state.keys_of,
+            state.holding,
+            lambda victim: CLASS_RANK[victim.spec.priority_class] > rank,
+        )
+        return self._carry_out(job, plan, "lower-priority", state)
+
+    def _reclaim(
+        self, job: Job, reclaim: Sequence[Candidate], state: CycleState
+    ) -> Preempt | Wait | None:
+        cohort = state.ledger.cohort_of(job.tenant_id)
+        ledger = state.ledger
+        gang = job.spec.gang_size
+
+        for cand in reclaim:
+            flavors = flavors_of(times(cand.member, gang))
+
+            def borrower(victim: Job, flavors: dict[str, int] = flavors) -> bool:
+                return (
+                    victim.tenant_id != job.tenant_id
+                    and ledger.cohort_of(victim.tenant_id) == cohort
+                    and any(ledger.borrowed(victim.tenant_id, f) > 0 for f in flavors)
+                    and any(f in flavors for p in victim.placed() for f in flavors_of(p.allocation))
+                )
+
+            def frees_quota(victims: Sequence[Job], flavors: dict[str, int] = flavors) -> bool:
+                given = [(v.tenant_id, flavors_of(v.allocation or Resources())) for v in victims]
+                for tenant, amount in given:
+                    ledger.give(tenant, amount)
+                try:
+                    return ledger.check(job.tenant_id, flavors).ok
+                finally:
+                    for tenant, amount in given:
+                        ledger.take(tenant, amount)
+
+            plan = plan_victims(
+                [cand],
+                gang,
+                state.capacity.free,
+                state.keys_of,
+                state.holding,
+                borrower,
+                frees_quota,
+            )
+            done = self._carry_out(job, plan, f"borrowing (cohort {cohort!r})", state)
+            if done is not None:
+                return done
+        return None
+
+    def _carry_out(
+        self, job: Job, plan: VictimPlan | None, kind: str, state: CycleState
+    ) -> Preempt | Wait | None:
+        if plan is None:
+            return None
+        grace = self.settings.preemption_grace_s
+        if not plan.victims:
+            return Wait(
+                job.id,
+                f"Waiting for {len(plan.stopping)} preempted job(s) on {plan.cluster_id} to "
+                f"stop (grace {grace:g} s); it starts when they do.",
+            )
+        # what the victims hold is spoken for: keep it from others in later cycles by
+        # marking them; within this cycle it is not free anyway
+        for victim in plan.victims:
+            state.holding[plan.cluster_id] = [
+                v for v in state.holding[plan.cluster_id] if v.id != victim.id
+            ]
+        return Preempt(
+            job.id,
+            plan.cluster_id,
+            victim_ids(plan),
+            f"Preempting {len(plan.victims)} {kind} job(s) on {plan.cluster_id} (grace "
+            f"{grace:g} s, then kill); it starts when they stop.",
+            grace,
+        )

@@ -1,0 +1,161 @@
+"""Ordering: priority class first, then weighted fair share across tenants, then age.
+
+A tenant's *share value* (lower is served first) blends
+- its dominant share now (DRF): the largest, over CPU, memory and GPU compute, of what it
+  holds divided by the pool's capacity. GPU compute is counted in standard units per hour
+  (devices x their rating), so an H100 weighs more than a T4;
+- its past usage in standard units, decayed by a half-life (as Slurm's fair-share
+  usage), as a fraction of all tenants' decayed usage;
+each divided by the tenant's normalised weight. Within a priority class the tenant with
+the lowest value goes next, with its oldest job; every admission raises the tenant's
+value at once (progressive filling), so one cycle interleaves tenants fairly. Age breaks
+ties and, over days, lifts old jobs: `age_weight` per `age_horizon_s` of waiting.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from suanli.domain.catalog import default_catalog
+from suanli.domain.ids import TenantId
+from suanli.domain.jobs import Job, PriorityClass
+from suanli.domain.resources import Resources
+from suanli.domain.standard import WorkloadClass
+from suanli.logic.metering.ratings import device_rating_pflops
+from suanli.logic.scheduling.snapshot import Snapshot
+
+CLASS_RANK = {PriorityClass.GUARANTEED: 0, PriorityClass.STANDARD: 1, PriorityClass.PREEMPTIBLE: 2}
+
+
+def gpu_rating(model: str) -> float:
+    """PFLOPS of one device for AI work (catalog peak x reference efficiency); models
+    without a rating count as 0.1 PFLOPS so that they still weigh something."""
+    rating = device_rating_pflops(default_catalog(), model, WorkloadClass.AI, None)
+    return rating if rating else 0.1
+
+
+def decay(units_by_age_s: Mapping[float, float], half_life_s: float) -> float:
+    """Sum of usage amounts, each halved for every `half_life_s` of age."""
+    return sum(u * math.pow(0.5, max(age, 0.0) / half_life_s) for age, u in units_by_age_s.items())
+
+
+@dataclass(frozen=True, slots=True)
+class FairShareSettings:
+    usage_weight: float = 0.5
+    """Blend of past usage (1.0) versus current dominant share (0.0)."""
+    age_weight: float = 0.25
+    age_horizon_s: float = 7 * 86_400
+
+
+class FairShare:
+    """Dominant shares and share values of tenants, updated as a cycle admits."""
+
+    def __init__(self, snapshot: Snapshot, settings: FairShareSettings) -> None:
+        self.settings = settings
+        self._ratings: dict[str, float] = {}
+        cpu = mem = gpu = 0.0
+        for c in snapshot.clusters:
+            for n in c.nodes:
+                cpu += n.capacity.cpu_milli
+                mem += n.capacity.memory_mb
+                gpu += self.gpu_units(n.capacity)
+        self._capacity = (cpu or 1.0, mem or 1.0, gpu or 1.0)
+        self._held: dict[TenantId, list[float]] = {}
+        for job in snapshot.running:
+            for p in job.placed():
+                self._add(job.tenant_id, p.allocation)
+        tenants = {j.tenant_id for j in snapshot.queue} | set(self._held)
+        tenants |= set(snapshot.shares)
+        weights = {t: snapshot.shares[t].weight if t in snapshot.shares else 1.0 for t in tenants}
+        total_w = sum(weights.values()) or 1.0
+        self._norm_weight = {t: w / total_w for t, w in weights.items()}
+        total_usage = sum(snapshot.usage_units.values())
+        self._past = {
+            t: (u / total_usage if total_usage > 0 else 0.0)
+            for t, u in snapshot.usage_units.items()
+        }
+
+    def gpu_units(self, r: Resources) -> float:
+        total = 0.0
+        for model, count in r.gpus.items():
+            if model not in self._ratings:
+                self._ratings[model] = gpu_rating(model)
+            total += count * self._ratings[model]
+        return total
+
+    def _add(self, tenant: TenantId, allocation: Resources) -> None:
+        held = self._held.setdefault(tenant, [0.0, 0.0, 0.0])
+        held[0] += allocation.cpu_milli
+        held[1] += allocation.memory_mb
+        held[2] += self.gpu_units(allocation)
+
+    def admitted(self, tenant: TenantId, allocation: Resources) -> None:
+        self._add(tenant, allocation)
+
+    def dominant(self, tenant: TenantId) -> float:
+        held = self._held.get(tenant)
+        if held is None:
+            return 0.0
+        return max(h / c for h, c in zip(held, self._capacity, strict=True))
+
+    def value(self, tenant: TenantId) -> float:
+        s = self.settings
+        blend = (1 - s.usage_weight) * self.dominant(tenant) + s.usage_weight * self._past.get(
+            tenant, 0.0
+        )
+        return blend / self._norm_weight.get(tenant, 1.0)
+
+    def age_bonus(self, job: Job, now: datetime) -> float:
+        waited = (now - job.submitted_at).total_seconds()
+        return self.settings.age_weight * min(max(waited, 0.0) / self.settings.age_horizon_s, 1.0)
+
+
+class FairQueue:
+    """The queue in admission order, re-ranked as the cycle admits (see module doc).
+    Iterate it; call `admitted` after each admission so the tenant's rank follows."""
+
+    def __init__(self, snapshot: Snapshot, fair: FairShare) -> None:
+        self._fair = fair
+        self._now = snapshot.now
+        # per (class, tenant): that tenant's jobs of that class, oldest first (reversed
+        # so pop() takes the oldest)
+        lanes: dict[tuple[int, TenantId], list[Job]] = {}
+        for job in sorted(snapshot.queue, key=lambda j: j.seq, reverse=True):
+            lanes.setdefault((CLASS_RANK[job.spec.priority_class], job.tenant_id), []).append(job)
+        self._lanes = lanes
+        self._heap: list[tuple[int, float, int, TenantId]] = []
+        self._current: tuple[int, TenantId] | None = None
+        for key in lanes:
+            self._push(key)
+
+    def _push(self, key: tuple[int, TenantId]) -> None:
+        lane = self._lanes[key]
+        if not lane:
+            return
+        head = lane[-1]
+        rank = self._fair.value(key[1]) - self._fair.age_bonus(head, self._now)
+        heapq.heappush(self._heap, (key[0], rank, head.seq, key[1]))
+
+    def __iter__(self) -> Iterator[Job]:
+        while self._heap:
+            cls, rank, seq, tenant = heapq.heappop(self._heap)
+            key = (cls, tenant)
+            # ranks are computed on entry; a tenant admitted in a higher class since
+            # then ranks worse now: re-enter it if it no longer comes first
+            current = self._fair.value(tenant) - self._fair.age_bonus(
+                self._lanes[key][-1], self._now
+            )
+            if current > rank and self._heap and (cls, current, seq) > self._heap[0][:3]:
+                heapq.heappush(self._heap, (cls, current, seq, tenant))
+                continue
+            job = self._lanes[key].pop()
+            yield job
+            # the tenant's rank may have changed (admitted); re-enter with its next job
+            self._push(key)
+
+    def admitted(self, job: Job) -> None:
+        """Nothing to do eagerly: the tenant's lane is re-ranked when it re-enters."""

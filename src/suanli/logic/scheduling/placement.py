@@ -1,0 +1,270 @@
+"""Placement: which clusters (and GPU models) may run a job, and which is best.
+
+Filter (static for a cycle): the cluster is in an allowed region and provider and not in
+a denied one; it has the requested GPU model (or, for model ``any``, an allowed one); it
+is within `max_data_rtt_ms` of the job's data and within the latency SLO of the job's
+clients; and, empty, it could hold the whole gang.
+
+Score (each term in 0..1, weighted, higher is better):
+- throughput of this job type on this model: the measured matrix when it covers every
+  candidate model, else the user's hints when they do, else the metering rating;
+- price per unit of work: posted price x devices / throughput, best = 1 (unpriced 0.5);
+- latency from the client region: 1 / (1 + RTT / 10 ms);
+- the cluster's reliability score;
+- energy price and carbon intensity of the region when the operator set them;
+- packing (fill busy clusters first) or, with a negative weight, spreading;
+- anti-affinity: fewer replicas of the same service already there.
+A user's own region list is an ordered preference: every candidate in an earlier region
+ranks before any in a later one, so the job falls back region by region, in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from suanli.domain.devices import ANY_GPU
+from suanli.domain.ids import ClusterId, TenantId
+from suanli.domain.jobs import Job
+from suanli.domain.resources import Resources
+from suanli.logic.scheduling.capacity import CPU_ONLY, Capacity
+from suanli.logic.scheduling.fairshare import gpu_rating
+from suanli.logic.scheduling.snapshot import ClusterView, Snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class PlacementWeights:
+    throughput: float = 4.0
+    price: float = 2.0
+    latency: float = 1.0
+    reliability: float = 2.0
+    energy: float = 1.0
+    carbon: float = 1.0
+    packing: float = 0.5
+    """Positive: fill busy clusters and nodes first (less fragmentation); negative: spread."""
+    anti_affinity: float = 2.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    cluster: ClusterView
+    model: str
+    """The GPU model bound for this candidate, or CPU_ONLY."""
+    member: Resources
+    """One gang member's request with the model bound."""
+    preference: int
+    """Position of the cluster's region in the user's region list (0 when none given)."""
+
+
+def bind_model(request: Resources, model: str) -> Resources:
+    if not request.gpus:
+        return request
+    count = next(iter(request.gpus.values()))
+    return Resources(request.cpu_milli, request.memory_mb, {model: count}, request.gpu_memory_mb)
+
+
+def filter_key(job: Job) -> tuple[object, ...]:
+    s = job.spec
+    r = s.resources
+    return (
+        r.cpu_milli,
+        r.memory_mb,
+        tuple(r.gpus.items()),
+        r.gpu_memory_mb,
+        s.gang_size,
+        s.regions,
+        s.deny_regions,
+        s.providers,
+        s.deny_providers,
+        s.gpu_models,
+        s.data_region,
+        s.max_data_rtt_ms,
+        s.client_region,
+        s.latency_slo_ms,
+    )
+
+
+class Placer:
+    """Filters and scores candidates for one cycle (filter results are cached)."""
+
+    def __init__(self, snapshot: Snapshot, capacity: Capacity, weights: PlacementWeights) -> None:
+        self._snapshot = snapshot
+        self._capacity = capacity
+        self.weights = weights
+        self._filtered: dict[tuple[object, ...], tuple[list[Candidate], str]] = {}
+        self._rtt: dict[tuple[str, str], float | None] = {}
+        self._replicas: dict[tuple[TenantId, str, ClusterId], int] = {}
+        for job in snapshot.running:
+            if job.spec.service and job.cluster_id:
+                key = (job.tenant_id, job.spec.service, job.cluster_id)
+                self._replicas[key] = self._replicas.get(key, 0) + 1
+        energy = [r.energy_price for r in snapshot.regions.values() if r.energy_price]
+        carbon = [r.carbon_intensity for r in snapshot.regions.values() if r.carbon_intensity]
+        self._min_energy = min(energy) if energy else None
+        self._min_carbon = min(carbon) if carbon else None
+
+    def rtt(self, a: str, b: str) -> float | None:
+        """RTT from the latency matrix, None when it cannot say (unknown region)."""
+        key = (a, b)
+        if key not in self._rtt:
+            matrix = self._snapshot.latency
+            value: float | None = None
+            if matrix is not None and a in matrix.regions and b in matrix.regions:
+                try:
+                    value = matrix.rtt_ms(a, b)
+                except Exception:
+                    value = None
+            elif a == b:
+                value = 1.0
+            self._rtt[key] = value
+        return self._rtt[key]
+
+    def candidates(self, job: Job) -> tuple[list[Candidate], str]:
+        """Candidates passing every filter, and (when there are none) why."""
+        key = filter_key(job)
+        found = self._filtered.get(key)
+        if found is None:
+            found = self._filter(job)
+            self._filtered[key] = found
+        return found
+
+    def _filter(self, job: Job) -> tuple[list[Candidate], str]:
+        s = job.spec
+        request = s.resources
+        wanted = next(iter(request.gpus), None)
+        excluded: dict[str, int] = {}
+
+        def out(why: str) -> None:
+            excluded[why] = excluded.get(why, 0) + 1
+
+        order = {r: i for i, r in enumerate(s.regions)}
+        result: list[Candidate] = []
+        for c in self._snapshot.clusters:
+            if s.regions and c.region_id not in order:
+                out("not in the allowed regions")
+                continue
+            if c.region_id in s.deny_regions:
+                out("in a denied region")
+                continue
+            if (
+                s.providers and c.provider_id not in s.providers
+            ) or c.provider_id in s.deny_providers:
+                out("of a provider not allowed")
+                continue
+            if s.data_region is not None and s.max_data_rtt_ms is not None:
+                rtt = self.rtt(s.data_region, c.region_id)
+                if rtt is None or rtt > s.max_data_rtt_ms:
+                    out(f"farther than {s.max_data_rtt_ms:g} ms from the data in {s.data_region}")
+                    continue
+            if s.client_region is not None and s.latency_slo_ms is not None:
+                rtt = self.rtt(s.client_region, c.region_id)
+                if rtt is None or rtt > s.latency_slo_ms:
+                    out(f"beyond the {s.latency_slo_ms:g} ms SLO from {s.client_region}")
+                    continue
+            models = list(self._capacity.models(c.id))
+            if wanted is None:
+                choices = [CPU_ONLY] if models else []
+            elif wanted == ANY_GPU:
+                choices = [m for m in models if m and (not s.gpu_models or m in s.gpu_models)]
+            else:
+                choices = [wanted] if wanted in models else []
+            if not choices:
+                out("without the GPU model asked for")
+                continue
+            fitting = False
+            for model in choices:
+                member = bind_model(request, model)
+                if self._capacity.could_ever_hold(c.id, member, s.gang_size):
+                    fitting = True
+                    result.append(Candidate(c, model, member, order.get(c.region_id, 0)))
+            if not fitting:
+                out("too small for it even when empty")
+        if result:
+            return result, ""
+        if not self._snapshot.clusters:
+            return [], (
+                "No schedulable cluster. It starts when a cluster comes online. "
+                "Hint: `suanli pool`."
+            )
+        why = "; ".join(f"{n} {why}" for why, n in sorted(excluded.items()))
+        return [], (
+            f"No cluster can run this job: of {len(self._snapshot.clusters)} clusters, "
+            f"{why}. {self._closest_miss(job)}To fix: ask for less or loosen the placement "
+            "constraints. Hint: `suanli pool`."
+        )
+
+    def _closest_miss(self, job: Job) -> str:
+        request = job.spec.resources
+        best: tuple[int, str] | None = None
+        for c, n in self._snapshot.nodes():
+            missing = request.shortfall(n.capacity)
+            if not missing:
+                continue
+            if best is None or len(missing) < best[0]:
+                best = (len(missing), f"{c.id}/{n.node_id}, which lacks {'; '.join(missing)}")
+        return f"Closest node: {best[1]}. " if best else ""
+
+    def throughput(self, job: Job, candidates: Iterable[Candidate]) -> dict[str, float]:
+        """Relative speed per candidate model, best = 1.0 (see module doc for sources)."""
+        models = sorted({c.model for c in candidates})
+        if models == [CPU_ONLY]:
+            return {CPU_ONLY: 1.0}
+        sources: list[Callable[[str], float | None]] = [
+            lambda m: (
+                self._snapshot.throughput.get((job.spec.job_type, m)) if job.spec.job_type else None
+            ),
+            lambda m: job.spec.throughput_hints.get(m),
+            gpu_rating,
+        ]
+        for source in sources:
+            values = {m: source(m) for m in models}
+            if all(v for v in values.values()):
+                top = max(v for v in values.values() if v)
+                return {m: (v or 0.0) / top for m, v in values.items()}
+        return dict.fromkeys(models, 1.0)
+
+    def rank(self, job: Job, candidates: list[Candidate]) -> list[Candidate]:
+        """Candidates best first: the user's region order, then the weighted score."""
+        if len(candidates) == 1:
+            return candidates
+        w = self.weights
+        speed = self.throughput(job, candidates)
+        s = job.spec
+        costs: dict[int, float] = {}
+        for i, cand in enumerate(candidates):
+            price = cand.cluster.gpu_hour_price
+            if price is not None:
+                units = cand.member.gpus.get(cand.model, 0) or cand.member.cpus
+                costs[i] = price * units / max(speed[cand.model], 1e-9)
+        cheapest = min(costs.values()) if costs else None
+        scored: list[tuple[int, float, int, Candidate]] = []
+        for i, cand in enumerate(candidates):
+            c = cand.cluster
+            score = w.throughput * speed[cand.model] + w.reliability * c.reliability
+            if cheapest is not None:
+                score += w.price * (cheapest / costs[i] if i in costs and costs[i] > 0 else 0.5)
+            if s.client_region is not None:
+                rtt = self.rtt(s.client_region, c.region_id)
+                score += w.latency * (1.0 / (1.0 + rtt / 10.0) if rtt is not None else 0.0)
+            region = self._snapshot.regions.get(c.region_id)
+            if self._min_energy is not None:
+                price = region.energy_price if region else None
+                score += w.energy * (self._min_energy / price if price else 0.5)
+            if self._min_carbon is not None:
+                carbon = region.carbon_intensity if region else None
+                score += w.carbon * (self._min_carbon / carbon if carbon else 0.5)
+            total = self._capacity.total_devices(c.id, cand.model)
+            if total:
+                used = 1.0 - self._capacity.free_devices(c.id, cand.model) / total
+                score += w.packing * used
+            if s.service:
+                n = self._replicas.get((job.tenant_id, s.service, c.id), 0)
+                score -= w.anti_affinity * n / (n + 1)
+            scored.append((cand.preference, -score, i, cand))
+        scored.sort(key=lambda t: (t[0], t[1], t[2]))
+        return [t[3] for t in scored]
+
+    def admitted(self, job: Job, cluster_id: ClusterId) -> None:
+        if job.spec.service:
+            key = (job.tenant_id, job.spec.service, cluster_id)
+            self._replicas[key] = self._replicas.get(key, 0) + 1

@@ -1,0 +1,88 @@
+"""The working state of one cycle: capacity, quotas, fair shares, holders, reservation.
+
+Built from the snapshot at step 2 and changed only by `admit` (step 5), so every policy
+sees the effect of the admissions before it and no admission can exceed capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from suanli.domain.ids import ClusterId, TenantId
+from suanli.domain.jobs import Job
+from suanli.domain.quota import flavors_of
+from suanli.logic.scheduling.backfill import Release, Reservation
+from suanli.logic.scheduling.capacity import Capacity, NodeKey
+from suanli.logic.scheduling.decisions import Admit
+from suanli.logic.scheduling.fairshare import FairShare, FairShareSettings
+from suanli.logic.scheduling.placement import PlacementWeights, Placer
+from suanli.logic.scheduling.quota import QuotaLedger
+from suanli.logic.scheduling.snapshot import Snapshot, expected_end
+
+
+@dataclass(frozen=True, slots=True)
+class SchedulerSettings:
+    """What the operator tunes per pool (suanli.toml / PlatformConfig)."""
+
+    fair: FairShareSettings = field(default_factory=FairShareSettings)
+    weights: PlacementWeights = field(default_factory=PlacementWeights)
+    backfill: bool = True
+    preemption: bool = True
+    preemption_grace_s: float = 30.0
+    spread: bool = False
+    """Place one-node jobs worst-fit (spread load) instead of best-fit (pack)."""
+
+
+class CycleState:
+    def __init__(self, snapshot: Snapshot, settings: SchedulerSettings) -> None:
+        self.now = snapshot.now
+        self.settings = settings
+        self.capacity = Capacity(snapshot.clusters)
+        usage: dict[tuple[TenantId, str], int] = {}
+        self.holding: dict[ClusterId, list[Job]] = {}
+        self.releases: list[Release] = []
+        grace = timedelta(seconds=settings.preemption_grace_s)
+        for job in snapshot.running:
+            if job.cluster_id is None or job.cluster_id not in self.capacity.clusters:
+                continue
+            self.holding.setdefault(job.cluster_id, []).append(job)
+            end = expected_end(job, self.now)
+            if job.preempt_requested:
+                end = min(end, self.now + grace) if end else self.now + grace
+            for p in job.placed():
+                for flavor, amount in flavors_of(p.allocation).items():
+                    usage[(job.tenant_id, flavor)] = usage.get((job.tenant_id, flavor), 0) + amount
+                if end is not None:
+                    self.releases.append(Release(end, (job.cluster_id, p.node_id), p.allocation))
+        self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, usage)
+        self.fair = FairShare(snapshot, settings.fair)
+        self.placer = Placer(snapshot, self.capacity, settings.weights)
+        self.reservation: Reservation | None = None
+        self.failed: dict[tuple[object, ...], str] = {}
+        """Why a job shape could not be placed, by (filter key, candidates, long): within a
+        cycle capacity only shrinks, so the same shape fails again."""
+        self.position = 0
+        """How many jobs the cycle has decided before the current one."""
+
+    def keys_of(self, cluster_id: ClusterId) -> list[NodeKey]:
+        return self.capacity.clusters[cluster_id].keys
+
+    def is_long(self, job: Job) -> bool:
+        """Would the job still run when the reservation starts (if there is one)?"""
+        if self.reservation is None:
+            return False
+        limit = job.spec.time_limit_s
+        return limit is None or self.now + timedelta(seconds=limit) > self.reservation.start
+
+    def admit(self, job: Job, decision: Admit) -> None:
+        """Step 5: take the admission's capacity, quota and share."""
+        self.capacity.take(decision.cluster_id, decision.placements, long=self.is_long(job))
+        allocation = decision.allocation
+        self.ledger.take(job.tenant_id, flavors_of(allocation))
+        self.fair.admitted(job.tenant_id, allocation)
+        self.placer.admitted(job, decision.cluster_id)
+        if job.spec.time_limit_s is not None:
+            end: datetime = self.now + timedelta(seconds=job.spec.time_limit_s)
+            for p in decision.placements:
+                self.releases.append(Release(end, (decision.cluster_id, p.node_id), p.allocation))
