@@ -38,7 +38,7 @@ CLASSES = list(PriorityClass)
 @dataclass(frozen=True)
 class World:
     snapshot: Snapshot
-    held: dict[tuple[str, str], Resources]
+    held: dict[tuple[ClusterId, NodeId], Resources]
 
 
 node_st = st.tuples(st.integers(4, 64), st.sampled_from([0, 4, 8]), st.sampled_from(MODELS))
@@ -78,7 +78,7 @@ def build(
     quotas: list[tuple[TenantId, str, int, int | None, int | None]],
     cohort: bool,
 ) -> World:
-    nodes: dict[tuple[str, str], Resources] = {}
+    nodes: dict[tuple[ClusterId, NodeId], Resources] = {}
     layout: list[tuple[ClusterId, RegionId, list[NodeId]]] = []
     for c, (region, specs) in enumerate(clusters):
         cid = ClusterId(f"c{c}")
@@ -93,14 +93,14 @@ def build(
     holders: list[Job] = []
     for i, (tenant, cls, gpus, limit, stopping) in enumerate(running):
         for key, cap in free.items():
-            model = next(iter(cap.gpus), None)
-            if model is None or cap.gpus[model] < gpus or cap.cpu_milli < 1000:
+            held_model = next(iter(cap.gpus), None)
+            if held_model is None or cap.gpus[held_model] < gpus or cap.cpu_milli < 1000:
                 continue
-            alloc = Resources(1000, 1024, {model: gpus})
+            alloc = Resources(1000, 1024, {held_model: gpus})
             free[key] = cap - alloc
             spec = JobSpec.create(
                 command=["x"],
-                resources=Resources.request(cpus=1, memory_mb=1024, gpus={model: gpus}),
+                resources=Resources.request(cpus=1, memory_mb=1024, gpus={held_model: gpus}),
                 time_limit_s=limit,
                 priority_class=cls,
             )
@@ -209,11 +209,10 @@ def check_quota(world: World, result: CycleResult) -> None:
         members = [t for t, c in cohort.items() if c == name]
         for flavor in {f for _, f in grew}:
 
-            def draw(u: dict[tuple[TenantId, str], int]) -> int:
-                return sum(
-                    max(0, u[(t, flavor)] - (q(t, flavor).nominal - q(t, flavor).lendable))
-                    for t in members
-                )
+            def draw(
+                u: dict[tuple[TenantId, str], int], f: str = flavor, ms: list[TenantId] = members
+            ) -> int:
+                return sum(max(0, u[(t, f)] - (q(t, f).nominal - q(t, f).lendable)) for t in ms)
 
             pool = sum(q(t, flavor).lendable for t in members)
             if draw(usage) > draw(usage_before):
@@ -246,7 +245,7 @@ def test_suanli_policy_invariants(
     assert all(w.reason.strip() for w in result.waiting)
 
     # capacity, node by node
-    taken: dict[tuple[str, str], Resources] = defaultdict(lambda: ZERO)
+    taken: dict[tuple[ClusterId, NodeId], Resources] = defaultdict(lambda: ZERO)
     for a in result.admitted:
         for p in a.placements:
             taken[(a.cluster_id, p.node_id)] = taken[(a.cluster_id, p.node_id)] + p.allocation
@@ -271,12 +270,12 @@ def test_suanli_policy_invariants(
     # preemption victims: lower class or borrowers, on the named cluster, never admitted
     running_by_id = {j.id: j for j in snap.running}
     admitted_ids = {a.job_id for a in result.admitted}
-    for p in result.preemptions:
-        assert p.job_id not in admitted_ids
-        for v in p.victims:
+    for pre in result.preemptions:
+        assert pre.job_id not in admitted_ids
+        for v in pre.victims:
             victim = running_by_id[v]
-            assert victim.cluster_id == p.cluster_id and not victim.preempt_requested
-            preemptor = by_id[p.job_id]
+            assert victim.cluster_id == pre.cluster_id and not victim.preempt_requested
+            preemptor = by_id[pre.job_id]
             lower = list(PriorityClass).index(victim.spec.priority_class) > list(
                 PriorityClass
             ).index(preemptor.spec.priority_class)
@@ -297,7 +296,11 @@ def test_suanli_policy_invariants(
                 end = min(end, grace) if end else grace
             if end is not None and end <= res.start:
                 releases.append(
-                    Release(end, (job.cluster_id or "", job.node_id or ""), job.allocation or ZERO)
+                    Release(
+                        end,
+                        (job.cluster_id or ClusterId(""), job.node_id or NodeId("")),
+                        job.allocation or ZERO,
+                    )
                 )
         for a in result.admitted:
             limit = by_id[a.job_id].spec.time_limit_s
@@ -308,11 +311,11 @@ def test_suanli_policy_invariants(
         for r in releases:
             at_start[r.key] = at_start[r.key] + r.allocation
         keys = [k for k in at_start if k[0] == res.cluster_id]
-        model = next(iter(res.placements[0].allocation.gpus), None)
+        bound = next(iter(res.placements[0].allocation.gpus), None)
         member = head.spec.resources
-        if model is not None:
+        if bound is not None:
             count = member.gpus[next(iter(member.gpus))]
-            member = Resources(member.cpu_milli, member.memory_mb, {model: count})
+            member = Resources(member.cpu_milli, member.memory_mb, {bound: count})
         assert place_on(at_start, keys, member, head.spec.gang_size) is not None
 
 
