@@ -15,8 +15,8 @@ fi
 scripts/ensure-postgres.sh
 
 echo "== ruff"
-.venv/bin/ruff check src tests bench
-.venv/bin/ruff format --check src tests bench
+.venv/bin/ruff check src tests bench examples
+.venv/bin/ruff format --check src tests bench examples
 echo "== mypy"
 .venv/bin/mypy
 echo "== pytest"

@@ -51,7 +51,9 @@ def earliest_start(
 ) -> tuple[datetime, tuple[Placement, ...], dict[NodeKey, Resources]] | None:
     """The earliest time the gang fits in the cluster given `releases` (any order), with
     its placements and the free capacity at that time; None if it never does."""
-    timeline = sorted((r for r in releases if r.key[0] == cluster_id), key=lambda r: r.at)
+    known = set(keys)
+    # a holder may sit on a node the cluster no longer reports: it frees nothing here
+    timeline = sorted((r for r in releases if r.key in known), key=lambda r: r.at)
 
     def free_after(p: int) -> dict[NodeKey, Resources]:
         view = {k: free[k] for k in keys}

@@ -83,10 +83,16 @@ class SuanliPolicy:
                 if placed is not None:
                     return Admit(job.id, cand.cluster.id, placed, borrowing[id(cand)])
         # it does not fit now
-        if self.settings.preemption and job.spec.priority_class is not PriorityClass.PREEMPTIBLE:
+        no_plan_key = (memo_key, job.spec.priority_class)
+        if (
+            self.settings.preemption
+            and job.spec.priority_class is not PriorityClass.PREEMPTIBLE
+            and no_plan_key not in state.no_plan
+        ):
             plan = self._preempt_lower(job, allowed, state)
             if plan is not None:
                 return plan
+            state.no_plan.add(no_plan_key)
         if failed is None:
             failed = self._busy_reason(job, allowed, state)
             state.failed[memo_key] = failed
@@ -94,7 +100,28 @@ class SuanliPolicy:
             reserved = self._reserve(job, allowed, state)
             if reserved is not None:
                 return reserved
+        if long and state.reservation is not None:
+            held = self._held_back(job, allowed, state)
+            if held is not None:
+                return Wait(job.id, held)
         return Wait(job.id, f"{failed} {self._ahead(state)}")
+
+    @staticmethod
+    def _held_back(job: Job, allowed: Sequence[Candidate], state: CycleState) -> str | None:
+        """If only the reservation keeps the job from starting, say so and how to
+        backfill."""
+        reservation = state.reservation
+        assert reservation is not None
+        for cand in allowed:
+            if state.capacity.place(cand.cluster.id, cand.member, job.spec.gang_size, long=False):
+                minutes = int((reservation.start - state.now).total_seconds() // 60)
+                return (
+                    f"Held back by backfill: it fits on {cand.cluster.id} now, but would "
+                    f"delay job {reservation.job_id}, reserved to start there at "
+                    f"{reservation.start:%H:%M} UTC. With a time limit under {minutes} min "
+                    "it could start now."
+                )
+        return None
 
     # -- waiting -------------------------------------------------------------------------
 
@@ -178,6 +205,7 @@ class SuanliPolicy:
             state.keys_of,
             state.holding,
             lambda victim: CLASS_RANK[victim.spec.priority_class] > rank,
+            claimed=state.claimed,
         )
         return self._carry_out(job, plan, "lower-priority", state)
 
@@ -217,6 +245,7 @@ class SuanliPolicy:
                 state.holding,
                 borrower,
                 frees_quota,
+                state.claimed,
             )
             done = self._carry_out(job, plan, f"borrowing (cohort {cohort!r})", state)
             if done is not None:
@@ -229,6 +258,7 @@ class SuanliPolicy:
         if plan is None:
             return None
         grace = self.settings.preemption_grace_s
+        state.claimed.update(j.id for j in plan.stopping)
         if not plan.victims:
             return Wait(
                 job.id,

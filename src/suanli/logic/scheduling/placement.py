@@ -186,9 +186,11 @@ class Placer:
                 "No schedulable cluster. It starts when a cluster comes online. "
                 "Hint: `suanli pool`."
             )
-        why = "; ".join(f"{n} {why}" for why, n in sorted(excluded.items()))
+        why = "; ".join(
+            f"{n} {'is' if n == 1 else 'are'} {why}" for why, n in sorted(excluded.items())
+        )
         return [], (
-            f"No cluster can run this job: of {len(self._snapshot.clusters)} clusters, "
+            f"No cluster can ever fit this job: of {len(self._snapshot.clusters)} clusters, "
             f"{why}. {self._closest_miss(job)}To fix: ask for less or loosen the placement "
             "constraints. Hint: `suanli pool`."
         )

@@ -12,7 +12,7 @@ with their age.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -49,41 +49,64 @@ def plan_victims(
     holding: Mapping[ClusterId, Sequence[Job]],
     may_preempt: Callable[[Job], bool],
     enough: Callable[[Sequence[Job]], bool] = lambda _: True,
+    claimed: Collection[JobId] = (),
 ) -> VictimPlan | None:
     """The cheapest plan over `candidates` (fewest new victims), or None. `enough` is an
-    extra condition on the victims chosen so far (e.g. the quota they free suffices)."""
+    extra condition on the victims chosen (e.g. the quota they free suffices). Jobs in
+    `claimed` are being stopped for another job and are not counted on. Victims that turn
+    out not to be needed are dropped again (newest choice first), so no job is stopped
+    for nothing."""
     best: VictimPlan | None = None
     for cand in candidates:
         cid = cand.cluster.id
         keys = keys_of(cid)
+
+        def feasible(
+            victims: Sequence[Job], keys: Sequence[NodeKey] = keys, cand: Candidate = cand
+        ) -> bool:
+            view = {k: free[k] for k in keys}
+            for victim in victims:
+                for p in victim.placed():
+                    key = (cand.cluster.id, p.node_id)
+                    if key in view:
+                        view[key] = view[key] + p.allocation
+            total = sum(members_fit(cand.member, view[k]) for k in keys)
+            return total >= gang and enough(victims)
+
+        if feasible([]):
+            # it fits without stopping anyone: what holds it back is not capacity (a
+            # backfill reservation), and preemption cannot help
+            continue
+        held = holding.get(cid, ())
+        stopping = [j for j in held if j.preempt_requested and j.id not in claimed]
+        pool = sorted(
+            (j for j in held if not j.preempt_requested and may_preempt(j)), key=_victim_order
+        )[:MAX_VICTIM_CANDIDATES]
         view = {k: free[k] for k in keys}
         fit = {k: members_fit(cand.member, view[k]) for k in keys}
         total = sum(fit.values())
-        stopping = [j for j in holding.get(cid, ()) if j.preempt_requested]
-        pool = sorted(
-            (j for j in holding.get(cid, ()) if not j.preempt_requested and may_preempt(j)),
-            key=_victim_order,
-        )[:MAX_VICTIM_CANDIDATES]
         chosen: list[Job] = []
         for victim in [*stopping, *pool]:
-            if total >= gang and enough(chosen):
-                break
-            if best is not None and len(chosen) >= len(best.victims) and victim in pool:
-                break  # already worse than the best plan
             for p in victim.placed():
                 key = (cid, p.node_id)
-                if key not in view:
-                    continue
-                view[key] = view[key] + p.allocation
-                new_fit = members_fit(cand.member, view[key])
-                total += new_fit - fit[key]
-                fit[key] = new_fit
-            if not victim.preempt_requested:
-                chosen.append(victim)
-        if total >= gang and enough(chosen):
-            plan = VictimPlan(cid, tuple(chosen), tuple(stopping))
-            if best is None or len(plan.victims) < len(best.victims):
-                best = plan
+                if key in view:
+                    view[key] = view[key] + p.allocation
+                    new_fit = members_fit(cand.member, view[key])
+                    total += new_fit - fit[key]
+                    fit[key] = new_fit
+            chosen.append(victim)
+            if total >= gang and enough(chosen):
+                break
+        else:
+            continue
+        for victim in reversed(list(chosen)):
+            trial = [v for v in chosen if v is not victim]
+            if feasible(trial):
+                chosen = trial
+        new = tuple(v for v in chosen if not v.preempt_requested)
+        plan = VictimPlan(cid, new, tuple(v for v in chosen if v.preempt_requested))
+        if best is None or len(plan.victims) < len(best.victims):
+            best = plan
     return best
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from suanli.domain.ids import ClusterId, TenantId
+from suanli.domain.ids import ClusterId, JobId, TenantId
 from suanli.domain.jobs import Job
 from suanli.domain.quota import flavors_of
 from suanli.logic.scheduling.backfill import Release, Reservation
@@ -44,6 +44,10 @@ class CycleState:
         self.releases: list[Release] = []
         grace = timedelta(seconds=settings.preemption_grace_s)
         for job in snapshot.running:
+            # quota counts what a tenant holds anywhere, schedulable cluster or not
+            for p in job.placed():
+                for flavor, amount in flavors_of(p.allocation).items():
+                    usage[(job.tenant_id, flavor)] = usage.get((job.tenant_id, flavor), 0) + amount
             if job.cluster_id is None or job.cluster_id not in self.capacity.clusters:
                 continue
             self.holding.setdefault(job.cluster_id, []).append(job)
@@ -51,8 +55,6 @@ class CycleState:
             if job.preempt_requested:
                 end = min(end, self.now + grace) if end else self.now + grace
             for p in job.placed():
-                for flavor, amount in flavors_of(p.allocation).items():
-                    usage[(job.tenant_id, flavor)] = usage.get((job.tenant_id, flavor), 0) + amount
                 if end is not None:
                     self.releases.append(Release(end, (job.cluster_id, p.node_id), p.allocation))
         self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, usage)
@@ -62,6 +64,10 @@ class CycleState:
         self.failed: dict[tuple[object, ...], str] = {}
         """Why a job shape could not be placed, by (filter key, candidates, long): within a
         cycle capacity only shrinks, so the same shape fails again."""
+        self.claimed: set[JobId] = set()
+        """Jobs being stopped that a preempting job already waits for."""
+        self.no_plan: set[tuple[object, ...]] = set()
+        """Job shapes (and classes) for which no preemption plan exists this cycle."""
         self.position = 0
         """How many jobs the cycle has decided before the current one."""
 
