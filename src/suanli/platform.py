@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import os
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.ids import RandomIds
 from suanli.adapters.signals import ThreadWakeup
 from suanli.adapters.store_sql.store import SqlStore
 from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.state import SchedulerSettings
+from suanli.logic.scheduling.throughput import load_throughput
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
 from suanli.services.agents import AgentService
@@ -24,6 +26,7 @@ from suanli.services.jobs import JobService
 from suanli.services.loops import run_loop
 from suanli.services.pool import PoolService
 from suanli.services.scheduler import SchedulerLoop
+from suanli.services.tenancy import TenancyService
 from suanli.services.usage import UsageService
 
 DATABASE_URL_ENV = "SUANLI_DATABASE_URL"
@@ -32,14 +35,17 @@ DATABASE_URL_ENV = "SUANLI_DATABASE_URL"
 @dataclass(frozen=True, slots=True)
 class PlatformConfig:
     database_url: str
-    policy: str = "fifo"
+    policy: str = "suanli"
+    scheduler: SchedulerSettings = field(default_factory=SchedulerSettings)
+    throughput_path: str | None = None
+    """JSON {job_type: {gpu_model: throughput}} of measured profiles for placement."""
     heartbeat_deadline_s: float = 15.0
     scheduler_period_s: float = 2.0
     scheduler_min_gap_s: float = 0.25
     dispatcher_period_s: float = 1.0
 
     @classmethod
-    def with_env(cls, default_url: str, *, policy: str = "fifo") -> PlatformConfig:
+    def with_env(cls, default_url: str, *, policy: str = "suanli") -> PlatformConfig:
         """Config whose database URL comes from SUANLI_DATABASE_URL when set."""
         return cls(database_url=os.environ.get(DATABASE_URL_ENV) or default_url, policy=policy)
 
@@ -59,7 +65,13 @@ class Platform:
         self.pool = PoolService(self.store, self.clock, self.ids)
         self.agents = AgentService(self.store, self.clock, self.scheduler_wakeup)
         self.usage = UsageService(self.store)
-        self.scheduler = SchedulerLoop(self.store, self.clock, get_policy(config.policy))
+        self.tenancy = TenancyService(self.store)
+        self.scheduler = SchedulerLoop(
+            self.store,
+            self.clock,
+            get_policy(config.policy, config.scheduler),
+            throughput=load_throughput(config.throughput_path) if config.throughput_path else None,
+        )
         self.dispatcher = DispatcherLoop(
             self.store,
             self.clock,

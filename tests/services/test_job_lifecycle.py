@@ -28,7 +28,7 @@ def test_submit_schedule_claim_run_and_meter(w: World) -> None:
     job = w.plat.jobs.submit(w.user, spec("python3", "-c", "print(42)", gpus={"A100": 2}))
     assert job.status is JobStatus.PENDING
     assert w.plat.scheduler.run_once().admitted == 1
-    assignments, cancel = w.plat.agents.claim(w.agent, 10)
+    assignments, cancel, _ = w.plat.agents.claim(w.agent, 10)
     assert [a.job_id for a in assignments] == [job.id] and cancel == []
     assert dict(assignments[0].allocation.gpus) == {"A100-80GB": 2}
     assert w.plat.agents.claim(w.agent, 10)[0] == []  # handed out once
@@ -242,7 +242,7 @@ def test_withdrawn_attempts_do_not_use_up_attempts(w: World) -> None:
     assert w.plat.dispatcher.run_once().returned == 1
     w.register(cpus=1)
     w.plat.scheduler.run_once()
-    (assignment,), _ = w.plat.agents.claim(w.agent, 10)
+    (assignment,), _, _ = w.plat.agents.claim(w.agent, 10)
     assert assignment.attempt == 2  # numbering goes on, but only one attempt ran
     w.run(job.id, seconds=5)
     assert w.plat.jobs.get(w.user, job.id).job.status is JobStatus.SUCCEEDED

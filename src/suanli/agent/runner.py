@@ -3,7 +3,10 @@
 Start: register the cluster's nodes (detected by the engine) and every attempt the engine
 still knows (so a restarted agent re-adopts running work). Then each step: claim new
 assignments and submit them; poll every tracked attempt, push new log bytes, report state
-changes; heartbeat on its period and obey the answer (cancel, abandon). Logs are pushed
+changes; heartbeat on its period and obey the answer (cancel, preempt, abandon). A
+preempted attempt is stopped like a cancelled one but with its own, longer grace
+(`preemption_grace_s`); every job is told the grace (SUANLI_PREEMPTION_GRACE_S) and the
+signal that announces it (SUANLI_CHECKPOINT_SIGNAL=SIGTERM), so it can checkpoint. Logs are pushed
 before a final state is reported, so a finished job's logs are complete when it shows as
 finished. Every call is idempotent on the server, so a step that fails half-way is simply
 repeated.
@@ -19,8 +22,8 @@ from typing import Any
 
 import suanli
 from suanli.domain.calibration import NodeCalibration
-from suanli.domain.ids import JobId
-from suanli.domain.jobs import JobStatus
+from suanli.domain.ids import JobId, NodeId
+from suanli.domain.jobs import JobStatus, Placement
 from suanli.domain.resources import Resources
 from suanli.ports.clock import Clock
 from suanli.ports.engine import Engine, EngineError, EngineState, EngineTask
@@ -38,6 +41,7 @@ class Tracked:
     attempt: int
     reported: JobStatus | None = None
     cancel_sent: bool = False
+    preempt_sent: bool = False
     abandoned: bool = False
     """The API gave up on this attempt: stop it, report nothing, forget it once ended."""
     offsets: dict[str, int] = field(default_factory=lambda: dict.fromkeys(STREAMS, 0))
@@ -48,6 +52,8 @@ class AgentSettings:
     poll_s: float = 0.5
     heartbeat_s: float = 2.0
     cancel_grace_s: float = 5.0
+    preemption_grace_s: float = 30.0
+    """SIGTERM-to-SIGKILL grace of a preempted job: its time to checkpoint."""
     claim_limit: int = 50
     calibrate_on_register: bool = True
     """Measure the nodes when the cluster registers (a few seconds of full load)."""
@@ -104,7 +110,7 @@ class Agent:
             self._isolated(
                 f"start {assignment['job_id']}.{assignment['attempt']}", self._start, assignment
             )
-        self._obey({"cancel": claim["cancel"]})
+        self._obey({"cancel": claim["cancel"], "preempt": claim.get("preempt", [])})
         for key, tracked in list(self.tracked.items()):
             self._isolated(f"follow {key[0]}.{key[1]}", self._follow, key, tracked)
 
@@ -136,15 +142,24 @@ class Agent:
             stop.wait(self.settings.poll_s)
 
     def _start(self, a: dict[str, Any]) -> None:
-        alloc = a["allocation"]
+        env = {
+            **a["env"],
+            "SUANLI_PREEMPTION_GRACE_S": f"{self.settings.preemption_grace_s:g}",
+            "SUANLI_CHECKPOINT_SIGNAL": "SIGTERM",
+        }
         task = EngineTask(
             job_id=JobId(a["job_id"]),
             attempt=int(a["attempt"]),
             argv=tuple(a["argv"]),
-            allocation=Resources(round(alloc["cpus"] * 1000), alloc["memory_mb"], alloc["gpus"]),
-            env=a["env"],
+            allocation=_resources(a["allocation"]),
+            env=env,
             working_dir=a["working_dir"],
             time_limit_s=a["time_limit_s"],
+            placements=tuple(
+                Placement(NodeId(p["node_id"]), _resources(p["allocation"]))
+                for p in a.get("placements", [])
+            ),
+            nodes=tuple(NodeId(n) for n in a.get("nodes", [])),
         )
         try:
             engine_job_id = self._engine.submit(task)
@@ -213,6 +228,17 @@ class Agent:
             if tracked is not None and not tracked.cancel_sent:
                 tracked.cancel_sent = True
                 self._engine.cancel(tracked.engine_job_id, self.settings.cancel_grace_s)
+        for ref in answer.get("preempt", []):
+            tracked = self.tracked.get((ref["job_id"], ref["attempt"]))
+            if tracked is not None and not (tracked.cancel_sent or tracked.preempt_sent):
+                log.info(
+                    "preempting %s.%s (grace %g s)",
+                    tracked.job_id,
+                    tracked.attempt,
+                    self.settings.preemption_grace_s,
+                )
+                tracked.preempt_sent = True
+                self._engine.cancel(tracked.engine_job_id, self.settings.preemption_grace_s)
         for ref in answer.get("abandon", []):
             tracked = self.tracked.get((ref["job_id"], ref["attempt"]))
             if tracked is not None and not tracked.abandoned:
@@ -223,6 +249,10 @@ class Agent:
                 )
                 tracked.abandoned = True
                 self._engine.cancel(tracked.engine_job_id, self.settings.cancel_grace_s)
+
+
+def _resources(r: dict[str, Any]) -> Resources:
+    return Resources(round(r["cpus"] * 1000), r["memory_mb"], r["gpus"])
 
 
 def _state_body(state: EngineState) -> dict[str, Any]:

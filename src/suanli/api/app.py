@@ -7,7 +7,7 @@ from fastapi import APIRouter, Depends, FastAPI
 import suanli
 from suanli.api import errors
 from suanli.api.batching import SubmitBatcher
-from suanli.api.routes import agent, jobs, pool, usage
+from suanli.api.routes import agent, jobs, pool, tenants, usage
 from suanli.api.security import current_principal
 from suanli.platform import Platform
 
@@ -27,7 +27,8 @@ def create_app(platform: Platform | None) -> FastAPI:
         app.state.submit_batcher = SubmitBatcher(platform.jobs)
     errors.install(app)
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-    for module in (jobs, pool, usage, agent):
+    for module in (jobs, pool, tenants, usage, agent):
         v1.include_router(module.router)
+    v1.include_router(jobs.services_router)
     app.include_router(v1)
     return app

@@ -11,13 +11,16 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.catalog import default_catalog
 from suanli.domain.devices import canonical_gpu_model
-from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, PriorityClass
+from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, Placement, PriorityClass
+from suanli.domain.pool import Region
 from suanli.domain.quantities import parse_duration_s, parse_gpu_request, parse_memory_mb
+from suanli.domain.quota import Quota
 from suanli.domain.resources import Resources
 from suanli.domain.standard import WorkloadClass, parse_sector, parse_workload_class
 from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
 from suanli.logic.metering.ratings import node_ratings
 from suanli.services.pool import ClusterUsage
+from suanli.services.tenancy import TenantSettings, from_stored, quota_units
 
 
 class Strict(BaseModel):
@@ -46,6 +49,34 @@ class JobCreate(Strict):
     sector: str = Field("other", description="industry tag, e.g. research, 科研, finance")
     workload_class: str | None = Field(
         None, description="ai (FP16/BF16), general (FP32) or hpc (FP64); default by GPUs"
+    )
+    gang_size: int = Field(
+        1,
+        description="members, each asking for the resources above, started together "
+        "(all or nothing) in one cluster",
+    )
+    deny_regions: list[str] = Field(default_factory=list, description="regions never to use")
+    providers: list[str] = Field(default_factory=list, description="allowed providers; empty=any")
+    deny_providers: list[str] = Field(default_factory=list, description="providers never to use")
+    gpu_models: list[str] = Field(
+        default_factory=list, description="allowed GPU models for a request of model 'any'"
+    )
+    data_region: str | None = Field(None, description="where the job's data is")
+    max_data_rtt_ms: float | None = Field(
+        None, description="with data_region: largest round trip (ms) from the data"
+    )
+    client_region: str | None = Field(None, description="where the users or clients are")
+    latency_slo_ms: float | None = Field(
+        None, description="with client_region: largest round trip (ms) to the clients"
+    )
+    service: str = Field(
+        "", max_length=200, description="name of the inference service this is a replica of"
+    )
+    job_type: str = Field(
+        "", max_length=200, description="workload type for throughput-aware placement"
+    )
+    throughput_hints: dict[str, float] = Field(
+        default_factory=dict, description="relative speed per GPU model, e.g. {'H100': 3}"
     )
 
     def to_spec(self) -> JobSpec:
@@ -76,7 +107,27 @@ class JobCreate(Strict):
             workload_class=parse_workload_class(self.workload_class)
             if self.workload_class
             else None,
+            gang_size=self.gang_size,
+            deny_regions=self.deny_regions,
+            providers=self.providers,
+            deny_providers=self.deny_providers,
+            gpu_models=self.gpu_models,
+            data_region=self.data_region,
+            max_data_rtt_ms=self.max_data_rtt_ms,
+            client_region=self.client_region,
+            latency_slo_ms=self.latency_slo_ms,
+            service=self.service,
+            job_type=self.job_type,
+            throughput_hints=self.throughput_hints,
         )
+
+
+class ServiceCreate(JobCreate):
+    """An inference service: `replicas` jobs of one spec, named SERVICE-0..SERVICE-{R-1},
+    each with `service` set, queued together (all or none)."""
+
+    service: str = Field(description="the service's name; replicas are named SERVICE-i")
+    replicas: int = Field(1, description="how many replica jobs to queue")
 
 
 class ResourcesPublic(BaseModel):
@@ -133,6 +184,19 @@ class UsagePublic(BaseModel):
         return out
 
 
+class PlacementPublic(BaseModel):
+    """One node's share of a placement (a gang has several)."""
+
+    node_id: str
+    allocation: ResourcesPublic
+
+    @classmethod
+    def all_of(cls, placements: tuple[Placement, ...]) -> list[PlacementPublic]:
+        return [
+            cls(node_id=p.node_id, allocation=ResourcesPublic.of(p.allocation)) for p in placements
+        ]
+
+
 class AttemptPublic(BaseModel):
     number: int
     cluster_id: str
@@ -146,6 +210,9 @@ class AttemptPublic(BaseModel):
     ended_at: datetime | None
     exit_code: int | None
     reason: str
+    placements: list[PlacementPublic] = Field(
+        default_factory=list, description="per-node allocations (a gang's members)"
+    )
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptPublic:
@@ -162,6 +229,9 @@ class AttemptPublic(BaseModel):
             ended_at=a.ended_at,
             exit_code=a.exit_code,
             reason=a.reason,
+            placements=PlacementPublic.all_of(
+                a.placements or (Placement(a.node_id, a.allocation),)
+            ),
         )
 
 
@@ -206,6 +276,26 @@ class JobPublic(BaseModel):
     workload_class: str
     cancel_requested: bool
     usage: UsagePublic
+    gang_size: int = 1
+    deny_regions: list[str] = Field(default_factory=list)
+    providers: list[str] = Field(default_factory=list)
+    deny_providers: list[str] = Field(default_factory=list)
+    gpu_models: list[str] = Field(default_factory=list)
+    data_region: str | None = None
+    max_data_rtt_ms: float | None = None
+    client_region: str | None = None
+    latency_slo_ms: float | None = None
+    service: str = ""
+    job_type: str = ""
+    throughput_hints: dict[str, float] = Field(default_factory=dict)
+    placements: list[PlacementPublic] = Field(
+        default_factory=list,
+        description="where the current attempt runs: per node, its allocation (a gang has "
+        "several; empty while pending)",
+    )
+    preempt_requested: bool = Field(
+        False, description="the scheduler asked for it to be stopped and requeued"
+    )
     attempts: list[AttemptPublic] | None = None
     events: list[EventPublic] | None = None
 
@@ -218,6 +308,7 @@ class JobPublic(BaseModel):
         attempts: list[Attempt] | None = None,
         events: list[JobEvent] | None = None,
     ) -> JobPublic:
+        spec = job.spec
         return cls(
             id=job.id,
             name=job.spec.name,
@@ -241,6 +332,20 @@ class JobPublic(BaseModel):
             workload_class=job.spec.metered_class.value,
             cancel_requested=job.cancel_requested,
             usage=UsagePublic.of(usage),
+            gang_size=spec.gang_size,
+            deny_regions=list(spec.deny_regions),
+            providers=list(spec.providers),
+            deny_providers=list(spec.deny_providers),
+            gpu_models=list(spec.gpu_models),
+            data_region=spec.data_region,
+            max_data_rtt_ms=spec.max_data_rtt_ms,
+            client_region=spec.client_region,
+            latency_slo_ms=spec.latency_slo_ms,
+            service=spec.service,
+            job_type=spec.job_type,
+            throughput_hints=dict(spec.throughput_hints),
+            placements=PlacementPublic.all_of(job.placed()),
+            preempt_requested=job.preempt_requested,
             attempts=[AttemptPublic.of(a) for a in attempts] if attempts is not None else None,
             events=[EventPublic.of(e) for e in events] if events is not None else None,
         )
@@ -249,6 +354,11 @@ class JobPublic(BaseModel):
 class JobPage(BaseModel):
     items: list[JobPublic]
     next_cursor: int | None = Field(None, description="pass as ?cursor= for the next page")
+
+
+class ServicePublic(BaseModel):
+    service: str
+    jobs: list[JobPublic] = Field(description="the replicas, in order SERVICE-0, SERVICE-1, ...")
 
 
 class RegionCreate(Strict):
@@ -260,6 +370,26 @@ class RegionCreate(Strict):
 
 class RegionPublic(RegionCreate):
     model_config = ConfigDict(extra="ignore")
+    energy_price: float | None = Field(None, description="electricity price, CNY per kWh")
+    carbon_intensity: float | None = Field(None, description="grid carbon, gCO2 per kWh")
+
+    @classmethod
+    def of(cls, r: Region) -> RegionPublic:
+        return cls(
+            id=r.id,
+            name=r.name,
+            latitude=r.latitude,
+            longitude=r.longitude,
+            energy_price=r.energy_price,
+            carbon_intensity=r.carbon_intensity,
+        )
+
+
+class RegionUpdate(Strict):
+    """Fields left out stay as they are; null clears a setting."""
+
+    energy_price: float | None = Field(None, description="CNY per kWh, >= 0")
+    carbon_intensity: float | None = Field(None, description="gCO2 per kWh, >= 0")
 
 
 class ProviderCreate(Strict):
@@ -304,6 +434,9 @@ class ClusterPublic(BaseModel):
     used: ResourcesPublic
     free: ResourcesPublic
     nodes: list[NodePublic]
+    gpu_hour_price: float | None = Field(
+        None, description="posted price, CNY per GPU-hour (per core-hour without GPUs)"
+    )
 
     @classmethod
     def of(cls, u: ClusterUsage) -> ClusterPublic:
@@ -317,6 +450,7 @@ class ClusterPublic(BaseModel):
             registered_at=c.registered_at,
             last_heartbeat_at=c.last_heartbeat_at,
             agent_version=c.agent_version,
+            gpu_hour_price=c.gpu_hour_price,
             running_jobs=u.running_jobs,
             capacity=ResourcesPublic.of(u.capacity),
             used=ResourcesPublic.of(u.used),
@@ -341,9 +475,68 @@ class ClusterPublic(BaseModel):
         )
 
 
+class ClusterPrice(Strict):
+    gpu_hour_price: float | None = Field(
+        description="CNY per GPU-hour (per core-hour without GPUs), >= 0; null withdraws it"
+    )
+
+
 class ClusterRegistered(BaseModel):
     cluster: ClusterPublic
     agent_token: str = Field(description="shown once; give it to the cluster's agent")
+
+
+class TenantShareIn(Strict):
+    weight: float = Field(description="fair-share weight, > 0 (relative to other tenants)")
+    cohort: str | None = Field(
+        None, max_length=64, description="the cohort it lends to and borrows from; null: none"
+    )
+
+
+class QuotaIn(Strict):
+    """Amounts in cores for the `cpu` flavor, in whole devices for `gpu:<model>`."""
+
+    nominal: float
+    borrowing_limit: float | None = Field(None, description="null: may borrow without limit")
+    lending_limit: float | None = Field(None, description="null: lends all unused nominal")
+
+
+class QuotaPublic(BaseModel):
+    tenant_id: str
+    flavor: str
+    unit: str = Field(description="'cores' (cpu) or 'devices' (gpu:<model>)")
+    nominal: float
+    borrowing_limit: float | None
+    lending_limit: float | None
+
+    @classmethod
+    def of(cls, q: Quota) -> QuotaPublic:
+        return cls(
+            tenant_id=q.tenant_id,
+            flavor=q.flavor,
+            unit=quota_units(q.flavor),
+            nominal=from_stored(q.flavor, q.nominal) or 0.0,
+            borrowing_limit=from_stored(q.flavor, q.borrowing_limit),
+            lending_limit=from_stored(q.flavor, q.lending_limit),
+        )
+
+
+class TenantPublic(BaseModel):
+    id: str
+    name: str
+    weight: float
+    cohort: str | None
+    quotas: list[QuotaPublic]
+
+    @classmethod
+    def of(cls, t: TenantSettings) -> TenantPublic:
+        return cls(
+            id=t.tenant.id,
+            name=t.tenant.name,
+            weight=t.share.weight,
+            cohort=t.share.cohort,
+            quotas=[QuotaPublic.of(q) for q in t.quotas],
+        )
 
 
 class UsageTotalPublic(BaseModel):
@@ -422,6 +615,10 @@ class Instructions(BaseModel):
     cancel: list[AttemptRef]
     abandon: list[AttemptRef]
     calibrate: bool = False
+    preempt: list[AttemptRef] = Field(
+        default_factory=list,
+        description="attempts to stop with the preemption grace (their jobs are requeued)",
+    )
 
 
 class AssignmentPublic(BaseModel):
@@ -433,11 +630,21 @@ class AssignmentPublic(BaseModel):
     time_limit_s: int | None
     allocation: ResourcesPublic
     node_id: str
+    placements: list[PlacementPublic] = Field(default_factory=list)
+    nodes: list[str] = Field(
+        default_factory=list,
+        description="one node id per gang member; the command runs once, on the first",
+    )
+    gang_size: int = 1
 
 
 class Claim(BaseModel):
     assignments: list[AssignmentPublic]
     cancel: list[AttemptRef]
+    preempt: list[AttemptRef] = Field(
+        default_factory=list,
+        description="attempts to stop with the preemption grace (their jobs are requeued)",
+    )
 
 
 class StateIn(Strict):

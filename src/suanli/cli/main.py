@@ -5,6 +5,8 @@ Exit codes: 0 ok, 1 the API refused or failed, 2 bad usage."""
 from __future__ import annotations
 
 import getpass
+import math
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,7 +54,9 @@ def up(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8765,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where state lives")] = None,
-    policy: Annotated[str, typer.Option(help="scheduling policy")] = "fifo",
+    policy: Annotated[
+        str, typer.Option(help="scheduling policy: suanli (default) or fifo")
+    ] = "suanli",
     no_agent: Annotated[bool, typer.Option("--no-agent", help="do not run a local agent")] = False,
 ) -> None:
     """Run the platform on this machine: API, scheduler, dispatcher and a local agent."""
@@ -86,16 +90,65 @@ def submit(
     workload_class: Annotated[
         str | None, typer.Option("--class", help="ai|general|hpc (default: ai with GPUs)")
     ] = None,
+    gang: Annotated[
+        int, typer.Option(help="gang of N members, each with the resources above, all or none")
+    ] = 1,
+    deny_region: Annotated[
+        list[str] | None, typer.Option(help="region never to use (repeat)")
+    ] = None,
+    provider: Annotated[list[str] | None, typer.Option(help="allowed provider (repeat)")] = None,
+    deny_provider: Annotated[
+        list[str] | None, typer.Option(help="provider never to use (repeat)")
+    ] = None,
+    gpu_model: Annotated[
+        list[str] | None, typer.Option(help="allowed model for --gpus any:N (repeat)")
+    ] = None,
+    data_region: Annotated[
+        str | None, typer.Option(help="where the data is (with --data-rtt)")
+    ] = None,
+    data_rtt: Annotated[
+        float | None, typer.Option(help="largest round trip to the data, ms")
+    ] = None,
+    client_region: Annotated[
+        str | None, typer.Option(help="where the users or clients are")
+    ] = None,
+    latency_slo: Annotated[
+        float | None, typer.Option(help="largest round trip to --client-region, ms")
+    ] = None,
+    job_type: Annotated[
+        str, typer.Option(help="workload type, e.g. resnet50 (throughput matrix)")
+    ] = "",
+    speed: Annotated[
+        list[str] | None, typer.Option(help="MODEL=X relative speed hint (repeat)")
+    ] = None,
+    service: Annotated[
+        str, typer.Option(help="name of the inference service the job is a replica of")
+    ] = "",
+    replicas: Annotated[
+        int | None, typer.Option(help="with --service: queue N replicas (SERVICE-0..)")
+    ] = None,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """Submit a job; prints its id alone on stdout (like sbatch --parsable)."""
+    """Submit a job; prints its id alone on stdout (like sbatch --parsable). With
+    --service NAME --replicas N, queues N replicas and prints their ids, one a line."""
     env_map: dict[str, str] = {}
     for item in env or []:
         key, sep, value = item.partition("=")
         if not sep:
             fail(f"--env {item!r} is not KEY=VALUE.", 2)
         env_map[key] = value
+    hints: dict[str, float] = {}
+    for item in speed or []:
+        model, sep, value = item.partition("=")
+        try:
+            hints[model] = float(value)
+        except ValueError:
+            hints[model] = math.nan
+        if not sep or not math.isfinite(hints[model]):
+            fail(f"--speed {item!r} is not MODEL=NUMBER, e.g. --speed H100=3.", 2)
+    if replicas is not None and (not service or name):
+        fail("--replicas needs --service NAME and no --name: the replicas are named NAME-0, ...", 2)
     body = {
         "command": list(command or []),
         "cpus": cpus,
@@ -109,8 +162,26 @@ def submit(
         "priority_class": priority,
         "sector": sector,
         "workload_class": workload_class,
+        "gang_size": gang,
+        "deny_regions": list(deny_region or []),
+        "providers": list(provider or []),
+        "deny_providers": list(deny_provider or []),
+        "gpu_models": list(gpu_model or []),
+        "data_region": data_region,
+        "max_data_rtt_ms": data_rtt,
+        "client_region": client_region,
+        "latency_slo_ms": latency_slo,
+        "job_type": job_type,
+        "throughput_hints": hints,
+        "service": service,
     }
     with client(url, token) as c:
+        if replicas is not None:
+            created = call(c.submit_service, body, service=service, replicas=replicas)
+            for job in created["jobs"]:
+                render.err.print(f"submitted {job['id']} {job['name']} ({job['status']})")
+                print(job["id"])
+            return
         job = call(c.submit, body)
     render.err.print(f"submitted {job['id']} ({job['status']})")
     print(job["id"])
@@ -278,6 +349,186 @@ def calibrate(cluster: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
     with client(url, token or (saved.operator_token if saved else None)) as c:
         result = call(c.request_calibration, cluster)
     render.err.print(f"{result['cluster_id']}: {result['status']}")
+
+
+# --- scheduling settings (operator token by default) ----------------------------------
+
+
+def operator_client(url: str | None, token: str | None) -> Client:
+    """A client with --token, SUANLI_TOKEN, or else the operator token `suanli up` saved."""
+    saved = config.load()
+    chosen = token or os.environ.get("SUANLI_TOKEN") or (saved.operator_token if saved else None)
+    return client(url, chosen or None)
+
+
+def optional_number(value: str | None, option: str) -> float | None:
+    """Parse a number option where 'none' means 'clear the setting'."""
+    if value is None or value.strip().lower() in ("none", "null", "-"):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        fail(f"{option} {value!r} is not a number (or 'none' to clear it).", 2)
+    return number
+
+
+@app.command()
+def tenants(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None) -> None:
+    """List tenants with their fair-share weight, cohort and quotas."""
+    with operator_client(url, token) as c:
+        rows = call(c.tenants)
+    if json_out:
+        render.print_json(rows)
+    else:
+        render.tenants_table(rows)
+
+
+@app.command()
+def share(
+    tenant: str,
+    weight: Annotated[float, typer.Option(help="fair-share weight (relative, > 0)")],
+    cohort: Annotated[
+        str | None, typer.Option(help="cohort to lend and borrow in (default: keep)")
+    ] = None,
+    no_cohort: Annotated[bool, typer.Option("--no-cohort", help="leave its cohort")] = False,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Set a tenant's fair-share weight and cohort."""
+    if cohort is not None and no_cohort:
+        fail("give --cohort or --no-cohort, not both.", 2)
+    with operator_client(url, token) as c:
+        if cohort is None and not no_cohort:
+            current = next((t for t in call(c.tenants) if t["id"] == tenant), None)
+            cohort = current["cohort"] if current else None
+        data = call(c.set_share, tenant, weight=weight, cohort=cohort)
+    if json_out:
+        render.print_json(data)
+    else:
+        render.err.print(f"{data['id']}: weight {data['weight']:g}, cohort {data['cohort'] or '-'}")
+
+
+quota_app = typer.Typer(no_args_is_help=True, help="Tenants' quotas per flavor (cpu, gpu:MODEL).")
+app.add_typer(quota_app, name="quota")
+
+
+@quota_app.command("set")
+def quota_set(
+    tenant: str,
+    flavor: Annotated[str, typer.Argument(help="cpu (cores) or gpu:MODEL (devices)")],
+    nominal: Annotated[float, typer.Argument(help="guaranteed amount")],
+    borrow: Annotated[
+        float | None, typer.Option("--borrow", help="most it may borrow (default: no limit)")
+    ] = None,
+    lend: Annotated[
+        float | None, typer.Option("--lend", help="most it lends (default: all unused)")
+    ] = None,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Set a tenant's quota for a flavor (cpu in cores, gpu:MODEL in devices)."""
+    with operator_client(url, token) as c:
+        data = call(
+            c.set_quota, tenant, flavor, nominal=nominal, borrowing_limit=borrow, lending_limit=lend
+        )
+    if json_out:
+        render.print_json(data)
+    else:
+        render.quotas_table([data])
+
+
+@quota_app.command("list")
+def quota_list(
+    tenant: Annotated[str | None, typer.Argument(help="one tenant (default: all)")] = None,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """List quotas, of one tenant or of all."""
+    with operator_client(url, token) as c:
+        if tenant:
+            rows = call(c.quotas, tenant)
+        else:
+            rows = [q for t in call(c.tenants) for q in t["quotas"]]
+    if json_out:
+        render.print_json(rows)
+    else:
+        render.quotas_table(rows)
+
+
+@quota_app.command("rm")
+def quota_rm(
+    tenant: str,
+    flavor: Annotated[str, typer.Argument(help="cpu or gpu:MODEL")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Remove a tenant's quota for a flavor."""
+    with operator_client(url, token) as c:
+        call(c.delete_quota, tenant, flavor)
+    render.err.print(f"{tenant}: quota for {flavor} removed")
+
+
+region_app = typer.Typer(no_args_is_help=True, help="Regions' settings.")
+app.add_typer(region_app, name="region")
+
+
+@region_app.command("set")
+def region_set(
+    region: str,
+    energy_price: Annotated[
+        str | None, typer.Option("--energy-price", help="CNY per kWh ('none' clears)")
+    ] = None,
+    carbon: Annotated[
+        str | None, typer.Option("--carbon", help="gCO2 per kWh ('none' clears)")
+    ] = None,
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Set a region's energy price and carbon intensity."""
+    settings: dict[str, float | None] = {}
+    if energy_price is not None:
+        settings["energy_price"] = optional_number(energy_price, "--energy-price")
+    if carbon is not None:
+        settings["carbon_intensity"] = optional_number(carbon, "--carbon")
+    if not settings:
+        fail("nothing to set: give --energy-price and/or --carbon.", 2)
+    with operator_client(url, token) as c:
+        data = call(c.update_region, region, **settings)
+    if json_out:
+        render.print_json(data)
+    else:
+        render.err.print(
+            f"{data['id']}: energy price {_num(data['energy_price'], 'CNY/kWh')}, "
+            f"carbon {_num(data['carbon_intensity'], 'gCO2/kWh')}"
+        )
+
+
+@app.command()
+def price(
+    cluster: str,
+    amount: Annotated[str, typer.Argument(help="CNY per GPU-hour, or 'none' to withdraw")],
+    json_out: JsonOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Post a cluster's price per GPU-hour."""
+    value = optional_number(amount, "price")
+    with operator_client(url, token) as c:
+        data = call(c.set_cluster_price, cluster, value)
+    if json_out:
+        render.print_json(data)
+    else:
+        render.err.print(f"{data['id']}: {_num(data['gpu_hour_price'], 'CNY/GPU-hour')}")
+
+
+def _num(value: float | None, unit: str) -> str:
+    return "-" if value is None else f"{value:g} {unit}"
 
 
 @app.command()

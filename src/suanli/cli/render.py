@@ -46,17 +46,65 @@ def jobs_table(items: list[dict[str, Any]]) -> None:
     out.print(table)
 
 
+def _placed(j: dict[str, Any]) -> str:
+    """Where the current attempt runs; a gang lists each node's allocation."""
+    if not j["cluster_id"]:
+        return "-"
+    placements = j.get("placements") or []
+    if len(placements) <= 1:
+        return f"{j['cluster_id']}/{j['node_id']}"
+    nodes = "; ".join(f"{p['node_id']} ({_res(p['allocation'])})" for p in placements)
+    return f"{j['cluster_id']}: {nodes}"
+
+
+def _constraints(j: dict[str, Any]) -> str:
+    """The placement constraints and hints the job was submitted with."""
+    parts = []
+    for key, label in (
+        ("regions", "regions"),
+        ("deny_regions", "not regions"),
+        ("providers", "providers"),
+        ("deny_providers", "not providers"),
+        ("gpu_models", "GPU models"),
+    ):
+        if j.get(key):
+            parts.append(f"{label} {', '.join(j[key])}")
+    if j.get("data_region"):
+        parts.append(f"within {j['max_data_rtt_ms']:g} ms of data in {j['data_region']}")
+    if j.get("latency_slo_ms") is not None:
+        parts.append(f"within {j['latency_slo_ms']:g} ms of clients in {j['client_region']}")
+    elif j.get("client_region"):
+        parts.append(f"clients in {j['client_region']}")
+    if j.get("job_type"):
+        parts.append(f"type {j['job_type']}")
+    if j.get("throughput_hints"):
+        speeds = ", ".join(f"{m}={v:g}" for m, v in j["throughput_hints"].items())
+        parts.append(f"speeds {speeds}")
+    return "; ".join(parts)
+
+
 def job_detail(j: dict[str, Any]) -> None:
     usage = j["usage"]
+    status = j["status"]
+    if j.get("preempt_requested") and status in ("SCHEDULED", "RUNNING"):
+        status += " (preemption requested)"
     rows = [
         ("id", j["id"]),
         ("name", j["name"]),
-        ("status", j["status"]),
+        ("status", status),
         ("reason", j["reason"]),
         ("exit code", "-" if j["exit_code"] is None else str(j["exit_code"])),
         ("command", " ".join(j["command"])),
         ("resources", _res(j["resources"])),
-        ("placed on", f"{j['cluster_id']}/{j['node_id']}" if j["cluster_id"] else "-"),
+    ]
+    if j.get("gang_size", 1) > 1:
+        rows.append(("gang", f"{j['gang_size']} members, each with the resources above"))
+    if j.get("service"):
+        rows.append(("service", j["service"]))
+    if _constraints(j):
+        rows.append(("placement", _constraints(j)))
+    rows += [
+        ("placed on", _placed(j)),
         ("submitted", _time(j["submitted_at"])),
         ("started", _time(j["started_at"])),
         ("ended", _time(j["ended_at"])),
@@ -203,3 +251,31 @@ def bench_report(doc: dict[str, Any]) -> None:
             f"rating {cls:<7}: CPU node {r['cpu_node_pflops']:.4g} PFLOPS "
             f"({r['cpu_core_pflops']:.3g} per core)" + (f"; GPUs {gpus}" if gpus else "")
         )
+
+
+def _amount(value: float | None, unit: str, none: str) -> str:
+    return none if value is None else f"{value:g} {unit}"
+
+
+def tenants_table(rows: list[dict[str, Any]]) -> None:
+    table = Table("TENANT", "NAME", "WEIGHT", "COHORT", "QUOTAS", box=None, pad_edge=False)
+    for t in rows:
+        quotas = ", ".join(f"{q['flavor']} {q['nominal']:g}" for q in t["quotas"])
+        table.add_row(t["id"], t["name"], f"{t['weight']:g}", t["cohort"] or "-", quotas or "-")
+    out.print(table)
+
+
+def quotas_table(rows: list[dict[str, Any]]) -> None:
+    table = Table(
+        "TENANT", "FLAVOR", "NOMINAL", "BORROW LIMIT", "LEND LIMIT", box=None, pad_edge=False
+    )
+    for q in rows:
+        unit = q["unit"]
+        table.add_row(
+            q["tenant_id"],
+            q["flavor"],
+            _amount(q["nominal"], unit, "-"),
+            _amount(q["borrowing_limit"], unit, "no limit"),
+            _amount(q["lending_limit"], unit, "all unused"),
+        )
+    out.print(table)

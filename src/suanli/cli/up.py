@@ -54,7 +54,7 @@ def serve(
     data_dir: Path,
     user: str,
     with_agent: bool = True,
-    policy: str = "fifo",
+    policy: str = "suanli",
 ) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(

@@ -21,14 +21,24 @@ class Permission(StrEnum):
     USAGE_READ = "usage:read"
     AGENT = "agent"
     SEE_ALL_TENANTS = "tenants:all"
+    QUOTA_READ = "quota:read"
+    """See tenants' fair-share weights, cohorts and quotas (scoped to the caller's own
+    tenant unless the role also has SEE_ALL_TENANTS)."""
+    QUOTA_WRITE = "quota:write"
+    """Set tenants' weights, cohorts and quotas."""
+    REGION_WRITE = "region:write"
+    """Change a region's settings: energy price and carbon intensity (green placement)."""
+    PRICE_WRITE = "price:write"
+    """Post a cluster's GPU-hour price."""
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(Permission) - {Permission.AGENT},
-    Role.PROVIDER: frozenset({Permission.POOL_READ, Permission.POOL_WRITE}),
+    Role.PROVIDER: frozenset({Permission.POOL_READ, Permission.POOL_WRITE, Permission.PRICE_WRITE}),
     Role.CONSUMER: frozenset(
         {
             Permission.POOL_READ,
+            Permission.QUOTA_READ,
             Permission.JOB_SUBMIT,
             Permission.JOB_READ,
             Permission.JOB_CANCEL,

@@ -16,8 +16,8 @@ from datetime import datetime
 from enum import StrEnum
 
 from suanli.domain.calibration import NodeCalibration
-from suanli.domain.ids import JobId
-from suanli.domain.jobs import JobStatus
+from suanli.domain.ids import JobId, NodeId
+from suanli.domain.jobs import JobStatus, Placement
 from suanli.domain.resources import Resources
 
 log = logging.getLogger("suanli.engine")
@@ -43,10 +43,20 @@ class EngineTask:
     env: Mapping[str, str] = field(default_factory=dict)
     working_dir: str | None = None
     time_limit_s: int | None = None
+    placements: tuple[Placement, ...] = ()
+    """Per-node allocations of the attempt (a gang's nodes); empty: `allocation` on one node."""
+    nodes: tuple[NodeId, ...] = ()
+    """One node id per gang member. Engines run the command once, on the first node (like
+    Slurm's batch script), with SUANLI_GANG_SIZE and SUANLI_NODES set; the command starts
+    the other members itself."""
 
     @property
     def key(self) -> str:
         return f"{self.job_id}.{self.attempt}"
+
+    @property
+    def gang_size(self) -> int:
+        return max(1, len(self.nodes))
 
 
 @dataclass(frozen=True, slots=True)

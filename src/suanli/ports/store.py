@@ -16,6 +16,7 @@ from typing import Protocol
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
+from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Principal, Tenant
 from suanli.domain.usage import UsageRecord
@@ -74,11 +75,42 @@ class PoolRepo(Protocol):
     def get_node(self, cluster_id: ClusterId, node_id: NodeId) -> Node | None: ...
     def set_calibration_requested(self, cluster_id: ClusterId, requested: bool) -> None: ...
     def calibration_requested(self, cluster_id: ClusterId) -> bool: ...
+    def update_region(self, region: Region) -> None:
+        """Overwrite the region's name, coordinates, energy price and carbon intensity."""
+        ...
+
+    def set_cluster_price(self, cluster_id: ClusterId, gpu_hour_price: float | None) -> None:
+        """Post (or, with None, withdraw) the cluster's price per GPU-hour."""
+        ...
 
 
 class TenancyRepo(Protocol):
     def add_tenant(self, tenant: Tenant) -> None: ...
     def get_tenant(self, tenant_id: TenantId) -> Tenant | None: ...
+    def list_tenants(self) -> list[Tenant]:
+        """Every tenant, by id."""
+        ...
+
+    def set_share(self, share: TenantShare) -> None:
+        """Set the tenant's fair-share weight and cohort (the tenant must exist)."""
+        ...
+
+    def list_shares(self) -> list[TenantShare]:
+        """One share per tenant, by tenant id."""
+        ...
+
+    def set_quota(self, quota: Quota) -> None:
+        """Insert or replace the tenant's quota for the flavor."""
+        ...
+
+    def delete_quota(self, tenant_id: TenantId, flavor: str) -> bool:
+        """Remove one quota row; False when there was none."""
+        ...
+
+    def list_quotas(self, tenant_id: TenantId | None = None) -> list[Quota]:
+        """Quota rows by tenant then flavor, optionally of one tenant."""
+        ...
+
     def add_token(
         self, token_id: str, token_hash: str, principal: Principal, at: datetime
     ) -> None: ...
@@ -136,9 +168,20 @@ class JobRepo(Protocol):
         cancel."""
         ...
 
+    def preempt_requested_on(self, cluster_id: ClusterId) -> list[tuple[JobId, int]]:
+        """(job, current attempt) of active jobs on the cluster whose preemption was
+        requested and not overtaken by a cancel (a cancel wins; it is in the cancel list)."""
+        ...
+
     def add_event(self, event: JobEvent) -> None: ...
     def add_events(self, events: Sequence[JobEvent]) -> None: ...
     def events(self, job_id: JobId) -> list[JobEvent]: ...
+    def attempt_outcomes(self, since: datetime) -> dict[ClusterId, tuple[int, int]]:
+        """Per cluster: (attempts scheduled at or after `since` that have ended, how many
+        of those ended LOST, or FAILED with no exit code: failed by the engine or the
+        cluster rather than by the user's program). Clusters with no ended attempt are
+        absent. Feeds `logic.reliability.reliability_scores`."""
+        ...
 
 
 class UsageRepo(Protocol):
@@ -155,6 +198,11 @@ class UsageRepo(Protocol):
     ) -> list[UsageTotal]:
         """Grouped by the named keys (tenant, provider, region, cluster, job, sector,
         device, class, day), then workload class and dimension."""
+        ...
+
+    def units_by_tenant_day(self, since_day: str) -> list[tuple[TenantId, str, float]]:
+        """(tenant, UTC day 'YYYY-MM-DD', standard units summed over every class and
+        dimension; unrated records count 0) for days >= `since_day`, by tenant and day."""
         ...
 
 

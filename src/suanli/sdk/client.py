@@ -5,10 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
 DEFAULT_TIMEOUT_S = 30.0
+
+
+def _seg(value: str) -> str:
+    """One URL path segment: '/', '?' and '#' escaped so a name cannot change the route."""
+    return quote(value, safe=":@")
 
 
 class ApiError(Exception):
@@ -68,7 +74,17 @@ class Client:
 
     # --- users ------------------------------------------------------------------
     def submit(self, job: Mapping[str, Any]) -> dict[str, Any]:
+        """Queue one job (the fields of JobCreate); returns the job."""
         result: dict[str, Any] = self._json("POST", "/v1/jobs", json=dict(job))
+        return result
+
+    def submit_service(
+        self, job: Mapping[str, Any], *, service: str, replicas: int
+    ) -> dict[str, Any]:
+        """Queue `replicas` jobs of one spec as the replicas of `service` (named
+        SERVICE-0..), all or none; returns {"service": ..., "jobs": [job, ...]}."""
+        body = {**job, "service": service, "replicas": replicas}
+        result: dict[str, Any] = self._json("POST", "/v1/services", json=body)
         return result
 
     def jobs(
@@ -130,6 +146,63 @@ class Client:
         query = {"by": by, "tenant": tenant, "since": since, "until": until}
         params = {k: v for k, v in query.items() if v}
         result: list[dict[str, Any]] = self._json("GET", "/v1/usage", params=params)
+        return result
+
+    # --- scheduling settings (operator) -----------------------------------------
+    def tenants(self) -> list[dict[str, Any]]:
+        """Tenants with weight, cohort and quotas (a consumer token: its own tenant)."""
+        result: list[dict[str, Any]] = self._json("GET", "/v1/tenants")
+        return result
+
+    def set_share(self, tenant: str, *, weight: float, cohort: str | None = None) -> dict[str, Any]:
+        """Set a tenant's fair-share weight and cohort (None: in no cohort)."""
+        result: dict[str, Any] = self._json(
+            "PUT", f"/v1/tenants/{_seg(tenant)}/share", json={"weight": weight, "cohort": cohort}
+        )
+        return result
+
+    def quotas(self, tenant: str) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", f"/v1/tenants/{_seg(tenant)}/quotas")
+        return result
+
+    def set_quota(
+        self,
+        tenant: str,
+        flavor: str,
+        *,
+        nominal: float,
+        borrowing_limit: float | None = None,
+        lending_limit: float | None = None,
+    ) -> dict[str, Any]:
+        """Create or replace a quota; `cpu` amounts in cores, `gpu:<model>` in devices."""
+        body = {
+            "nominal": nominal,
+            "borrowing_limit": borrowing_limit,
+            "lending_limit": lending_limit,
+        }
+        result: dict[str, Any] = self._json(
+            "PUT", f"/v1/tenants/{_seg(tenant)}/quotas/{_seg(flavor)}", json=body
+        )
+        return result
+
+    def delete_quota(self, tenant: str, flavor: str) -> None:
+        self.request("DELETE", f"/v1/tenants/{_seg(tenant)}/quotas/{_seg(flavor)}")
+
+    def update_region(self, region: str, **settings: float | None) -> dict[str, Any]:
+        """Change only the named settings (energy_price, carbon_intensity); None clears
+        one."""
+        result: dict[str, Any] = self._json(
+            "PATCH", f"/v1/regions/{_seg(region)}", json=dict(settings)
+        )
+        return result
+
+    def set_cluster_price(self, cluster_id: str, gpu_hour_price: float | None) -> dict[str, Any]:
+        """Post a cluster's price per GPU-hour (None withdraws it); returns the cluster."""
+        result: dict[str, Any] = self._json(
+            "PUT",
+            f"/v1/clusters/{_seg(cluster_id)}/price",
+            json={"gpu_hour_price": gpu_hour_price},
+        )
         return result
 
     # --- agents -----------------------------------------------------------------

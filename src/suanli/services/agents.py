@@ -1,6 +1,10 @@
 """The agent protocol, server side. Agents pull: they register their cluster's nodes,
 heartbeat, claim assignments, report attempt states and push logs.
 
+Preemption: attempts the scheduler asked to stop (`services/preemption.py`) are listed in
+`preempt` next to `cancel` in the claim and heartbeat answers; when such an attempt ends,
+however it exited, its job is requeued (`lifecycle.end_preempted`).
+
 Reconciliation rule: at registration the agent lists every attempt its engine still
 knows. An attempt this cluster was handed (dispatched) that the agent does not know is
 LOST (requeued or failed by `requeue_or_fail`); an attempt the agent knows that the
@@ -11,13 +15,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import NamedTuple
 
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.domain.ids import ClusterId, JobId, NodeId
-from suanli.domain.jobs import Attempt, Job, JobStatus
+from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, Placement
 from suanli.domain.permissions import Permission, require
 from suanli.domain.pool import ClusterState, Node
 from suanli.domain.resources import Resources
@@ -26,7 +31,7 @@ from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.jobs import STREAMS
-from suanli.services.lifecycle import end_attempt, end_lost_attempt, lose, move
+from suanli.services.lifecycle import end_attempt, end_lost_attempt, end_preempted, lose, move
 
 AttemptKey = tuple[JobId, int]
 REPORTABLE = (
@@ -55,6 +60,12 @@ class Assignment:
     time_limit_s: int | None
     allocation: Resources
     node_id: NodeId
+    placements: tuple[Placement, ...] = ()
+    """Every (node, allocation) the attempt holds; one for an ordinary job."""
+    nodes: tuple[NodeId, ...] = ()
+    """One node id per gang member, in placement order (members sharing a node repeat
+    it); the engine runs the command once, on the first (like Slurm's batch script)."""
+    gang_size: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +74,16 @@ class Instructions:
     abandon: list[AttemptKey]
     calibrate: bool = False
     """The operator asked for a new measurement of the cluster's nodes."""
+    preempt: list[AttemptKey] = field(default_factory=list)
+    """Attempts to stop with the preemption grace; their jobs are requeued."""
+
+
+class Claimed(NamedTuple):
+    """The answer to a claim: new assignments, and the attempts to stop."""
+
+    assignments: list[Assignment]
+    cancel: list[AttemptKey]
+    preempt: list[AttemptKey]
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +96,17 @@ class StateReport:
     ended_at: datetime | None = None
     exit_code: int | None = None
     reason: str = ""
+
+
+def member_nodes(spec: JobSpec, placements: tuple[Placement, ...]) -> tuple[NodeId, ...]:
+    """One node id per gang member. A placement holds as many members as its allocation
+    holds the member request's CPUs (the scheduler merges members that share a node);
+    if that does not add up to the gang size, one member per placement is assumed."""
+    per_member = max(1, spec.resources.cpu_milli)
+    counts = [max(1, p.allocation.cpu_milli // per_member) for p in placements]
+    if sum(counts) != spec.gang_size:
+        counts = [1] * len(placements)
+    return tuple(p.node_id for p, n in zip(placements, counts, strict=True) for _ in range(n))
 
 
 def node_id_for(hostname: str, index: int) -> NodeId:
@@ -193,6 +225,7 @@ class AgentService:
             uow.jobs.cancel_requested_on(cluster_id),
             abandon,
             uow.pool.calibration_requested(cluster_id),
+            uow.jobs.preempt_requested_on(cluster_id),
         )
 
     def calibrated(self, principal: Principal, measurements: Mapping[str, NodeCalibration]) -> int:
@@ -250,18 +283,19 @@ class AgentService:
                     why=f"attempt {attempt.number} on {cluster_id} was LOST: {why}",
                 )
 
-    def claim(self, principal: Principal, limit: int) -> tuple[list[Assignment], list[AttemptKey]]:
+    def claim(self, principal: Principal, limit: int) -> Claimed:
         """Hand the agent up to `limit` attempts placed on its cluster, and the attempts it
-        runs that users asked to cancel (so cancels reach it at poll, not heartbeat,
-        latency)."""
+        runs that users asked to cancel or the scheduler asked to preempt (so they reach
+        it at poll, not heartbeat, latency)."""
         cluster_id = self._cluster_id(principal)
         now = self._clock.now()
         out: list[Assignment] = []
         with self._store.unit_of_work() as uow:
             cancel = uow.jobs.cancel_requested_on(cluster_id)
+            preempt = uow.jobs.preempt_requested_on(cluster_id)
             cluster = uow.pool.get_cluster(cluster_id)
             if cluster is None or cluster.state is not ClusterState.READY:
-                return [], cancel
+                return Claimed([], cancel, preempt)
             for candidate in uow.jobs.undispatched_on(cluster_id, limit):
                 # Lock the job, then re-read the attempt: a cancel may have committed since
                 # the list was read, and handing out a cancelled attempt would run it.
@@ -278,6 +312,7 @@ class AgentService:
                     continue
                 uow.jobs.save_attempt(replace(attempt, dispatched_at=now))
                 spec = job.spec
+                placements = attempt.placements or (Placement(attempt.node_id, attempt.allocation),)
                 out.append(
                     Assignment(
                         job.id,
@@ -288,10 +323,13 @@ class AgentService:
                         spec.time_limit_s,
                         attempt.allocation,
                         attempt.node_id,
+                        placements,
+                        member_nodes(spec, placements),
+                        spec.gang_size,
                     )
                 )
             uow.commit()
-        return out, cancel
+        return Claimed(out, cancel, preempt)
 
     def report(self, principal: Principal, report: StateReport) -> bool:
         """Apply an attempt's state. Returns True when the agent may forget the attempt
@@ -321,7 +359,7 @@ class AgentService:
     def _apply(
         self, uow: UnitOfWork, job: Job, attempt: Attempt, report: StateReport, now: datetime
     ) -> bool:
-        if attempt.status.is_terminal() or attempt.status is JobStatus.LOST:
+        if attempt.status.is_terminal() or attempt.status in (JobStatus.LOST, JobStatus.PREEMPTED):
             return True  # already final (a repeated report, or the server gave up on it)
         if attempt.dispatched_at is None:
             raise Conflict(
@@ -346,7 +384,9 @@ class AgentService:
                         job,
                         JobStatus.RUNNING,
                         at=now,
-                        reason=f"Running on {attempt.cluster_id}/{attempt.node_id}.",
+                        reason=job.reason
+                        if job.preempt_requested
+                        else f"Running on {attempt.cluster_id}/{attempt.node_id}.",
                         started_at=report.started_at or now,
                     )
             return False
@@ -364,7 +404,7 @@ class AgentService:
                     job,
                     JobStatus.RUNNING,
                     at=now,
-                    reason="Running.",
+                    reason=job.reason if job.preempt_requested else "Running.",
                     started_at=attempt.started_at,
                 )
         if report.status is JobStatus.LOST:
@@ -373,6 +413,18 @@ class AgentService:
                 lose(uow, job, attempt, at=now, why=why, last_seen=report.ended_at)
             else:  # an older attempt: record its end and usage; the job has moved on
                 end_lost_attempt(uow, job, attempt, why=why, at=now, last_seen=report.ended_at)
+            return True
+        if current and job.preempt_requested and not job.cancel_requested:
+            end_preempted(
+                uow,
+                job,
+                attempt,
+                at=now,
+                started_at=report.started_at,
+                ended_at=ended_at,
+                exit_code=report.exit_code,
+                stopped=_stopped(report),
+            )
             return True
         end_attempt(
             uow,
@@ -395,6 +447,7 @@ class AgentService:
                 ended_at=ended_at,
                 exit_code=report.exit_code,
                 started_at=job.started_at or attempt.started_at,
+                preempt_requested=False,
             )
         return True
 
@@ -432,6 +485,14 @@ def _clamped(report: StateReport, *, floor: datetime, now: datetime) -> StateRep
     started = clamp(report.started_at, floor)
     ended = clamp(report.ended_at, started or floor)
     return replace(report, started_at=started, ended_at=ended)
+
+
+def _stopped(report: StateReport) -> str:
+    """How the engine saw the end of a preempted attempt."""
+    text = f"the engine reported {report.status.value}"
+    if report.exit_code is not None:
+        text += f", exit code {report.exit_code}"
+    return text + (f": {report.reason}" if report.reason else "")
 
 
 def _describe(status: JobStatus, exit_code: int | None) -> str:

@@ -6,6 +6,7 @@ of another tenant is reported as not found (its existence is not revealed).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
@@ -23,6 +24,8 @@ from suanli.services.lifecycle import move
 
 STREAMS = ("stdout", "stderr")
 MAX_PAGE = 1000
+MAX_REPLICAS = 1000
+_SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,10 +50,13 @@ class JobService:
             raise result
         return result
 
-    def submit_many(self, items: Sequence[tuple[Principal, JobSpec]]) -> list[Job | DomainError]:
+    def submit_many(
+        self, items: Sequence[tuple[Principal, JobSpec]], *, all_or_none: bool = False
+    ) -> list[Job | DomainError]:
         """Queue several jobs in one transaction (group commit). Each item succeeds or
         gets its own error (no permission, unknown region); the valid ones are durable
-        together before this returns. A database failure fails them all (raised)."""
+        together before this returns. A database failure fails them all (raised). With
+        `all_or_none`, one error means nothing is queued (the others are returned unsaved)."""
         now = self._clock.now()
         results: list[Job | DomainError] = []
         with self._store.unit_of_work() as uow:
@@ -77,6 +83,8 @@ class JobService:
                 )
                 accepted.append(job)
                 results.append(job)
+            if all_or_none and len(accepted) < len(items):
+                accepted = []
             if accepted:
                 saved = iter(uow.jobs.add_many(accepted))
                 results = [r if isinstance(r, DomainError) else next(saved) for r in results]
@@ -87,6 +95,37 @@ class JobService:
         if accepted:
             self._wakeup.notify()
         return results
+
+    def submit_service(self, principal: Principal, spec: JobSpec, replicas: int) -> list[Job]:
+        """Queue `replicas` jobs of `spec` as the replicas of the inference service
+        `spec.service`, named SERVICE-0 .. SERVICE-{R-1}, in one transaction: all are
+        queued or none (raises the first error)."""
+        name = spec.service
+        if not _SERVICE_NAME.fullmatch(name):
+            raise InvalidInput(
+                f"A service needs a name of 1-64 letters, digits, '_', '.' or '-' "
+                f"(starting with a letter or digit), got {name!r}.",
+                field="service",
+                hint="e.g. --service chat-api.",
+            )
+        if spec.name:
+            raise InvalidInput(
+                "The replicas of a service are named after it (SERVICE-0, SERVICE-1, ...).",
+                field="name",
+                hint="drop the name, or submit one job without replicas.",
+            )
+        if not 1 <= replicas <= MAX_REPLICAS:
+            raise InvalidInput(
+                f"replicas must be between 1 and {MAX_REPLICAS}, got {replicas}.",
+                field="replicas",
+                hint="e.g. --replicas 3.",
+            )
+        items = [(principal, replace(spec, name=f"{name}-{i}")) for i in range(replicas)]
+        results = self.submit_many(items, all_or_none=True)
+        for result in results:
+            if isinstance(result, DomainError):
+                raise result
+        return [r for r in results if isinstance(r, Job)]
 
     def _visible(
         self, uow: UnitOfWork, principal: Principal, job_id: JobId, *, for_update: bool = False

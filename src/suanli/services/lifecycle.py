@@ -4,15 +4,27 @@ caller's transaction. Finishing an attempt meters it exactly once."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 
 from suanli.domain.catalog import default_catalog
-from suanli.domain.ids import ProviderId
+from suanli.domain.ids import NodeId, ProviderId
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus, check_transition
 from suanli.logic.metering.attempts import MeteringContext, meter_attempt
 from suanli.logic.metering.ratings import node_ratings
 from suanli.ports.store import UnitOfWork
+
+RELEASED: dict[str, object] = {
+    "cluster_id": None,
+    "node_id": None,
+    "allocation": None,
+    "placements": (),
+    "preempt_requested": False,
+}
+"""What a job that goes back to the queue no longer holds."""
+PREEMPTED_PREFIX = "Preempted: "
+"""How `request_preemption` records its reason on the attempt it asks to stop."""
 
 
 def move(
@@ -37,8 +49,9 @@ def end_attempt(
     exit_code: int | None,
 ) -> Attempt:
     """Record the end of an attempt and meter it (once: usage rows are unique per attempt,
-    dimension and day), with the ratings of the node it ran on. An attempt that never
-    started is not metered."""
+    dimension and day), with the ratings of the node it ran on; a gang's attempt is
+    metered over all its placements, each with its own node's ratings. An attempt that
+    never started is not metered."""
     check_transition(attempt.status, status)
     ended = replace(
         attempt,
@@ -50,19 +63,23 @@ def end_attempt(
     )
     uow.jobs.save_attempt(ended)
     cluster = uow.pool.get_cluster(attempt.cluster_id)
-    node = uow.pool.get_node(attempt.cluster_id, attempt.node_id)
     workload = job.spec.metered_class
+
+    def rate(node_id: NodeId, gpus: Mapping[str, int]) -> dict[str, float | None]:
+        node = uow.pool.get_node(attempt.cluster_id, node_id)
+        calibration = node.calibration if node else None
+        return node_ratings(default_catalog(), calibration, gpus, workload)
+
+    gpus_by_node: dict[NodeId, dict[str, int]] = {}
+    for p in attempt.placements:
+        gpus_by_node.setdefault(p.node_id, {}).update(p.allocation.gpus)
     ctx = MeteringContext(
         tenant_id=job.tenant_id,
         provider_id=cluster.provider_id if cluster else ProviderId("unknown"),
         sector=job.spec.sector,
         workload=workload,
-        ratings=node_ratings(
-            default_catalog(),
-            node.calibration if node else None,
-            attempt.allocation.gpus,
-            workload,
-        ),
+        ratings=rate(attempt.node_id, attempt.allocation.gpus),
+        node_ratings={n: rate(n, gpus) for n, gpus in gpus_by_node.items()},
     )
     uow.usage.add(meter_attempt(ended, ctx))
     return ended
@@ -70,11 +87,24 @@ def end_attempt(
 
 def requeue_or_fail(uow: UnitOfWork, job: Job, *, why: str, at: datetime) -> Job:
     """After a LOST or PREEMPTED attempt: back to PENDING (keeping its queue position),
-    or FAILED when no attempts are left, or CANCELLED if the user asked to cancel."""
-    cleared: dict[str, object] = {"cluster_id": None, "node_id": None, "allocation": None}
+    or FAILED when no attempts are left, or CANCELLED if the user asked to cancel.
+    Attempts that reached an agent count against `max_attempts`, except those that ended
+    PREEMPTED: a preemption is the platform's doing, not the job's."""
     if job.cancel_requested:
-        return move(uow, job, JobStatus.CANCELLED, reason=f"Cancelled; {why}", at=at, ended_at=at)
-    tried = sum(1 for a in uow.jobs.list_attempts(job.id) if a.dispatched_at is not None)
+        return move(
+            uow,
+            job,
+            JobStatus.CANCELLED,
+            reason=f"Cancelled; {why}",
+            at=at,
+            ended_at=at,
+            preempt_requested=False,
+        )
+    tried = sum(
+        1
+        for a in uow.jobs.list_attempts(job.id)
+        if a.dispatched_at is not None and a.status is not JobStatus.PREEMPTED
+    )
     if tried >= job.spec.max_attempts:
         return move(
             uow,
@@ -83,6 +113,7 @@ def requeue_or_fail(uow: UnitOfWork, job: Job, *, why: str, at: datetime) -> Job
             at=at,
             ended_at=at,
             reason=f"{why}; no attempts left ({tried} of {job.spec.max_attempts}).",
+            preempt_requested=False,
         )
     return move(
         uow,
@@ -90,7 +121,7 @@ def requeue_or_fail(uow: UnitOfWork, job: Job, *, why: str, at: datetime) -> Job
         JobStatus.PENDING,
         at=at,
         reason=f"Requeued: {why} (attempt {tried} of {job.spec.max_attempts}).",
-        **cleared,
+        **RELEASED,
     )
 
 
@@ -143,7 +174,46 @@ def withdraw(uow: UnitOfWork, job: Job, attempt: Attempt, *, why: str, at: datet
         JobStatus.PENDING,
         at=at,
         reason=f"Returned to the queue: {why} before it was dispatched.",
-        cluster_id=None,
-        node_id=None,
-        allocation=None,
+        **RELEASED,
+    )
+
+
+def end_preempted(
+    uow: UnitOfWork,
+    job: Job,
+    attempt: Attempt,
+    *,
+    at: datetime,
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    exit_code: int | None,
+    stopped: str,
+) -> Job:
+    """The attempt of a job whose preemption was requested has ended (however it exited):
+    the attempt ends PREEMPTED and is metered as usual, the job goes RUNNING -> PREEMPTED
+    -> PENDING with its queue position, and the attempt does not count against
+    `max_attempts`. `stopped` says how the engine saw the end. The reason given to
+    `request_preemption` was kept on the attempt."""
+    why = attempt.reason.removeprefix(PREEMPTED_PREFIX) or "no reason recorded"
+    end_attempt(
+        uow,
+        job,
+        attempt,
+        JobStatus.PREEMPTED,
+        reason=f"{PREEMPTED_PREFIX}{why}; {stopped}",
+        started_at=started_at,
+        ended_at=ended_at,
+        exit_code=exit_code,
+    )
+    job = move(uow, job, JobStatus.PREEMPTED, reason=f"{PREEMPTED_PREFIX}{why}.", at=at)
+    if job.cancel_requested:  # a cancel wins
+        return requeue_or_fail(uow, job, why=f"preempted ({why})", at=at)
+    return move(
+        uow,
+        job,
+        JobStatus.PENDING,
+        at=at,
+        reason=f"Requeued with its place in the queue after preemption ({why}); a "
+        "preemption does not use up an attempt.",
+        **RELEASED,
     )

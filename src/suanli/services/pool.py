@@ -6,7 +6,9 @@ and may act only for that cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
+from enum import Enum
 
 from suanli.domain.errors import Conflict, InvalidInput, NotFound
 from suanli.domain.ids import ClusterId, ProviderId, RegionId, UserId, slug
@@ -20,6 +22,36 @@ from suanli.ports.store import Store, UnitOfWork
 from suanli.services.auth import issue_token
 
 ENGINES = ("local", "slurm", "ray", "kubernetes")
+MAX_ENERGY_PRICE = 1_000.0
+"""CNY per kWh; a sanity bound (retail power costs about 0.3-1.5)."""
+MAX_CARBON_INTENSITY = 5_000.0
+"""gCO2 per kWh; a sanity bound (coal power is about 1,000)."""
+MAX_GPU_HOUR_PRICE = 1_000_000.0
+"""CNY per GPU-hour; a sanity bound."""
+
+
+class Keep(Enum):
+    """Marks a setting an update leaves as it is (distinct from None, which clears it)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
+
+
+def _setting(
+    value: float | None, *, field: str, upper: float, unit: str, example: str
+) -> float | None:
+    """A non-negative finite number up to `upper`, or None (not set)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not math.isfinite(value) or not 0 <= value <= upper:
+        raise InvalidInput(
+            f"{field} must be a number from 0 to {upper:,g} {unit}, got {value!r}.",
+            field=field,
+            hint=f"give it in {unit}, e.g. {example}; null clears it.",
+        )
+    return float(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +186,79 @@ class PoolService:
                 )
             uow.pool.set_calibration_requested(cluster_id, True)
             uow.commit()
+
+    def update_region(
+        self,
+        principal: Principal,
+        region_id: RegionId,
+        *,
+        energy_price: float | Keep | None = KEEP,
+        carbon_intensity: float | Keep | None = KEEP,
+    ) -> Region:
+        """Set (a number), clear (None) or keep (KEEP) a region's electricity price
+        (CNY/kWh) and grid carbon intensity (gCO2/kWh)."""
+        require(principal, Permission.REGION_WRITE)
+        if not isinstance(energy_price, Keep):
+            energy_price = _setting(
+                energy_price,
+                field="energy_price",
+                upper=MAX_ENERGY_PRICE,
+                unit="CNY per kWh",
+                example="0.6",
+            )
+        if not isinstance(carbon_intensity, Keep):
+            carbon_intensity = _setting(
+                carbon_intensity,
+                field="carbon_intensity",
+                upper=MAX_CARBON_INTENSITY,
+                unit="gCO2 per kWh",
+                example="580",
+            )
+        with self._store.unit_of_work() as uow:
+            region = uow.pool.get_region(region_id)
+            if region is None:
+                raise NotFound(
+                    f"No region {region_id!r}.",
+                    field="region_id",
+                    hint="list regions with GET /v1/regions.",
+                )
+            region = replace(
+                region,
+                energy_price=region.energy_price
+                if isinstance(energy_price, Keep)
+                else energy_price,
+                carbon_intensity=region.carbon_intensity
+                if isinstance(carbon_intensity, Keep)
+                else carbon_intensity,
+            )
+            uow.pool.update_region(region)
+            uow.commit()
+        return region
+
+    def set_cluster_price(
+        self, principal: Principal, cluster_id: ClusterId, gpu_hour_price: float | None
+    ) -> Cluster:
+        """Post a cluster's price in CNY per GPU-hour (per core-hour for a CPU-only
+        cluster); None withdraws it."""
+        require(principal, Permission.PRICE_WRITE)
+        price = _setting(
+            gpu_hour_price,
+            field="gpu_hour_price",
+            upper=MAX_GPU_HOUR_PRICE,
+            unit="CNY per GPU-hour",
+            example="12.5",
+        )
+        with self._store.unit_of_work() as uow:
+            cluster = uow.pool.get_cluster(cluster_id)
+            if cluster is None:
+                raise NotFound(
+                    f"No cluster {cluster_id!r}.",
+                    field="cluster_id",
+                    hint="list clusters with `suanli pool`.",
+                )
+            uow.pool.set_cluster_price(cluster_id, price)
+            uow.commit()
+        return replace(cluster, gpu_hour_price=price)
 
     def regions(self, principal: Principal) -> list[Region]:
         require(principal, Permission.POOL_READ)

@@ -3,26 +3,41 @@
 Reading the snapshot and applying decisions are two short transactions, so submissions
 are not blocked while the policy thinks. Only one scheduler may run per store (it is the
 only writer of new allocations); an admitted job is re-read and skipped if it left
-PENDING in the meantime (e.g. cancelled).
+PENDING in the meantime (e.g. cancelled), and a victim is re-read before it is marked.
+
+Slowly changing inputs (quotas and shares, decayed usage, reliability, regions) are
+re-read every `slow_refresh_s`, not every cycle.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
-from suanli.domain.ids import JobId
+from suanli.domain.geo import LatencyMatrix, Place
+from suanli.domain.ids import ClusterId, JobId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobStatus
+from suanli.domain.quota import Quota, TenantShare
+from suanli.logic.reliability import reliability_scores
+from suanli.logic.scheduling.cycle import CycleResult
+from suanli.logic.scheduling.decisions import Admit
 from suanli.logic.scheduling.incremental import CycleMemo, decide
 from suanli.logic.scheduling.policy import Policy
-from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
+from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, Snapshot
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.lifecycle import move
 from suanli.services.pool import cluster_usage
+from suanli.services.preemption import request_preemption
 
 log = logging.getLogger("suanli.scheduler")
 MAX_HEADS = 50_000
+USAGE_HALF_LIFE_S = 7 * 86_400.0
+"""Past usage halves every week (Slurm's PriorityDecayHalfLife default)."""
+RELIABILITY_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,37 +45,45 @@ class CycleReport:
     considered: int
     admitted: int
     waiting: int
+    preempted: int = 0
 
 
 class QueueCache:
-    """Decoded pending jobs kept across cycles, so a cycle does not re-read and re-decode
-    the whole queue. Every status change appends a job event, so each cycle re-reads only
-    the jobs with events newer than the last one seen. Every `resync_s` it re-reads the
-    whole queue: on PostgreSQL an event id can become visible after a higher one (two
-    transactions committing out of order), and the resync bounds how long such a change
-    can go unseen. (SQLite commits one writer at a time, so ids appear in order.)"""
+    """Decoded pending and holding jobs kept across cycles, so a cycle does not re-read
+    and re-decode them all. Every status change appends a job event, so each cycle
+    re-reads only the jobs with events newer than the last one seen. Every `resync_s` it
+    re-reads everything: on PostgreSQL an event id can become visible after a higher one
+    (two transactions committing out of order), and the resync bounds how long such a
+    change can go unseen. (SQLite commits one writer at a time, so ids appear in order.)"""
 
     def __init__(self, clock: Clock, *, resync_s: float = 10.0) -> None:
         self._clock = clock
         self._resync_s = resync_s
         self._jobs: dict[JobId, Job] = {}
+        self._holding: dict[JobId, Job] = {}
         self._watermark: int | None = None
         self._synced_at = 0.0
 
-    def refresh(self, uow: UnitOfWork) -> tuple[Job, ...]:
+    def refresh(self, uow: UnitOfWork) -> tuple[tuple[Job, ...], tuple[Job, ...]]:
+        """(pending jobs by seq, jobs holding resources)."""
         now = self._clock.monotonic()
         if self._watermark is None or now - self._synced_at >= self._resync_s:
             self._watermark = uow.jobs.last_event_id()
             self._jobs = {j.id: j for j in uow.jobs.pending(MAX_HEADS)}
+            self._holding = {j.id: j for j in uow.jobs.active_on(None)}
             self._synced_at = now
         else:
             changed, self._watermark = uow.jobs.changed_since(self._watermark)
             for job_id in changed:
                 self._jobs.pop(job_id, None)
+                self._holding.pop(job_id, None)
             for job in uow.jobs.get_many(changed) if changed else []:
                 if job.status is JobStatus.PENDING:
                     self._jobs[job.id] = job
-        return tuple(sorted(self._jobs.values(), key=lambda j: j.seq))
+                elif job.status.holds_resources():
+                    self._holding[job.id] = job
+        pending = tuple(sorted(self._jobs.values(), key=lambda j: j.seq))
+        return pending, tuple(self._holding.values())
 
     def note_reasons(self, reasons: dict[JobId, str]) -> None:
         """Record reasons the scheduler itself wrote (they create no event)."""
@@ -69,8 +92,62 @@ class QueueCache:
             if job is not None:
                 self._jobs[job_id] = replace(job, reason=reason)
 
+    def note_holding(self, job: Job) -> None:
+        """Record a change to a holding job that created no event (preemption marks)."""
+        if job.status.holds_resources():
+            self._holding[job.id] = job
+        else:
+            self._holding.pop(job.id, None)
 
-def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache) -> Snapshot:
+
+@dataclass(frozen=True, slots=True)
+class SlowInputs:
+    shares: Mapping[TenantId, TenantShare]
+    quotas: tuple[Quota, ...]
+    usage_units: Mapping[TenantId, float]
+    reliability: Mapping[ClusterId, float]
+    regions: Mapping[RegionId, RegionView]
+    latency: LatencyMatrix
+
+
+def decayed_units(
+    rows: list[tuple[TenantId, str, float]], today: date, half_life_s: float
+) -> dict[TenantId, float]:
+    """Per tenant: each day's standard units halved per half-life of age (a day's usage
+    is taken at its midpoint)."""
+    out: dict[TenantId, float] = {}
+    for tenant, day, units in rows:
+        age_s = ((today - date.fromisoformat(day)).days + 0.5) * 86_400.0
+        out[tenant] = out.get(tenant, 0.0) + units * math.pow(0.5, age_s / half_life_s)
+    return out
+
+
+def read_slow_inputs(uow: UnitOfWork, now: datetime, half_life_s: float) -> SlowInputs:
+    since = (now - timedelta(seconds=8 * half_life_s)).date().isoformat()
+    rows = uow.usage.units_by_tenant_day(since)
+    regions = uow.pool.list_regions()
+    places: dict[str, Place] = {
+        r.id: Place(r.id, r.name, r.name, "region", "", r.latitude, r.longitude, "pool")
+        for r in regions
+        if r.latitude is not None and r.longitude is not None
+    }
+    return SlowInputs(
+        shares={s.tenant_id: s for s in uow.tenancy.list_shares()},
+        quotas=tuple(uow.tenancy.list_quotas()),
+        usage_units=decayed_units(rows, now.date(), half_life_s),
+        reliability=reliability_scores(uow.jobs.attempt_outcomes(now - RELIABILITY_WINDOW)),
+        regions={r.id: RegionView(r.id, r.energy_price, r.carbon_intensity) for r in regions},
+        latency=LatencyMatrix(region_places={r: r for r in places}, place_table=places),
+    )
+
+
+def take_snapshot(
+    uow: UnitOfWork,
+    clock: Clock,
+    queue: QueueCache,
+    slow: SlowInputs,
+    throughput: Mapping[tuple[str, str], float],
+) -> Snapshot:
     clusters = tuple(
         ClusterView(
             u.cluster.id,
@@ -78,74 +155,153 @@ def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache) -> Snapshot:
             u.cluster.provider_id,
             u.cluster.engine,
             tuple(NodeView(u.cluster.id, n.node.id, n.node.capacity, n.free) for n in u.nodes),
+            gpu_hour_price=u.cluster.gpu_hour_price,
+            reliability=slow.reliability.get(u.cluster.id, 1.0),
         )
         for u in cluster_usage(uow)
         if u.cluster.state.schedulable()
     )
-    return Snapshot(clock.now(), clusters, queue.refresh(uow))
+    pending, holding = queue.refresh(uow)
+    return Snapshot(
+        clock.now(),
+        clusters,
+        pending,
+        holding,
+        shares=slow.shares,
+        quotas=slow.quotas,
+        usage_units=slow.usage_units,
+        regions=slow.regions,
+        latency=slow.latency,
+        throughput=throughput,
+    )
 
 
 class SchedulerLoop:
-    def __init__(self, store: Store, clock: Clock, policy: Policy) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        policy: Policy,
+        *,
+        throughput: Mapping[tuple[str, str], float] | None = None,
+        slow_refresh_s: float = 30.0,
+        usage_half_life_s: float = USAGE_HALF_LIFE_S,
+    ) -> None:
         self._store = store
         self._clock = clock
         self.policy = policy
         self._queue = QueueCache(clock)
         self._memo: CycleMemo | None = None
+        self._throughput = dict(throughput or {})
+        self._slow: SlowInputs | None = None
+        self._slow_at = 0.0
+        self._slow_refresh_s = slow_refresh_s
+        self._half_life_s = usage_half_life_s
+
+    def refresh_settings(self) -> None:
+        """Re-read quotas, shares, usage, reliability and regions at the next cycle."""
+        self._slow = None
+
+    def _slow_inputs(self, uow: UnitOfWork) -> SlowInputs:
+        now = self._clock.monotonic()
+        if self._slow is None or now - self._slow_at >= self._slow_refresh_s:
+            self._slow = read_slow_inputs(uow, self._clock.now(), self._half_life_s)
+            self._slow_at = now
+        return self._slow
 
     def run_once(self) -> CycleReport:
         with self._store.unit_of_work(readonly=True) as uow:
-            snapshot = take_snapshot(uow, self._clock, self._queue)
+            slow = self._slow_inputs(uow)
+            snapshot = take_snapshot(uow, self._clock, self._queue, slow, self._throughput)
         if not snapshot.queue:
             return CycleReport(0, 0, 0)
         result, memo, _ = decide(snapshot, self.policy, self._memo)
+        admitted, marked, reasons = self._apply(snapshot, result)
+        self._memo = memo  # only once the decisions it describes are durable
+        self._queue.note_reasons(reasons)
+        for job in marked:
+            self._queue.note_holding(job)
+        if admitted or marked:
+            log.info(
+                "cycle: %d admitted, %d preempted, %d waiting",
+                admitted,
+                len(marked),
+                len(result.waiting),
+            )
+        return CycleReport(len(snapshot.queue), admitted, len(result.waiting), len(marked))
+
+    def _apply(
+        self, snapshot: Snapshot, result: CycleResult
+    ) -> tuple[int, list[Job], dict[JobId, str]]:
         regions = {c.id: c.region_id for c in snapshot.clusters}
         old_reason = {j.id: j.reason for j in snapshot.queue}
         now = self._clock.now()
         admitted = 0
+        marked: list[Job] = []
         with self._store.unit_of_work() as uow:
             # The snapshot was read in another transaction: a cluster may have become
             # unreachable (or been drained) since; never place work on it.
             ready = {c.id for c in uow.pool.list_clusters() if c.state.schedulable()}
             for decision in result.admitted:
-                if decision.cluster_id not in ready:
-                    continue
-                job = uow.jobs.get_for_update(decision.job_id)
-                if job is None or job.status is not JobStatus.PENDING:
-                    continue
-                number = job.attempt + 1
-                uow.jobs.add_attempt(
-                    Attempt(
-                        job.id,
-                        number,
-                        decision.cluster_id,
-                        decision.node_id,
-                        decision.allocation,
-                        regions[decision.cluster_id],
-                        JobStatus.SCHEDULED,
-                        now,
+                if decision.cluster_id in ready and self._admit(uow, decision, regions, now):
+                    admitted += 1
+            for preemption in result.preemptions:
+                for victim_id in preemption.victims:
+                    victim = uow.jobs.get_for_update(victim_id)
+                    if victim is None:
+                        continue
+                    after = request_preemption(
+                        uow,
+                        victim,
+                        reason=f"for job {preemption.job_id} on {preemption.cluster_id}",
+                        at=now,
                     )
-                )
-                move(
-                    uow,
-                    job,
-                    JobStatus.SCHEDULED,
-                    at=now,
-                    reason=f"Placed on {decision.cluster_id}/{decision.node_id}; "
-                    "waiting for its agent.",
-                    attempt=number,
-                    cluster_id=decision.cluster_id,
-                    node_id=decision.node_id,
-                    allocation=decision.allocation,
-                )
-                admitted += 1
+                    marked.append(after)
             reasons = {
                 w.job_id: w.reason for w in result.waiting if old_reason[w.job_id] != w.reason
             }
             uow.jobs.set_reasons(list(reasons.items()))
             uow.commit()
-        self._memo = memo  # only once the decisions it describes are durable
-        self._queue.note_reasons(reasons)
-        if admitted:
-            log.info("cycle: %d admitted, %d waiting", admitted, len(result.waiting))
-        return CycleReport(len(snapshot.queue), admitted, len(result.waiting))
+        return admitted, marked, reasons
+
+    @staticmethod
+    def _admit(
+        uow: UnitOfWork, decision: Admit, regions: Mapping[ClusterId, RegionId], now: datetime
+    ) -> bool:
+        job = uow.jobs.get_for_update(decision.job_id)
+        if job is None or job.status is not JobStatus.PENDING:
+            return False
+        number = job.attempt + 1
+        gang = decision.placements if len(decision.placements) > 1 else ()
+        uow.jobs.add_attempt(
+            Attempt(
+                job.id,
+                number,
+                decision.cluster_id,
+                decision.node_id,
+                decision.allocation,
+                regions[decision.cluster_id],
+                JobStatus.SCHEDULED,
+                now,
+                placements=gang,
+            )
+        )
+        where = (
+            f"{decision.cluster_id}/{decision.node_id}"
+            if not gang
+            else f"{decision.cluster_id} ({len(gang)} nodes)"
+        )
+        borrowed = " using capacity borrowed from its cohort" if decision.borrowing else ""
+        move(
+            uow,
+            job,
+            JobStatus.SCHEDULED,
+            at=now,
+            reason=f"Placed on {where}{borrowed}; waiting for its agent.",
+            attempt=number,
+            cluster_id=decision.cluster_id,
+            node_id=decision.node_id,
+            allocation=decision.allocation,
+            placements=gang,
+        )
+        return True

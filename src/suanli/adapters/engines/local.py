@@ -9,7 +9,10 @@ Contract:
   a task outlives an agent that is SIGKILLed and a restarted agent re-adopts it from the
   files (``known``). The job runs its argv directly (no shell) in its own process group, in
   ``task.working_dir`` (default: ``<task dir>/work``), with ``task.env`` plus
-  ``SUANLI_JOB_ID`` and ``SUANLI_ATTEMPT`` added to the agent's environment.
+  ``SUANLI_JOB_ID``, ``SUANLI_ATTEMPT``, ``SUANLI_GANG_SIZE`` and (when the task names
+  them) ``SUANLI_NODES`` added to the agent's environment. A gang's command runs once, like
+  Slurm's batch script on the first node; ``SUANLI_NODES`` lists one node id per member
+  (comma-separated) so that it can start the others.
 - ``cancel`` writes a ``cancel_requested`` marker and wakes the shim with a signal; the shim
   SIGTERMs the job's group and SIGKILLs it after the grace. ``cancel`` never waits. If the
   shim is already dead, the engine signals the job's group itself (SIGKILL from a daemon
@@ -76,7 +79,7 @@ class LocalEngine(Engine):
 
     name = "local"
     capabilities = frozenset(
-        {Capability.LOG_STREAMING, Capability.ADOPT, Capability.PREEMPT_SIGNAL}
+        {Capability.LOG_STREAMING, Capability.ADOPT, Capability.PREEMPT_SIGNAL, Capability.GANG}
     )
 
     def __init__(
@@ -128,7 +131,14 @@ class LocalEngine(Engine):
             default = task_dir / "work"
             default.mkdir()
             working_dir = str(default)
-        env = {**task.env, "SUANLI_JOB_ID": str(task.job_id), "SUANLI_ATTEMPT": str(task.attempt)}
+        env = {
+            **task.env,
+            "SUANLI_JOB_ID": str(task.job_id),
+            "SUANLI_ATTEMPT": str(task.attempt),
+            "SUANLI_GANG_SIZE": str(task.gang_size),
+        }
+        if task.nodes:
+            env["SUANLI_NODES"] = ",".join(task.nodes)
         spec = shim.ShimSpec(task.argv, env, working_dir, task.time_limit_s, self._timeout_grace_s)
         meta = {
             "job_id": str(task.job_id),

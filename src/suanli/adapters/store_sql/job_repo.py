@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.codec import (
@@ -24,6 +25,14 @@ from suanli.domain.resources import Resources
 from suanli.ports.store import JobFilter
 
 _HOLDING = (JobStatus.SCHEDULED.value, JobStatus.RUNNING.value)
+_ENGINE_FAILED = case(
+    (attempts.c.status == JobStatus.LOST.value, 1),
+    (
+        and_(attempts.c.status == JobStatus.FAILED.value, attempts.c.exit_code.is_(None)),
+        1,
+    ),
+    else_=0,
+)
 _INSERT_JOBS = insert(jobs).returning(jobs.c.seq, sort_by_parameter_order=True)
 _INSERT_EVENT = insert(job_events)
 
@@ -186,6 +195,15 @@ class SqlJobRepo:
         )
         return [(JobId(r.id), int(r.attempt)) for r in self._c.execute(query)]
 
+    def preempt_requested_on(self, cluster_id: ClusterId) -> list[tuple[JobId, int]]:
+        query = select(jobs.c.id, jobs.c.attempt).where(
+            jobs.c.cluster_id == cluster_id,
+            jobs.c.status.in_(_HOLDING),
+            jobs.c.preempt_requested.is_(True),
+            jobs.c.cancel_requested.is_(False),
+        )
+        return [(JobId(r.id), int(r.attempt)) for r in self._c.execute(query)]
+
     def add_event(self, event: JobEvent) -> None:
         self.add_events([event])
 
@@ -218,3 +236,20 @@ class SqlJobRepo:
             )
             for r in self._c.execute(query)
         ]
+
+    def attempt_outcomes(self, since: datetime) -> dict[ClusterId, tuple[int, int]]:
+        # An attempt has ended once it no longer holds resources; a withdrawn one (its
+        # cluster went unreachable before its agent claimed it) ended LOST and counts.
+        query = (
+            select(
+                attempts.c.cluster_id,
+                func.count().label("ended"),
+                func.sum(_ENGINE_FAILED).label("failed"),
+            )
+            .where(attempts.c.scheduled_at >= since, attempts.c.status.not_in(_HOLDING))
+            .group_by(attempts.c.cluster_id)
+        )
+        return {
+            ClusterId(r.cluster_id): (int(r.ended), int(r.failed or 0))
+            for r in self._c.execute(query)
+        }

@@ -71,6 +71,19 @@ class SqlPoolRepo:
         row = self._c.execute(select(regions).where(regions.c.id == region_id)).first()
         return _region(row) if row else None
 
+    def update_region(self, region: Region) -> None:
+        self._c.execute(
+            update(regions)
+            .where(regions.c.id == region.id)
+            .values(
+                name=region.name,
+                latitude=region.latitude,
+                longitude=region.longitude,
+                energy_price=region.energy_price,
+                carbon_intensity=region.carbon_intensity,
+            )
+        )
+
     def list_regions(self) -> list[Region]:
         rows = self._c.execute(select(regions).order_by(regions.c.id))
         return [_region(r) for r in rows]
@@ -148,6 +161,13 @@ class SqlPoolRepo:
             select(nodes).where(nodes.c.cluster_id == cluster_id, nodes.c.id == node_id)
         ).first()
         return _node(row) if row else None
+
+    def set_cluster_price(self, cluster_id: ClusterId, gpu_hour_price: float | None) -> None:
+        self._c.execute(
+            update(clusters)
+            .where(clusters.c.id == cluster_id)
+            .values(gpu_hour_price=gpu_hour_price)
+        )
 
     def set_calibration_requested(self, cluster_id: ClusterId, requested: bool) -> None:
         self._c.execute(

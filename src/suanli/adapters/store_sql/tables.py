@@ -186,6 +186,7 @@ attempts = Table(
     Column("reason", String(1000), nullable=False, default=""),
     Column("placements", JSON),
     Index(None, "cluster_id", "status"),
+    Index(None, "scheduled_at"),
 )
 
 job_events = Table(

@@ -163,6 +163,24 @@ class SqlUsageRepo:
             for r in rows
         ]
 
+    def units_by_tenant_day(self, since_day: str) -> list[tuple[TenantId, str, float]]:
+        """Standard units per tenant and UTC day, summed over classes and dimensions
+        (unrated records count 0). Read off ix_usage_records_tenant_day_cover, which holds
+        every column used here."""
+        query = (
+            select(
+                u.c.tenant_id,
+                u.c.day,
+                func.sum(func.coalesce(u.c.standard_units, 0.0)).label("units"),
+            )
+            .where(u.c.day >= since_day)
+            .group_by(u.c.tenant_id, u.c.day)
+            .order_by(u.c.tenant_id, u.c.day)
+        )
+        return [
+            (TenantId(r.tenant_id), str(r.day), float(r.units or 0)) for r in self._c.execute(query)
+        ]
+
 
 def _joined(keys: list[ColumnElement[Any]]) -> ColumnElement[Any]:
     """'a/b/c' with SQL's standard || (SQLite and PostgreSQL alike)."""

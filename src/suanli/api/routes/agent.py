@@ -15,6 +15,7 @@ from suanli.api.schemas import (
     AttemptRef,
     Claim,
     Instructions,
+    PlacementPublic,
     ReportAck,
     ResourcesPublic,
     StateIn,
@@ -41,7 +42,12 @@ def _instructions(i: svc.Instructions) -> Instructions:
         calibrate=i.calibrate,
         cancel=[AttemptRef(job_id=j, attempt=n) for j, n in i.cancel],
         abandon=[AttemptRef(job_id=j, attempt=n) for j, n in i.abandon],
+        preempt=_refs(i.preempt),
     )
+
+
+def _refs(keys: list[svc.AttemptKey]) -> list[AttemptRef]:
+    return [AttemptRef(job_id=j, attempt=n) for j, n in keys]
 
 
 @router.post("/register", response_model=Instructions)
@@ -73,7 +79,7 @@ def heartbeat(body: AgentHeartbeat, caller: Caller, plat: Plat) -> Instructions:
 
 @router.post("/claim", response_model=Claim)
 def claim(caller: Caller, plat: Plat, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Claim:
-    assignments, cancel = plat.agents.claim(caller, limit)
+    assignments, cancel, preempt = plat.agents.claim(caller, limit)
     return Claim(
         assignments=[
             AssignmentPublic(
@@ -85,10 +91,14 @@ def claim(caller: Caller, plat: Plat, limit: Annotated[int, Query(ge=1, le=1000)
                 time_limit_s=a.time_limit_s,
                 allocation=ResourcesPublic.of(a.allocation),
                 node_id=a.node_id,
+                placements=PlacementPublic.all_of(a.placements),
+                nodes=list(a.nodes),
+                gang_size=a.gang_size,
             )
             for a in assignments
         ],
-        cancel=[AttemptRef(job_id=j, attempt=n) for j, n in cancel],
+        cancel=_refs(cancel),
+        preempt=_refs(preempt),
     )
 
 

@@ -1,4 +1,5 @@
-"""Jobs: submit, list (filters, keyset pagination), get, cancel, logs."""
+"""Jobs: submit, list (filters, keyset pagination), get, cancel, logs; and services:
+POST /v1/services queues an inference service's replicas (one job each) together."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from suanli.api.schemas import JobCreate, JobPage, JobPublic
+from suanli.api.schemas import JobCreate, JobPage, JobPublic, ServiceCreate, ServicePublic
 from suanli.api.security import Caller, Plat
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, TenantId
@@ -14,6 +15,7 @@ from suanli.domain.jobs import JobStatus
 from suanli.ports.store import JobFilter
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
+services_router = APIRouter(prefix="/services", tags=["jobs"])
 
 
 @router.post("", status_code=201, response_model=JobPublic)
@@ -23,6 +25,17 @@ async def submit(body: JobCreate, caller: Caller, request: Request) -> Response:
     job = await request.app.state.submit_batcher.submit(caller, body.to_spec())
     # Serialised here, once: returning the model would make FastAPI validate it again.
     return Response(JobPublic.of(job, []).model_dump_json(), 201, media_type="application/json")
+
+
+@services_router.post("", status_code=201, response_model=ServicePublic)
+def submit_service(body: ServiceCreate, caller: Caller, plat: Plat) -> ServicePublic:
+    """Queue an inference service: `replicas` jobs of one spec, named SERVICE-0 ..
+    SERVICE-{R-1}, each with `service` set, in one transaction (all or none). Returns 201
+    with the jobs once they are durable. (POST /v1/jobs queues one job, which may name a
+    service too.)"""
+    spec = body.to_spec()
+    jobs = plat.jobs.submit_service(caller, spec, body.replicas)
+    return ServicePublic(service=spec.service, jobs=[JobPublic.of(j, []) for j in jobs])
 
 
 @router.get("", response_model=JobPage)

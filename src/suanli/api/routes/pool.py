@@ -6,26 +6,26 @@ from fastapi import APIRouter
 
 from suanli.api.schemas import (
     ClusterCreate,
+    ClusterPrice,
     ClusterPublic,
     ClusterRegistered,
     ProviderCreate,
     ProviderPublic,
     RegionCreate,
     RegionPublic,
+    RegionUpdate,
 )
 from suanli.api.security import Caller, Plat
 from suanli.domain.ids import ClusterId, ProviderId, RegionId
 from suanli.domain.pool import Provider, Region
+from suanli.services.pool import KEEP
 
 router = APIRouter(tags=["pool"])
 
 
 @router.get("/regions", response_model=list[RegionPublic])
 def list_regions(caller: Caller, plat: Plat) -> list[RegionPublic]:
-    return [
-        RegionPublic(id=r.id, name=r.name, latitude=r.latitude, longitude=r.longitude)
-        for r in plat.pool.regions(caller)
-    ]
+    return [RegionPublic.of(r) for r in plat.pool.regions(caller)]
 
 
 @router.post("/regions", status_code=201, response_model=RegionPublic)
@@ -34,6 +34,20 @@ def add_region(body: RegionCreate, caller: Caller, plat: Plat) -> RegionPublic:
         caller, Region(RegionId(body.id), body.name or body.id, body.latitude, body.longitude)
     )
     return RegionPublic(**body.model_dump())
+
+
+@router.patch("/regions/{region_id}", response_model=RegionPublic)
+def update_region(region_id: str, body: RegionUpdate, caller: Caller, plat: Plat) -> RegionPublic:
+    """Set a region's energy price (CNY/kWh) and carbon intensity (gCO2/kWh), used for
+    green placement (operator). Fields left out are kept; null clears one."""
+    given = body.model_fields_set
+    region = plat.pool.update_region(
+        caller,
+        RegionId(region_id),
+        energy_price=body.energy_price if "energy_price" in given else KEEP,
+        carbon_intensity=body.carbon_intensity if "carbon_intensity" in given else KEEP,
+    )
+    return RegionPublic.of(region)
 
 
 @router.get("/providers", response_model=list[ProviderPublic])
@@ -77,3 +91,12 @@ def request_calibration(cluster_id: str, caller: Caller, plat: Plat) -> dict[str
     heartbeat and the new ratings apply to attempts that end afterwards."""
     plat.pool.request_calibration(caller, ClusterId(cluster_id))
     return {"cluster_id": cluster_id, "status": "calibration requested"}
+
+
+@router.put("/clusters/{cluster_id}/price", response_model=ClusterPublic)
+def set_cluster_price(
+    cluster_id: str, body: ClusterPrice, caller: Caller, plat: Plat
+) -> ClusterPublic:
+    """Post the cluster's price per GPU-hour (operator or provider); null withdraws it."""
+    plat.pool.set_cluster_price(caller, ClusterId(cluster_id), body.gpu_hour_price)
+    return ClusterPublic.of(plat.pool.cluster(caller, ClusterId(cluster_id)))

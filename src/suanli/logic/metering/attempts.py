@@ -6,17 +6,24 @@ shared second twice. The period is split at UTC midnights, so each record lies w
 one day and daily totals are exact sums. Each dimension of the attempt's allocation
 (cores, memory, devices) gets a record; ratings turn device-seconds into standard
 compute-hours (`suanli.logic.metering.ratings`).
+
+A gang's attempt holds several placements (node, allocation), each node rated on its own
+hardware. Usage is unique per attempt, dimension and day, so a gang gets one record per
+dimension: `quantity` is the sum over its placements, `standard_units` the sum of each
+placement's quantity x its node's rating, and `rating_pflops` their quantity-weighted mean
+(placements on unrated hardware count for no standard units; the record is unrated only
+when none of them is rated). `node_id` names the first node.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from suanli.domain.ids import ProviderId, TenantId
-from suanli.domain.jobs import Attempt
+from suanli.domain.ids import NodeId, ProviderId, TenantId
+from suanli.domain.jobs import Attempt, Placement
 from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
 
@@ -31,6 +38,8 @@ class MeteringContext:
     workload: WorkloadClass
     ratings: Mapping[str, float | None]
     """PFLOPS per unit for each dimension (missing or None: unrated)."""
+    node_ratings: Mapping[NodeId, Mapping[str, float | None]] = field(default_factory=dict)
+    """Per node of a gang's placements: its ratings; a node missing here uses `ratings`."""
 
 
 def whole_seconds(started_at: datetime, ended_at: datetime) -> int:
@@ -60,16 +69,13 @@ def meter_attempt(attempt: Attempt, ctx: MeteringContext) -> list[UsageRecord]:
     segments = list(day_segments(attempt.started_at, attempt.ended_at)) or [
         (datetime.fromtimestamp(math.floor(attempt.started_at.timestamp()), UTC), 0)
     ]
-    alloc = attempt.allocation
-    dims: list[tuple[str, float]] = [(CPU, alloc.cpus), (MEMORY, float(alloc.memory_mb))]
-    dims += [(GPU_PREFIX + model, float(n)) for model, n in alloc.gpus.items()]
+    dims = _dimensions(attempt, ctx)
     records = []
     for seg_start, seconds in segments:
         seg_end = seg_start + timedelta(seconds=seconds)
-        for dim, qty in dims:
+        for dim, (qty, rating) in dims.items():
             if not qty:
                 continue
-            rating = None if dim == MEMORY else ctx.ratings.get(dim)
             records.append(
                 UsageRecord(
                     job_id=attempt.job_id,
@@ -91,3 +97,29 @@ def meter_attempt(attempt: Attempt, ctx: MeteringContext) -> list[UsageRecord]:
                 )
             )
     return records
+
+
+def _dimensions(attempt: Attempt, ctx: MeteringContext) -> dict[str, tuple[float, float | None]]:
+    """(quantity, rating per unit) of each dimension, summed over the attempt's placements
+    (one for an ordinary job); the rating is the quantity-weighted mean of the rated
+    placements' ratings, None when none is rated (memory is never rated)."""
+    shares = attempt.placements or (Placement(attempt.node_id, attempt.allocation),)
+    parts: dict[str, list[tuple[float, float | None]]] = {}
+    for share in shares:
+        ratings = ctx.node_ratings.get(share.node_id, ctx.ratings)
+        alloc = share.allocation
+        dims = [(CPU, alloc.cpus), (MEMORY, float(alloc.memory_mb))]
+        dims += [(GPU_PREFIX + model, float(n)) for model, n in alloc.gpus.items()]
+        for dim, qty in dims:
+            if qty:
+                rating = None if dim == MEMORY else ratings.get(dim)
+                parts.setdefault(dim, []).append((qty, rating))
+    out: dict[str, tuple[float, float | None]] = {}
+    for dim, items in parts.items():
+        if len(items) == 1:
+            out[dim] = items[0]
+            continue
+        total = sum(q for q, _ in items)
+        rated = [(q, r) for q, r in items if r is not None]
+        out[dim] = (total, sum(q * r for q, r in rated) / total if rated else None)
+    return out

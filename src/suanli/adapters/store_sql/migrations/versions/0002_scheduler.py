@@ -43,10 +43,15 @@ def upgrade() -> None:
         )
     with op.batch_alter_table("attempts") as batch_op:
         batch_op.add_column(sa.Column("placements", sa.JSON(), nullable=True))
+        # reliability scores read the attempts of a recent window
+        batch_op.create_index(
+            batch_op.f("ix_attempts_scheduled_at"), ["scheduled_at"], unique=False
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("attempts") as batch_op:
+        batch_op.drop_index(batch_op.f("ix_attempts_scheduled_at"))
         batch_op.drop_column("placements")
     with op.batch_alter_table("jobs") as batch_op:
         batch_op.drop_column("preempt_requested")

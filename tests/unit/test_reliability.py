@@ -1,0 +1,53 @@
+"""Cluster reliability scores: a Beta(9, 1) posterior mean of the success ratio."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from suanli.domain.ids import ClusterId
+from suanli.logic.reliability import NEW_CLUSTER_SCORE, reliability, reliability_scores
+
+
+def test_a_cluster_without_history_starts_at_the_prior_mean() -> None:
+    assert pytest.approx(0.9) == NEW_CLUSTER_SCORE
+    assert reliability(0, 0) == pytest.approx(0.9)
+    assert reliability_scores({ClusterId("new"): (0, 0)}) == {ClusterId("new"): pytest.approx(0.9)}
+
+
+def test_evidence_moves_the_score_gradually() -> None:
+    assert reliability(1, 1) == pytest.approx(9 / 11)  # one early failure costs ~0.08
+    assert reliability(10, 0) == pytest.approx(19 / 20)
+    assert reliability(100, 1) == pytest.approx(108 / 110)
+    assert reliability(100, 50) == pytest.approx(59 / 110)
+    assert reliability(1000, 1000) < 0.01
+
+
+def test_scores_rank_clusters_by_their_record() -> None:
+    scores = reliability_scores(
+        {ClusterId("steady"): (200, 2), ClusterId("new"): (0, 0), ClusterId("flaky"): (20, 8)}
+    )
+    assert scores[ClusterId("steady")] > scores[ClusterId("new")] > scores[ClusterId("flaky")]
+
+
+def test_the_prior_can_be_chosen() -> None:
+    assert reliability(0, 0, prior_ok=1, prior_failed=1) == 0.5  # Laplace's rule
+    assert reliability(2, 0, prior_ok=1, prior_failed=1) == pytest.approx(3 / 4)
+    with pytest.raises(ValueError, match="positive"):
+        reliability(0, 0, prior_ok=0)
+
+
+@pytest.mark.parametrize(("ended", "failed"), [(-1, 0), (1, -1), (1, 2)])
+def test_impossible_counts_are_refused(ended: int, failed: int) -> None:
+    with pytest.raises(ValueError, match="failed"):
+        reliability(ended, failed)
+
+
+@given(st.integers(0, 10**6).flatmap(lambda n: st.tuples(st.just(n), st.integers(0, n))))
+def test_scores_lie_strictly_between_zero_and_one(counts: tuple[int, int]) -> None:
+    ended, failed = counts
+    score = reliability(ended, failed)
+    assert 0 < score < 1
+    assert reliability(ended + 1, failed) >= score  # a success never lowers it
+    assert reliability(ended + 1, failed + 1) <= score  # a failure never raises it
