@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from suanli.domain.errors import Conflict, DomainError, InvalidInput, NotFound
+from suanli.domain.geo import places
 from suanli.domain.ids import JOB_PREFIX, JobId
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, JobStatus
 from suanli.domain.permissions import Permission, allows, require
@@ -65,7 +66,7 @@ class JobService:
             for principal, spec in items:
                 try:
                     require(principal, Permission.JOB_SUBMIT)
-                    if spec.regions:
+                    if spec.regions or spec.data_region or spec.client_region:
                         known = known or {r.id for r in uow.pool.list_regions()}
                         _check_regions(spec, known)
                 except DomainError as exc:
@@ -250,6 +251,8 @@ class JobService:
 
 
 def _check_regions(spec: JobSpec, known: set[str]) -> None:
+    """Allowed regions must be pool regions; where data or clients are may also be any
+    place of the latency table (a city without a cluster)."""
     unknown = [r for r in spec.regions if r not in known]
     if unknown:
         raise InvalidInput(
@@ -258,3 +261,11 @@ def _check_regions(spec: JobSpec, known: set[str]) -> None:
             hint=f"use one of {', '.join(sorted(known)) or '(none registered)'}."
             " Hint: `suanli pool`.",
         )
+    for label, value in (("data_region", spec.data_region), ("client_region", spec.client_region)):
+        if value is not None and value not in known and value not in places():
+            raise InvalidInput(
+                f"Unknown {label.replace('_', ' ')} {value!r}.",
+                field=label,
+                hint="use a pool region (`suanli pool`) or a city of the latency table, "
+                "e.g. zhengzhou, beijing, guiyang (see docs/latency.md).",
+            )

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 from suanli.domain.geo import LatencyMatrix, Place
+from suanli.domain.geo import places as default_places
 from suanli.domain.ids import ClusterId, JobId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobStatus
+from suanli.domain.pool import Region
 from suanli.domain.quota import Quota, TenantShare
 from suanli.logic.reliability import reliability_scores
 from suanli.logic.scheduling.cycle import CycleResult
@@ -122,22 +124,28 @@ def decayed_units(
     return out
 
 
+def latency_matrix(regions: Sequence[Region]) -> LatencyMatrix:
+    """RTTs between pool regions (from their coordinates) and the cities of the latency
+    table (so a client region may be a city without a cluster). A pool region's own
+    coordinates win over a city of the same id."""
+    table: dict[str, Place] = dict(default_places())
+    for r in regions:
+        if r.latitude is not None and r.longitude is not None:
+            table[r.id] = Place(r.id, r.name, r.name, "region", "", r.latitude, r.longitude, "pool")
+    return LatencyMatrix(region_places={p: p for p in table}, place_table=table)
+
+
 def read_slow_inputs(uow: UnitOfWork, now: datetime, half_life_s: float) -> SlowInputs:
     since = (now - timedelta(seconds=8 * half_life_s)).date().isoformat()
     rows = uow.usage.units_by_tenant_day(since)
     regions = uow.pool.list_regions()
-    places: dict[str, Place] = {
-        r.id: Place(r.id, r.name, r.name, "region", "", r.latitude, r.longitude, "pool")
-        for r in regions
-        if r.latitude is not None and r.longitude is not None
-    }
     return SlowInputs(
         shares={s.tenant_id: s for s in uow.tenancy.list_shares()},
         quotas=tuple(uow.tenancy.list_quotas()),
         usage_units=decayed_units(rows, now.date(), half_life_s),
         reliability=reliability_scores(uow.jobs.attempt_outcomes(now - RELIABILITY_WINDOW)),
         regions={r.id: RegionView(r.id, r.energy_price, r.carbon_intensity) for r in regions},
-        latency=LatencyMatrix(region_places={r: r for r in places}, place_table=places),
+        latency=latency_matrix(regions),
     )
 
 
