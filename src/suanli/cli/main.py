@@ -58,9 +58,17 @@ def up(
         str, typer.Option(help="scheduling policy: suanli (default) or fifo")
     ] = "suanli",
     no_agent: Annotated[bool, typer.Option("--no-agent", help="do not run a local agent")] = False,
+    throughput: Annotated[
+        Path | None,
+        typer.Option(help="JSON of measured throughput per job type and GPU model"),
+    ] = None,
+    spread: Annotated[bool, typer.Option(help="spread one-node jobs instead of packing")] = False,
+    backfill: Annotated[bool, typer.Option(help="EASY backfill around the head job")] = True,
+    preemption: Annotated[bool, typer.Option(help="preempt by priority and to reclaim")] = True,
 ) -> None:
     """Run the platform on this machine: API, scheduler, dispatcher and a local agent."""
     from suanli.cli.up import serve  # heavy imports only for this command
+    from suanli.logic.scheduling.state import SchedulerSettings
 
     serve(
         host=host,
@@ -69,6 +77,8 @@ def up(
         user=getpass.getuser(),
         with_agent=not no_agent,
         policy=policy,
+        settings=SchedulerSettings(backfill=backfill, preemption=preemption, spread=spread),
+        throughput_path=str(throughput) if throughput else None,
     )
 
 

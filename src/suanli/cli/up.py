@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import threading
+from dataclasses import replace
 from pathlib import Path
 
 import uvicorn
@@ -22,6 +23,8 @@ from suanli.agent.runner import Agent, AgentSettings
 from suanli.api.app import create_app
 from suanli.cli import config
 from suanli.cli.render import err
+from suanli.domain.errors import DomainError
+from suanli.logic.scheduling.state import SchedulerSettings
 from suanli.platform import Platform, PlatformConfig
 from suanli.sdk.client import Client
 from suanli.services.bootstrap import LocalTokens, bootstrap_local
@@ -55,6 +58,8 @@ def serve(
     user: str,
     with_agent: bool = True,
     policy: str = "suanli",
+    settings: SchedulerSettings | None = None,
+    throughput_path: str | None = None,
 ) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -68,7 +73,15 @@ def serve(
             "server, or pick another port with --port."
         )
     clock = SystemClock()
-    platform = Platform(PlatformConfig.with_env(sqlite_url(data_dir), policy=policy), clock=clock)
+    platform_config = replace(
+        PlatformConfig.with_env(sqlite_url(data_dir), policy=policy),
+        scheduler=settings or SchedulerSettings(),
+        throughput_path=throughput_path,
+    )
+    try:
+        platform = Platform(platform_config, clock=clock)
+    except DomainError as exc:
+        raise SystemExit(f"error: {exc}") from None
     tokens_file = data_dir / "tokens.json"
     tokens = bootstrap_local(
         platform.store, clock, platform.ids, user=user, previous=_load_tokens(tokens_file)
