@@ -59,6 +59,9 @@ class _ClusterIndex:
     capacity_total: dict[str, int] = field(default_factory=dict)
     node_max: dict[str, int] = field(default_factory=dict)
     """The most devices of a model any one node of the cluster has (empty)."""
+    shapes: dict[str, dict[tuple[object, ...], tuple[Resources, int]]] = field(default_factory=dict)
+    """model -> distinct node capacities -> how many nodes have it (clusters are mostly
+    homogeneous, so 'could it ever hold' looks at a handful of shapes, not every node)."""
 
 
 class Capacity:
@@ -84,6 +87,10 @@ class Capacity:
                     cap = n.capacity.gpus.get(model, 0) if model else 0
                     index.capacity_total[model] = index.capacity_total.get(model, 0) + cap
                     index.node_max[model] = max(index.node_max.get(model, 0), cap)
+                    shapes = index.shapes.setdefault(model, {})
+                    r = n.capacity
+                    shape = (r.cpu_milli, r.memory_mb, tuple(r.gpus.items()), r.gpu_memory_mb)
+                    shapes[shape] = (r, shapes[shape][1] + 1 if shape in shapes else 1)
             self.clusters[c.id] = index
 
     def models(self, cluster_id: ClusterId) -> Iterable[str]:
@@ -99,12 +106,48 @@ class Capacity:
     def could_ever_hold(self, cluster_id: ClusterId, member: Resources, members: int) -> bool:
         """Whether the cluster, empty, could hold the gang (node by node)."""
         index = self.clusters[cluster_id]
-        need = members
-        for key in index.keys:
-            need -= members_fit(member, self.capacity[key])
-            if need <= 0:
-                return True
+        model = next(iter(member.gpus), CPU_ONLY)
+        kinds = [model] if model else list(index.shapes)
+        room = 0
+        for kind in kinds:
+            for capacity, count in index.shapes.get(kind, {}).values():
+                room += members_fit(member, capacity) * count
+                if room >= members:
+                    return True
         return False
+
+    def could_hold_now(self, cluster_id: ClusterId, member: Resources, members: int) -> bool:
+        """A quick necessary condition: enough free devices of the member's model in the
+        cluster, and a node with enough for one member (CPU-only work: always True)."""
+        index = self.clusters[cluster_id]
+        model = next(iter(member.gpus), CPU_ONLY)
+        if not model:
+            return True
+        need = member.gpus[model]
+        if index.free_total.get(model, 0) < need * members:
+            return False
+        return any(k >= need and nodes for k, nodes in index.buckets.get(model, {}).items())
+
+    def nodes_with_room(self, cluster_id: ClusterId, member: Resources) -> list[NodeKey]:
+        """Nodes with at least one member's devices free (all nodes for CPU-only work)."""
+        index = self.clusters[cluster_id]
+        model = next(iter(member.gpus), CPU_ONLY)
+        if not model:
+            return index.keys
+        need = member.gpus[model]
+        buckets = index.buckets.get(model, {})
+        return [k for count, nodes in buckets.items() if count >= need for k in nodes]
+
+    def members_now(self, cluster_id: ClusterId, member: Resources) -> int:
+        """An upper bound of the members that fit now, from GPU counts alone (CPU-only
+        members: the free CPU-only nodes that could take one)."""
+        index = self.clusters[cluster_id]
+        model = next(iter(member.gpus), CPU_ONLY)
+        buckets = index.buckets.get(model, {})
+        if not model:
+            return sum(1 for k in buckets.get(0, {}) if members_fit(member, self.free[k]) > 0)
+        need = member.gpus[model]
+        return sum(len(nodes) * (k // need) for k, nodes in buckets.items() if k >= need)
 
     def _nodes_for(
         self, index: _ClusterIndex, member: Resources, descending: bool

@@ -45,7 +45,7 @@ class CycleResult:
 def run_cycle(snapshot: Snapshot, policy: Policy, *, blocked_by: Job | None = None) -> CycleResult:
     """Decide for every job in `snapshot.queue`; never exceeds any node's free capacity.
     `blocked_by`: a job (not in this queue) that already blocks everything behind it."""
-    state = CycleState(snapshot, policy.settings)  # 2
+    state = CycleState(snapshot, policy.settings, policy.memo)  # 2
     admitted: list[Admit] = []
     waiting: list[Wait] = []
     preemptions: list[Preempt] = []

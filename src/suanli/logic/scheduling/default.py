@@ -15,21 +15,36 @@ For each job, in fair-share order (fairshare.py):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
+from functools import partial
 
+from suanli.domain.ids import ClusterId
 from suanli.domain.jobs import Job, PriorityClass
-from suanli.domain.quota import flavors_of
+from suanli.domain.quota import flavors_of, member_flavors
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits_for
-from suanli.logic.scheduling.capacity import members_fit, times
+from suanli.logic.scheduling.capacity import times
 from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
 from suanli.logic.scheduling.fairshare import CLASS_RANK, FairQueue
-from suanli.logic.scheduling.placement import Candidate, filter_key
+from suanli.logic.scheduling.placement import Candidate, PlacementMemo, filter_key
 from suanli.logic.scheduling.policy import register_policy
-from suanli.logic.scheduling.preemption import VictimPlan, plan_victims, victim_ids
+from suanli.logic.scheduling.preemption import (
+    VictimPlan,
+    plan_victims,
+    uses_model,
+    victim_ids,
+    victim_pool,
+)
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
+
+
+def _pool(
+    state: CycleState, may_preempt: Callable[[Job], bool], cid: ClusterId, model: str
+) -> list[Job]:
+    held = state.holding.get(cid, ())
+    return victim_pool(held, lambda j: may_preempt(j) and uses_model(j, model))
 
 
 def _request_text(job: Job, member: Resources) -> str:
@@ -44,50 +59,63 @@ class SuanliPolicy:
 
     def __init__(self, settings: SchedulerSettings) -> None:
         self.settings = settings
+        self.memo = PlacementMemo()
 
     def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
         return FairQueue(snapshot, state.fair)
 
     def nominate(self, job: Job, snapshot: Snapshot, state: CycleState) -> Decision:
-        candidates, why_not = state.placer.candidates(job)
+        fkey = filter_key(job)
+        candidates, why_not = state.placer.candidates_for(fkey, job)
         if not candidates:
             return Wait(job.id, why_not)
         gang = job.spec.gang_size
-        allowed: list[Candidate] = []
-        quota_reason = ""
-        reclaim: list[Candidate] = []
-        borrowing: dict[int, bool] = {}
-        for cand in candidates:
-            check = state.ledger.check(job.tenant_id, flavors_of(times(cand.member, gang)))
-            if check.ok:
-                borrowing[id(cand)] = check.borrowing
-                allowed.append(cand)
-            else:
-                quota_reason = quota_reason or check.reason
-                if check.reclaimable:
-                    reclaim.append(cand)
-        if not allowed:
-            if reclaim and self.settings.preemption:
-                plan = self._reclaim(job, reclaim, state)
-                if plan is not None:
-                    return plan
-            return Wait(job.id, quota_reason)
         long = state.is_long(job)
-        memo_key = (filter_key(job), tuple((c.cluster.id, c.model) for c in allowed), long)
+        borrowing: dict[int, bool] = {}
+        memo_key: tuple[object, ...]
+        if not state.ledger.limited(job.tenant_id):
+            # the fast path of a long queue: no per-candidate work before the memo
+            allowed: list[Candidate] = candidates
+            memo_key = (fkey, long)
+        else:
+            allowed = []
+            quota_reason = ""
+            reclaim: list[Candidate] = []
+            for cand in candidates:
+                check = state.ledger.check(job.tenant_id, member_flavors(cand.member, gang))
+                if check.ok:
+                    borrowing[id(cand)] = check.borrowing
+                    allowed.append(cand)
+                else:
+                    quota_reason = quota_reason or check.reason
+                    if check.reclaimable:
+                        reclaim.append(cand)
+            if not allowed:
+                if reclaim and self.settings.preemption:
+                    plan = self._reclaim(job, reclaim, state)
+                    if plan is not None:
+                        return plan
+                return Wait(job.id, quota_reason)
+            memo_key = (fkey, tuple((c.cluster.id, c.model) for c in allowed), long)
         failed = state.failed.get(memo_key)
         if failed is None:
-            for cand in state.placer.rank(job, allowed):
+            # rank only what could hold the gang now (a full pool rejects most at once)
+            viable = [
+                c for c in allowed if state.capacity.could_hold_now(c.cluster.id, c.member, gang)
+            ]
+            for cand in state.placer.rank(job, viable) if viable else ():
                 placed = state.capacity.place(
                     cand.cluster.id, cand.member, gang, spread=self.settings.spread, long=long
                 )
                 if placed is not None:
-                    return Admit(job.id, cand.cluster.id, placed, borrowing[id(cand)])
+                    return Admit(job.id, cand.cluster.id, placed, borrowing.get(id(cand), False))
         # it does not fit now
         no_plan_key = (memo_key, job.spec.priority_class)
         if (
             self.settings.preemption
             and job.spec.priority_class is not PriorityClass.PREEMPTIBLE
             and no_plan_key not in state.no_plan
+            and state.preemptions < self.settings.max_preemptions_per_cycle
         ):
             plan = self._preempt_lower(job, allowed, state)
             if plan is not None:
@@ -96,12 +124,20 @@ class SuanliPolicy:
         if failed is None:
             failed = self._busy_reason(job, allowed, state)
             state.failed[memo_key] = failed
-        if self.settings.backfill and state.reservation is None:
+        if (
+            self.settings.backfill
+            and state.reservation is None
+            and memo_key not in state.unreservable
+        ):
             reserved = self._reserve(job, allowed, state)
             if reserved is not None:
                 return reserved
+            state.unreservable.add(memo_key)
         if long and state.reservation is not None:
-            held = self._held_back(job, allowed, state)
+            if memo_key not in state.held:
+                # only the reason depends on it; capacity only shrinks within a cycle
+                state.held[memo_key] = self._held_back(job, allowed, state)
+            held = state.held[memo_key]
             if held is not None:
                 return Wait(job.id, held)
         return Wait(job.id, f"{failed} {self._ahead(state)}")
@@ -137,25 +173,20 @@ class SuanliPolicy:
     @staticmethod
     def _busy_reason(job: Job, allowed: Sequence[Candidate], state: CycleState) -> str:
         gang = job.spec.gang_size
-        best: tuple[int, Candidate] | None = None
-        for cand in allowed:
-            fit = sum(
-                members_fit(cand.member, state.capacity.free[k])
-                for k in state.keys_of(cand.cluster.id)
-            )
-            if best is None or fit > best[0]:
-                best = (fit, cand)
-        assert best is not None
-        fit, cand = best
+        request = _request_text(job, allowed[0].member)
         if gang > 1:
+            fit, best = max(
+                ((state.capacity.members_now(c.cluster.id, c.member), c) for c in allowed),
+                key=lambda t: t[0],
+            )
             return (
-                f"Waiting for its gang: {_request_text(job, cand.member)} must start together "
-                f"in one cluster; at most {min(fit, gang - 1)} of {gang} members fit now "
-                f"(best: {cand.cluster.id})."
+                f"Waiting for its gang: {request} must start together in one cluster; at "
+                f"most {min(fit, gang - 1)} of {gang} members fit now (best: "
+                f"{best.cluster.id})."
             )
         return (
-            f"Waiting for resources: every node that can run {_request_text(job, cand.member)} "
-            f"is busy ({len(allowed)} candidate cluster/model pairs)."
+            f"Waiting for resources: every node that can run {request} is busy "
+            f"({len(allowed)} candidate cluster/model pairs)."
         )
 
     # -- backfill ------------------------------------------------------------------------
@@ -201,10 +232,9 @@ class SuanliPolicy:
         plan = plan_victims(
             allowed,
             job.spec.gang_size,
-            state.capacity.free,
-            state.keys_of,
-            state.holding,
-            lambda victim: CLASS_RANK[victim.spec.priority_class] > rank,
+            state.capacity,
+            state.stopping,
+            lambda cid, model: state.lower_than(cid, rank, model),
             claimed=state.claimed,
         )
         return self._carry_out(job, plan, "lower-priority", state)
@@ -240,10 +270,9 @@ class SuanliPolicy:
             plan = plan_victims(
                 [cand],
                 gang,
-                state.capacity.free,
-                state.keys_of,
-                state.holding,
-                borrower,
+                state.capacity,
+                state.stopping,
+                partial(_pool, state, borrower),
                 frees_quota,
                 state.claimed,
             )
@@ -267,10 +296,12 @@ class SuanliPolicy:
             )
         # what the victims hold is spoken for: keep it from others in later cycles by
         # marking them; within this cycle it is not free anyway
-        for victim in plan.victims:
-            state.holding[plan.cluster_id] = [
-                v for v in state.holding[plan.cluster_id] if v.id != victim.id
-            ]
+        gone = {v.id for v in plan.victims}
+        state.holding[plan.cluster_id] = [
+            v for v in state.holding[plan.cluster_id] if v.id not in gone
+        ]
+        state.forget_pools(plan.cluster_id)
+        state.preemptions += 1
         return Preempt(
             job.id,
             plan.cluster_id,

@@ -19,6 +19,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cache
 
 from suanli.domain.catalog import default_catalog
 from suanli.domain.ids import TenantId
@@ -31,6 +32,7 @@ from suanli.logic.scheduling.snapshot import Snapshot
 CLASS_RANK = {PriorityClass.GUARANTEED: 0, PriorityClass.STANDARD: 1, PriorityClass.PREEMPTIBLE: 2}
 
 
+@cache
 def gpu_rating(model: str) -> float:
     """PFLOPS of one device for AI work (catalog peak x reference efficiency); models
     without a rating count as 0.1 PFLOPS so that they still weigh something."""
@@ -65,6 +67,7 @@ class FairShare:
                 gpu += self.gpu_units(n.capacity)
         self._capacity = (cpu or 1.0, mem or 1.0, gpu or 1.0)
         self._held: dict[TenantId, list[float]] = {}
+        self._values: dict[TenantId, float] = {}
         for job in snapshot.running:
             for p in job.placed():
                 self._add(job.tenant_id, p.allocation)
@@ -95,6 +98,7 @@ class FairShare:
 
     def admitted(self, tenant: TenantId, allocation: Resources) -> None:
         self._add(tenant, allocation)
+        self._values.pop(tenant, None)
 
     def dominant(self, tenant: TenantId) -> float:
         held = self._held.get(tenant)
@@ -103,6 +107,12 @@ class FairShare:
         return max(h / c for h, c in zip(held, self._capacity, strict=True))
 
     def value(self, tenant: TenantId) -> float:
+        cached = self._values.get(tenant)
+        if cached is None:
+            cached = self._values[tenant] = self._value(tenant)
+        return cached
+
+    def _value(self, tenant: TenantId) -> float:
         s = self.settings
         blend = (1 - s.usage_weight) * self.dominant(tenant) + s.usage_weight * self._past.get(
             tenant, 0.0
@@ -116,19 +126,19 @@ class FairShare:
 
 class FairQueue:
     """The queue in admission order, re-ranked as the cycle admits (see module doc).
-    Iterate it; call `admitted` after each admission so the tenant's rank follows."""
+    Iterate it; the cycle's admissions reach it through the shared FairShare."""
 
     def __init__(self, snapshot: Snapshot, fair: FairShare) -> None:
         self._fair = fair
-        self._now = snapshot.now
-        # per (class, tenant): that tenant's jobs of that class, oldest first (reversed
-        # so pop() takes the oldest)
-        lanes: dict[tuple[int, TenantId], list[Job]] = {}
+        now = snapshot.now
+        # per (class, tenant): that tenant's jobs of that class with their age bonus,
+        # oldest first (reversed so pop() takes the oldest)
+        lanes: dict[tuple[int, TenantId], list[tuple[Job, float]]] = {}
         for job in sorted(snapshot.queue, key=lambda j: j.seq, reverse=True):
-            lanes.setdefault((CLASS_RANK[job.spec.priority_class], job.tenant_id), []).append(job)
+            key = (CLASS_RANK[job.spec.priority_class], job.tenant_id)
+            lanes.setdefault(key, []).append((job, fair.age_bonus(job, now)))
         self._lanes = lanes
         self._heap: list[tuple[int, float, int, TenantId]] = []
-        self._current: tuple[int, TenantId] | None = None
         for key in lanes:
             self._push(key)
 
@@ -136,26 +146,22 @@ class FairQueue:
         lane = self._lanes[key]
         if not lane:
             return
-        head = lane[-1]
-        rank = self._fair.value(key[1]) - self._fair.age_bonus(head, self._now)
+        head, bonus = lane[-1]
+        rank = self._fair.value(key[1]) - bonus
         heapq.heappush(self._heap, (key[0], rank, head.seq, key[1]))
 
     def __iter__(self) -> Iterator[Job]:
         while self._heap:
             cls, rank, seq, tenant = heapq.heappop(self._heap)
             key = (cls, tenant)
+            lane = self._lanes[key]
             # ranks are computed on entry; a tenant admitted in a higher class since
             # then ranks worse now: re-enter it if it no longer comes first
-            current = self._fair.value(tenant) - self._fair.age_bonus(
-                self._lanes[key][-1], self._now
-            )
+            current = self._fair.value(tenant) - lane[-1][1]
             if current > rank and self._heap and (cls, current, seq) > self._heap[0][:3]:
                 heapq.heappush(self._heap, (cls, current, seq, tenant))
                 continue
-            job = self._lanes[key].pop()
+            job, _ = lane.pop()
             yield job
             # the tenant's rank may have changed (admitted); re-enter with its next job
             self._push(key)
-
-    def admitted(self, job: Job) -> None:
-        """Nothing to do eagerly: the tenant's lane is re-ranked when it re-enters."""

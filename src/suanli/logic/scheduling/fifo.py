@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.decisions import Admit, Decision, Wait
+from suanli.logic.scheduling.placement import PlacementMemo
 from suanli.logic.scheduling.policy import register_policy
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
@@ -25,6 +26,7 @@ class FifoFirstFit:
 
     def __init__(self, settings: SchedulerSettings) -> None:
         self.settings = settings
+        self.memo = PlacementMemo()
 
     def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
         return sorted(snapshot.queue, key=lambda j: j.seq)

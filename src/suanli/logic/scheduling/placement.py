@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from suanli.domain.devices import ANY_GPU
-from suanli.domain.ids import ClusterId, TenantId
+from suanli.domain.ids import ClusterId, RegionId, TenantId
 from suanli.domain.jobs import Job
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.capacity import CPU_ONLY, Capacity
@@ -84,15 +84,60 @@ def filter_key(job: Job) -> tuple[object, ...]:
     )
 
 
+class PlacementMemo:
+    """Filter results kept across cycles while the clusters, their nodes' capacities,
+    prices and reliability, and the latency matrix stay the same (a live scheduler's
+    policy keeps one; the filter depends on nothing else)."""
+
+    def __init__(self) -> None:
+        self._fingerprint: tuple[object, ...] | None = None
+        self.filtered: dict[tuple[object, ...], tuple[list[Candidate], str]] = {}
+        self.eligible: dict[
+            tuple[object, ...], tuple[list[tuple[ClusterView, str, int]], dict[str, int]]
+        ] = {}
+
+    def renew(self, snapshot: Snapshot) -> None:
+        """Forget everything if the snapshot's pool differs from the last one's."""
+        fingerprint = (
+            snapshot.latency,
+            tuple(
+                (
+                    c.id,
+                    c.region_id,
+                    c.provider_id,
+                    c.gpu_hour_price,
+                    c.reliability,
+                    tuple((n.node_id, n.capacity) for n in c.nodes),
+                )
+                for c in snapshot.clusters
+            ),
+        )
+        if fingerprint != self._fingerprint:
+            self._fingerprint = fingerprint
+            self.filtered = {}
+            self.eligible = {}
+
+
 class Placer:
     """Filters and scores candidates for one cycle (filter results are cached)."""
 
-    def __init__(self, snapshot: Snapshot, capacity: Capacity, weights: PlacementWeights) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        capacity: Capacity,
+        weights: PlacementWeights,
+        memo: PlacementMemo | None = None,
+    ) -> None:
         self._snapshot = snapshot
         self._capacity = capacity
         self.weights = weights
-        self._filtered: dict[tuple[object, ...], tuple[list[Candidate], str]] = {}
+        memo = memo or PlacementMemo()
+        memo.renew(snapshot)
+        self._filtered = memo.filtered
+        self._eligible_cache = memo.eligible
         self._rtt: dict[tuple[str, str], float | None] = {}
+        self._speed: dict[tuple[object, ...], dict[str, float]] = {}
+        self._statics: dict[tuple[ClusterId, RegionId | None], float] = {}
         self._replicas: dict[tuple[TenantId, str, ClusterId], int] = {}
         for job in snapshot.running:
             if job.spec.service and job.cluster_id:
@@ -121,24 +166,44 @@ class Placer:
 
     def candidates(self, job: Job) -> tuple[list[Candidate], str]:
         """Candidates passing every filter, and (when there are none) why."""
-        key = filter_key(job)
+        return self.candidates_for(filter_key(job), job)
+
+    def candidates_for(self, key: tuple[object, ...], job: Job) -> tuple[list[Candidate], str]:
+        """`candidates` when the caller already has the job's `filter_key`."""
         found = self._filtered.get(key)
         if found is None:
             found = self._filter(job)
             self._filtered[key] = found
         return found
 
-    def _filter(self, job: Job) -> tuple[list[Candidate], str]:
+    def _eligible(self, job: Job) -> tuple[list[tuple[ClusterView, str, int]], dict[str, int]]:
+        """(cluster, model, preference) passing the placement constraints, which do not
+        depend on the job's size (cached by them alone: many sizes share constraints);
+        and how many clusters each constraint excluded."""
         s = job.spec
-        request = s.resources
-        wanted = next(iter(request.gpus), None)
+        wanted = next(iter(s.resources.gpus), None)
+        key = (
+            wanted,
+            s.regions,
+            s.deny_regions,
+            s.providers,
+            s.deny_providers,
+            s.gpu_models,
+            s.data_region,
+            s.max_data_rtt_ms,
+            s.client_region,
+            s.latency_slo_ms,
+        )
+        found = self._eligible_cache.get(key)
+        if found is not None:
+            return found
         excluded: dict[str, int] = {}
 
         def out(why: str) -> None:
             excluded[why] = excluded.get(why, 0) + 1
 
         order = {r: i for i, r in enumerate(s.regions)}
-        result: list[Candidate] = []
+        result: list[tuple[ClusterView, str, int]] = []
         for c in self._snapshot.clusters:
             if s.regions and c.region_id not in order:
                 out("not in the allowed regions")
@@ -171,14 +236,25 @@ class Placer:
             if not choices:
                 out("without the GPU model asked for")
                 continue
-            fitting = False
-            for model in choices:
-                member = bind_model(request, model)
-                if self._capacity.could_ever_hold(c.id, member, s.gang_size):
-                    fitting = True
-                    result.append(Candidate(c, model, member, order.get(c.region_id, 0)))
-            if not fitting:
-                out("too small for it even when empty")
+            result.extend((c, model, order.get(c.region_id, 0)) for model in choices)
+        found = self._eligible_cache[key] = (result, excluded)
+        return found
+
+    def _filter(self, job: Job) -> tuple[list[Candidate], str]:
+        s = job.spec
+        eligible, excluded_by_rule = self._eligible(job)
+        excluded = dict(excluded_by_rule)
+        result: list[Candidate] = []
+        small: set[ClusterId] = set()
+        members: dict[str, Resources] = {}
+        for c, model, preference in eligible:
+            member = members.get(model)
+            if member is None:
+                member = members[model] = bind_model(s.resources, model)
+            if self._capacity.could_ever_hold(c.id, member, s.gang_size):
+                result.append(Candidate(c, model, member, preference))
+            else:
+                small.add(c.id)
         if result:
             return result, ""
         if not self._snapshot.clusters:
@@ -186,6 +262,8 @@ class Placer:
                 "No schedulable cluster. It starts when a cluster comes online. "
                 "Hint: `suanli pool`."
             )
+        if small:
+            excluded["too small for it even when empty"] = len(small)
         why = "; ".join(
             f"{n} {'is' if n == 1 else 'are'} {why}" for why, n in sorted(excluded.items())
         )
@@ -208,8 +286,15 @@ class Placer:
 
     def throughput(self, job: Job, candidates: Iterable[Candidate]) -> dict[str, float]:
         """Relative speed per candidate model, best = 1.0 (see module doc for sources)."""
-        models = sorted({c.model for c in candidates})
-        if models == [CPU_ONLY]:
+        models = tuple(sorted({c.model for c in candidates}))
+        key = (job.spec.job_type, tuple(sorted(job.spec.throughput_hints.items())), models)
+        found = self._speed.get(key)
+        if found is None:
+            found = self._speed[key] = self._throughput(job, models)
+        return found
+
+    def _throughput(self, job: Job, models: tuple[str, ...]) -> dict[str, float]:
+        if models == (CPU_ONLY,):
             return {CPU_ONLY: 1.0}
         sources: list[Callable[[str], float | None]] = [
             lambda m: (
@@ -242,19 +327,9 @@ class Placer:
         scored: list[tuple[int, float, int, Candidate]] = []
         for i, cand in enumerate(candidates):
             c = cand.cluster
-            score = w.throughput * speed[cand.model] + w.reliability * c.reliability
+            score = w.throughput * speed[cand.model] + self._static(c, s.client_region)
             if cheapest is not None:
                 score += w.price * (cheapest / costs[i] if i in costs and costs[i] > 0 else 0.5)
-            if s.client_region is not None:
-                rtt = self.rtt(s.client_region, c.region_id)
-                score += w.latency * (1.0 / (1.0 + rtt / 10.0) if rtt is not None else 0.0)
-            region = self._snapshot.regions.get(c.region_id)
-            if self._min_energy is not None:
-                price = region.energy_price if region else None
-                score += w.energy * (self._min_energy / price if price else 0.5)
-            if self._min_carbon is not None:
-                carbon = region.carbon_intensity if region else None
-                score += w.carbon * (self._min_carbon / carbon if carbon else 0.5)
             total = self._capacity.total_devices(c.id, cand.model)
             if total:
                 used = 1.0 - self._capacity.free_devices(c.id, cand.model) / total
@@ -265,6 +340,26 @@ class Placer:
             scored.append((cand.preference, -score, i, cand))
         scored.sort(key=lambda t: (t[0], t[1], t[2]))
         return [t[3] for t in scored]
+
+    def _static(self, c: ClusterView, client_region: RegionId | None) -> float:
+        """The score terms that depend only on the cluster and the client region."""
+        key = (c.id, client_region)
+        found = self._statics.get(key)
+        if found is None:
+            w = self.weights
+            score = w.reliability * c.reliability
+            if client_region is not None:
+                rtt = self.rtt(client_region, c.region_id)
+                score += w.latency * (1.0 / (1.0 + rtt / 10.0) if rtt is not None else 0.0)
+            region = self._snapshot.regions.get(c.region_id)
+            if self._min_energy is not None:
+                price = region.energy_price if region else None
+                score += w.energy * (self._min_energy / price if price else 0.5)
+            if self._min_carbon is not None:
+                carbon = region.carbon_intensity if region else None
+                score += w.carbon * (self._min_carbon / carbon if carbon else 0.5)
+            found = self._statics[key] = score
+        return found
 
     def admitted(self, job: Job, cluster_id: ClusterId) -> None:
         if job.spec.service:

@@ -14,6 +14,7 @@ from suanli.domain.errors import InvalidInput
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.capacity import NodeKey
 from suanli.logic.scheduling.decisions import Decision
+from suanli.logic.scheduling.placement import PlacementMemo
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
@@ -23,6 +24,8 @@ __all__ = ["NodeKey", "Policy", "get_policy", "policy_names", "register_policy"]
 class Policy(Protocol):
     name: str
     settings: SchedulerSettings
+    memo: PlacementMemo
+    """Placement filter results kept across cycles (see placement.PlacementMemo)."""
     append_only: bool
     """True when a job's decision depends only on the jobs ordered before it and on free
     capacity, and new jobs always order last (FIFO). Such a policy lets the scheduler

@@ -15,8 +15,9 @@ from suanli.domain.quota import flavors_of
 from suanli.logic.scheduling.backfill import Release, Reservation
 from suanli.logic.scheduling.capacity import Capacity, NodeKey
 from suanli.logic.scheduling.decisions import Admit
-from suanli.logic.scheduling.fairshare import FairShare, FairShareSettings
-from suanli.logic.scheduling.placement import PlacementWeights, Placer
+from suanli.logic.scheduling.fairshare import CLASS_RANK, FairShare, FairShareSettings
+from suanli.logic.scheduling.placement import PlacementMemo, PlacementWeights, Placer
+from suanli.logic.scheduling.preemption import uses_model, victim_pool
 from suanli.logic.scheduling.quota import QuotaLedger
 from suanli.logic.scheduling.snapshot import Snapshot, expected_end
 
@@ -32,10 +33,18 @@ class SchedulerSettings:
     preemption_grace_s: float = 30.0
     spread: bool = False
     """Place one-node jobs worst-fit (spread load) instead of best-fit (pack)."""
+    max_preemptions_per_cycle: int = 256
+    """Bounds a cycle's work when a full pool meets many higher-priority jobs; the rest
+    are considered in the next cycle."""
 
 
 class CycleState:
-    def __init__(self, snapshot: Snapshot, settings: SchedulerSettings) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        settings: SchedulerSettings,
+        memo: PlacementMemo | None = None,
+    ) -> None:
         self.now = snapshot.now
         self.settings = settings
         self.capacity = Capacity(snapshot.clusters)
@@ -59,17 +68,49 @@ class CycleState:
                     self.releases.append(Release(end, (job.cluster_id, p.node_id), p.allocation))
         self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, usage)
         self.fair = FairShare(snapshot, settings.fair)
-        self.placer = Placer(snapshot, self.capacity, settings.weights)
+        self.placer = Placer(snapshot, self.capacity, settings.weights, memo)
         self.reservation: Reservation | None = None
         self.failed: dict[tuple[object, ...], str] = {}
         """Why a job shape could not be placed, by (filter key, candidates, long): within a
         cycle capacity only shrinks, so the same shape fails again."""
+        self.unreservable: set[tuple[object, ...]] = set()
+        """Job shapes for which no reservation can be made this cycle."""
+        self.held: dict[tuple[object, ...], str | None] = {}
+        """Per job shape: whether only the reservation holds it back (and the reason)."""
         self.claimed: set[JobId] = set()
         """Jobs being stopped that a preempting job already waits for."""
         self.no_plan: set[tuple[object, ...]] = set()
         """Job shapes (and classes) for which no preemption plan exists this cycle."""
+        self.preemptions = 0
+        self._pools: dict[tuple[ClusterId, int, str], list[Job]] = {}
+        self._stopping: dict[ClusterId, list[Job]] = {}
         self.position = 0
         """How many jobs the cycle has decided before the current one."""
+
+    def lower_than(self, cluster_id: ClusterId, rank: int, model: str) -> list[Job]:
+        """The cluster's holders of a lower priority class than `rank` that free `model`,
+        in the order preemption takes them (cached until a preemption there)."""
+        key = (cluster_id, rank, model)
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = victim_pool(
+                self.holding.get(cluster_id, ()),
+                lambda j: CLASS_RANK[j.spec.priority_class] > rank and uses_model(j, model),
+            )
+        return pool
+
+    def stopping(self, cluster_id: ClusterId) -> list[Job]:
+        """The cluster's holders already being preempted."""
+        found = self._stopping.get(cluster_id)
+        if found is None:
+            held = self.holding.get(cluster_id, ())
+            found = self._stopping[cluster_id] = [j for j in held if j.preempt_requested]
+        return found
+
+    def forget_pools(self, cluster_id: ClusterId) -> None:
+        for key in [k for k in self._pools if k[0] == cluster_id]:
+            del self._pools[key]
+        self._stopping.pop(cluster_id, None)
 
     def keys_of(self, cluster_id: ClusterId) -> list[NodeKey]:
         return self.capacity.clusters[cluster_id].keys
