@@ -34,6 +34,13 @@ def flavors_of(allocation: Resources) -> dict[str, int]:
     return {CPU_FLAVOR: allocation.cpu_milli}
 
 
+def member_flavors(member: Resources, members: int) -> dict[str, int]:
+    """`flavors_of` for `members` copies of a (model-bound) member request."""
+    if member.gpus:
+        return {gpu_flavor(m): n * members for m, n in member.gpus.items()}
+    return {CPU_FLAVOR: member.cpu_milli * members}
+
+
 @dataclass(frozen=True, slots=True)
 class Quota:
     """One tenant's quota for one flavor (amounts in the flavor's unit)."""

@@ -19,8 +19,8 @@ from collections.abc import Callable, Iterable, Sequence
 from datetime import timedelta
 from functools import partial
 
-from suanli.domain.ids import ClusterId
-from suanli.domain.jobs import Job, PriorityClass
+from suanli.domain.ids import ClusterId, JobId
+from suanli.domain.jobs import Job, JobSpec, PriorityClass
 from suanli.domain.quota import flavors_of, member_flavors
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits_for
@@ -39,11 +39,15 @@ from suanli.logic.scheduling.preemption import (
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
+MAX_KEYS = 100_000
+RESERVATION_CANDIDATES = 4
+"""How many of a head job's best candidates a reservation is sought on."""
+
 
 def _pool(
     state: CycleState, may_preempt: Callable[[Job], bool], cid: ClusterId, model: str
 ) -> list[Job]:
-    held = state.holding.get(cid, ())
+    held = state.holding.get(cid, {}).values()
     return victim_pool(held, lambda j: may_preempt(j) and uses_model(j, model))
 
 
@@ -60,12 +64,29 @@ class SuanliPolicy:
     def __init__(self, settings: SchedulerSettings) -> None:
         self.settings = settings
         self.memo = PlacementMemo()
+        self._keys: dict[JobId, tuple[JobSpec, int]] = {}
+        self._shapes: dict[tuple[object, ...], int] = {}
 
     def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
         return FairQueue(snapshot, state.fair)
 
+    def _shape(self, job: Job) -> int:
+        """A small number for the job's `filter_key`, kept per job across cycles (a job's
+        spec never changes): memo keys of ints hash fast, which matters 100,000 times a
+        cycle."""
+        found = self._keys.get(job.id)
+        if found is None or found[0] is not job.spec:
+            if len(self._keys) > 4 * MAX_KEYS:
+                self._keys.clear()  # forget jobs long gone; cheap to rebuild
+            key = filter_key(job)
+            shape = self._shapes.get(key)
+            if shape is None:
+                shape = self._shapes[key] = len(self._shapes)
+            found = self._keys[job.id] = (job.spec, shape)
+        return found[1]
+
     def nominate(self, job: Job, snapshot: Snapshot, state: CycleState) -> Decision:
-        fkey = filter_key(job)
+        fkey = self._shape(job)
         candidates, why_not = state.placer.candidates_for(fkey, job)
         if not candidates:
             return Wait(job.id, why_not)
@@ -113,9 +134,9 @@ class SuanliPolicy:
         no_plan_key = (memo_key, job.spec.priority_class)
         if (
             self.settings.preemption
+            and state.preemptions < self.settings.max_preemptions_per_cycle
             and job.spec.priority_class is not PriorityClass.PREEMPTIBLE
             and no_plan_key not in state.no_plan
-            and state.preemptions < self.settings.max_preemptions_per_cycle
         ):
             plan = self._preempt_lower(job, allowed, state)
             if plan is not None:
@@ -134,10 +155,10 @@ class SuanliPolicy:
                 return reserved
             state.unreservable.add(memo_key)
         if long and state.reservation is not None:
-            if memo_key not in state.held:
+            held = state.held.get(memo_key, "")
+            if held == "":
                 # only the reason depends on it; capacity only shrinks within a cycle
-                state.held[memo_key] = self._held_back(job, allowed, state)
-            held = state.held[memo_key]
+                held = state.held[memo_key] = self._held_back(job, allowed, state)
             if held is not None:
                 return Wait(job.id, held)
         return Wait(job.id, f"{failed} {self._ahead(state)}")
@@ -193,12 +214,13 @@ class SuanliPolicy:
 
     def _reserve(self, job: Job, allowed: Sequence[Candidate], state: CycleState) -> Wait | None:
         best: tuple[Reservation, str] | None = None
-        for cand in state.placer.rank(job, list(allowed)):
+        # the best-ranked candidates only: each costs a search over its holders' ends
+        for cand in state.placer.rank(job, list(allowed))[:RESERVATION_CANDIDATES]:
             found = earliest_start(
                 cand.cluster.id,
                 state.keys_of(cand.cluster.id),
                 state.capacity.free,
-                state.releases,
+                state.releases(cand.cluster.id),
                 cand.member,
                 job.spec.gang_size,
                 state.now,
@@ -212,8 +234,7 @@ class SuanliPolicy:
         if best is None:
             return None
         reservation, _ = best
-        state.reservation = reservation
-        state.capacity.set_limits(reservation.limits)
+        state.reserve(reservation)
         wait_s = max(0, int((reservation.start - state.now).total_seconds()))
         return Wait(
             job.id,
@@ -296,11 +317,7 @@ class SuanliPolicy:
             )
         # what the victims hold is spoken for: keep it from others in later cycles by
         # marking them; within this cycle it is not free anyway
-        gone = {v.id for v in plan.victims}
-        state.holding[plan.cluster_id] = [
-            v for v in state.holding[plan.cluster_id] if v.id not in gone
-        ]
-        state.forget_pools(plan.cluster_id)
+        state.drop_holders(plan.cluster_id, {v.id for v in plan.victims})
         state.preemptions += 1
         return Preempt(
             job.id,

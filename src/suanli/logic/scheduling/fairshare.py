@@ -68,6 +68,7 @@ class FairShare:
         self._capacity = (cpu or 1.0, mem or 1.0, gpu or 1.0)
         self._held: dict[TenantId, list[float]] = {}
         self._values: dict[TenantId, float] = {}
+        self._age_rate = settings.age_weight / settings.age_horizon_s
         for job in snapshot.running:
             for p in job.placed():
                 self._add(job.tenant_id, p.allocation)
@@ -121,7 +122,10 @@ class FairShare:
 
     def age_bonus(self, job: Job, now: datetime) -> float:
         waited = (now - job.submitted_at).total_seconds()
-        return self.settings.age_weight * min(max(waited, 0.0) / self.settings.age_horizon_s, 1.0)
+        if waited <= 0:
+            return 0.0
+        cap = self.settings.age_weight
+        return min(waited * self._age_rate, cap)
 
 
 class FairQueue:

@@ -20,7 +20,7 @@ ranks before any in a later one, so the job falls back region by region, in orde
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 
 from suanli.domain.devices import ANY_GPU
@@ -91,7 +91,7 @@ class PlacementMemo:
 
     def __init__(self) -> None:
         self._fingerprint: tuple[object, ...] | None = None
-        self.filtered: dict[tuple[object, ...], tuple[list[Candidate], str]] = {}
+        self.filtered: dict[Hashable, tuple[list[Candidate], str]] = {}
         self.eligible: dict[
             tuple[object, ...], tuple[list[tuple[ClusterView, str, int]], dict[str, int]]
         ] = {}
@@ -168,8 +168,9 @@ class Placer:
         """Candidates passing every filter, and (when there are none) why."""
         return self.candidates_for(filter_key(job), job)
 
-    def candidates_for(self, key: tuple[object, ...], job: Job) -> tuple[list[Candidate], str]:
-        """`candidates` when the caller already has the job's `filter_key`."""
+    def candidates_for(self, key: Hashable, job: Job) -> tuple[list[Candidate], str]:
+        """`candidates` when the caller already has the job's `filter_key` (or a stable
+        stand-in for it: one caller uses small ints)."""
         found = self._filtered.get(key)
         if found is None:
             found = self._filter(job)

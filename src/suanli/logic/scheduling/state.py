@@ -33,7 +33,7 @@ class SchedulerSettings:
     preemption_grace_s: float = 30.0
     spread: bool = False
     """Place one-node jobs worst-fit (spread load) instead of best-fit (pack)."""
-    max_preemptions_per_cycle: int = 256
+    max_preemptions_per_cycle: int = 64
     """Bounds a cycle's work when a full pool meets many higher-priority jobs; the rest
     are considered in the next cycle."""
 
@@ -49,27 +49,26 @@ class CycleState:
         self.settings = settings
         self.capacity = Capacity(snapshot.clusters)
         usage: dict[tuple[TenantId, str], int] = {}
-        self.holding: dict[ClusterId, list[Job]] = {}
-        self.releases: list[Release] = []
-        grace = timedelta(seconds=settings.preemption_grace_s)
+        limited = {q.tenant_id for q in snapshot.quotas}
+        self.holding: dict[ClusterId, dict[JobId, Job]] = {}
+        self._grace = timedelta(seconds=settings.preemption_grace_s)
+        self._releases: dict[ClusterId, list[Release]] | None = None
+        self._admitted: list[tuple[Job, Admit]] = []
+        self._running = snapshot.running
         for job in snapshot.running:
-            # quota counts what a tenant holds anywhere, schedulable cluster or not
-            for p in job.placed():
-                for flavor, amount in flavors_of(p.allocation).items():
-                    usage[(job.tenant_id, flavor)] = usage.get((job.tenant_id, flavor), 0) + amount
-            if job.cluster_id is None or job.cluster_id not in self.capacity.clusters:
-                continue
-            self.holding.setdefault(job.cluster_id, []).append(job)
-            end = expected_end(job, self.now)
-            if job.preempt_requested:
-                end = min(end, self.now + grace) if end else self.now + grace
-            for p in job.placed():
-                if end is not None:
-                    self.releases.append(Release(end, (job.cluster_id, p.node_id), p.allocation))
+            if job.tenant_id in limited:
+                # quota counts what a tenant holds anywhere, schedulable cluster or not
+                for p in job.placed():
+                    for flavor, amount in flavors_of(p.allocation).items():
+                        key = (job.tenant_id, flavor)
+                        usage[key] = usage.get(key, 0) + amount
+            if job.cluster_id is not None and job.cluster_id in self.capacity.clusters:
+                self.holding.setdefault(job.cluster_id, {})[job.id] = job
         self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, usage)
         self.fair = FairShare(snapshot, settings.fair)
         self.placer = Placer(snapshot, self.capacity, settings.weights, memo)
         self.reservation: Reservation | None = None
+        self._until_start_s = 0.0
         self.failed: dict[tuple[object, ...], str] = {}
         """Why a job shape could not be placed, by (filter key, candidates, long): within a
         cycle capacity only shrinks, so the same shape fails again."""
@@ -94,7 +93,7 @@ class CycleState:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = victim_pool(
-                self.holding.get(cluster_id, ()),
+                self.holding.get(cluster_id, {}).values(),
                 lambda j: CLASS_RANK[j.spec.priority_class] > rank and uses_model(j, model),
             )
         return pool
@@ -103,24 +102,67 @@ class CycleState:
         """The cluster's holders already being preempted."""
         found = self._stopping.get(cluster_id)
         if found is None:
-            held = self.holding.get(cluster_id, ())
+            held = self.holding.get(cluster_id, {}).values()
             found = self._stopping[cluster_id] = [j for j in held if j.preempt_requested]
         return found
 
-    def forget_pools(self, cluster_id: ClusterId) -> None:
-        for key in [k for k in self._pools if k[0] == cluster_id]:
-            del self._pools[key]
-        self._stopping.pop(cluster_id, None)
+    def releases(self, cluster_id: ClusterId) -> list[Release]:
+        """When the cluster's holders (and this cycle's admissions there) give their
+        resources back, at the latest; built on first use (only a backfill reservation
+        needs it)."""
+        if self._releases is None:
+            by_cluster: dict[ClusterId, list[Release]] = {}
+            for job in self._running:
+                if job.cluster_id is None or job.cluster_id not in self.capacity.clusters:
+                    continue
+                end = expected_end(job, self.now)
+                if job.preempt_requested:
+                    soon = self.now + self._grace
+                    end = min(end, soon) if end else soon
+                if end is not None:
+                    by_cluster.setdefault(job.cluster_id, []).extend(
+                        Release(end, (job.cluster_id, p.node_id), p.allocation)
+                        for p in job.placed()
+                    )
+            self._releases = by_cluster
+            for job, decision in self._admitted:
+                self._release_admission(job, decision)
+        return self._releases.get(cluster_id, [])
+
+    def _release_admission(self, job: Job, decision: Admit) -> None:
+        assert self._releases is not None
+        if job.spec.time_limit_s is not None:
+            end: datetime = self.now + timedelta(seconds=job.spec.time_limit_s)
+            self._releases.setdefault(decision.cluster_id, []).extend(
+                Release(end, (decision.cluster_id, p.node_id), p.allocation)
+                for p in decision.placements
+            )
+
+    def drop_holders(self, cluster_id: ClusterId, gone: set[JobId]) -> None:
+        """Victims chosen this cycle are no longer available to others' plans."""
+        held = self.holding.get(cluster_id, {})
+        for job_id in gone:
+            held.pop(job_id, None)
+        for key, pool in self._pools.items():
+            if key[0] == cluster_id:
+                pool[:] = [j for j in pool if j.id not in gone]
 
     def keys_of(self, cluster_id: ClusterId) -> list[NodeKey]:
         return self.capacity.clusters[cluster_id].keys
+
+    def reserve(self, reservation: Reservation) -> None:
+        """Hold the backfill reservation: later jobs that would still run at its start
+        are kept to the slack of its nodes."""
+        self.reservation = reservation
+        self._until_start_s = (reservation.start - self.now).total_seconds()
+        self.capacity.set_limits(reservation.limits)
 
     def is_long(self, job: Job) -> bool:
         """Would the job still run when the reservation starts (if there is one)?"""
         if self.reservation is None:
             return False
         limit = job.spec.time_limit_s
-        return limit is None or self.now + timedelta(seconds=limit) > self.reservation.start
+        return limit is None or limit > self._until_start_s
 
     def admit(self, job: Job, decision: Admit) -> None:
         """Step 5: take the admission's capacity, quota and share."""
@@ -129,7 +171,7 @@ class CycleState:
         self.ledger.take(job.tenant_id, flavors_of(allocation))
         self.fair.admitted(job.tenant_id, allocation)
         self.placer.admitted(job, decision.cluster_id)
-        if job.spec.time_limit_s is not None:
-            end: datetime = self.now + timedelta(seconds=job.spec.time_limit_s)
-            for p in decision.placements:
-                self.releases.append(Release(end, (decision.cluster_id, p.node_id), p.allocation))
+        if self._releases is None:
+            self._admitted.append((job, decision))
+        else:
+            self._release_admission(job, decision)
