@@ -85,9 +85,10 @@ def filter_key(job: Job) -> tuple[object, ...]:
 
 
 class PlacementMemo:
-    """Filter results kept across cycles while the clusters, their nodes' capacities,
-    prices and reliability, and the latency matrix stay the same (a live scheduler's
-    policy keeps one; the filter depends on nothing else)."""
+    """Filter results kept across cycles while the clusters, their nodes' capacities and
+    the latency matrix stay the same (a live scheduler's policy keeps one; the filter
+    depends on nothing else; ranking reads each cluster's current price and reliability
+    from the snapshot)."""
 
     def __init__(self) -> None:
         self._fingerprint: tuple[object, ...] | None = None
@@ -101,14 +102,7 @@ class PlacementMemo:
         fingerprint = (
             snapshot.latency,
             tuple(
-                (
-                    c.id,
-                    c.region_id,
-                    c.provider_id,
-                    c.gpu_hour_price,
-                    c.reliability,
-                    tuple((n.node_id, n.capacity) for n in c.nodes),
-                )
+                (c.id, c.region_id, c.provider_id, tuple((n.node_id, n.capacity) for n in c.nodes))
                 for c in snapshot.clusters
             ),
         )
@@ -131,6 +125,8 @@ class Placer:
         self._snapshot = snapshot
         self._capacity = capacity
         self.weights = weights
+        self._views = {c.id: c for c in snapshot.clusters}
+        """Current views: a memoised candidate may hold an older view of its cluster."""
         memo = memo or PlacementMemo()
         memo.renew(snapshot)
         self._filtered = memo.filtered
@@ -319,15 +315,16 @@ class Placer:
         speed = self.throughput(job, candidates)
         s = job.spec
         costs: dict[int, float] = {}
+        views = self._views
         for i, cand in enumerate(candidates):
-            price = cand.cluster.gpu_hour_price
+            price = views[cand.cluster.id].gpu_hour_price
             if price is not None:
                 units = cand.member.gpus.get(cand.model, 0) or cand.member.cpus
                 costs[i] = price * units / max(speed[cand.model], 1e-9)
         cheapest = min(costs.values()) if costs else None
         scored: list[tuple[int, float, int, Candidate]] = []
         for i, cand in enumerate(candidates):
-            c = cand.cluster
+            c = views[cand.cluster.id]
             score = w.throughput * speed[cand.model] + self._static(c, s.client_region)
             if cheapest is not None:
                 score += w.price * (cheapest / costs[i] if i in costs and costs[i] > 0 else 0.5)
