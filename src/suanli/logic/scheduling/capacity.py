@@ -62,6 +62,8 @@ class _ClusterIndex:
     shapes: dict[str, dict[tuple[object, ...], tuple[Resources, int]]] = field(default_factory=dict)
     """model -> distinct node capacities -> how many nodes have it (clusters are mostly
     homogeneous, so 'could it ever hold' looks at a handful of shapes, not every node)."""
+    examples: dict[tuple[object, ...], NodeKey] = field(default_factory=dict)
+    """One node of each distinct capacity (to name in reasons)."""
 
 
 class Capacity:
@@ -91,6 +93,7 @@ class Capacity:
                     r = n.capacity
                     shape = (r.cpu_milli, r.memory_mb, tuple(r.gpus.items()), r.gpu_memory_mb)
                     shapes[shape] = (r, shapes[shape][1] + 1 if shape in shapes else 1)
+                    index.examples.setdefault(shape, key)
             self.clusters[c.id] = index
 
     def models(self, cluster_id: ClusterId) -> Iterable[str]:
@@ -102,6 +105,12 @@ class Capacity:
 
     def total_devices(self, cluster_id: ClusterId, model: str) -> int:
         return self.clusters[cluster_id].capacity_total.get(model, 0)
+
+    def distinct_nodes(self) -> Iterator[tuple[NodeKey, Resources]]:
+        """One node of each distinct capacity per cluster, with that capacity."""
+        for index in self.clusters.values():
+            for key in index.examples.values():
+                yield key, self.capacity[key]
 
     def could_ever_hold(self, cluster_id: ClusterId, member: Resources, members: int) -> bool:
         """Whether the cluster, empty, could hold the gang (node by node)."""

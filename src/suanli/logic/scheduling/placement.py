@@ -273,12 +273,13 @@ class Placer:
     def _closest_miss(self, job: Job) -> str:
         request = job.spec.resources
         best: tuple[int, str] | None = None
-        for c, n in self._snapshot.nodes():
-            missing = request.shortfall(n.capacity)
+        # nodes of one capacity miss alike: look at one of each
+        for (cid, node_id), capacity in self._capacity.distinct_nodes():
+            missing = request.shortfall(capacity)
             if not missing:
                 continue
             if best is None or len(missing) < best[0]:
-                best = (len(missing), f"{c.id}/{n.node_id}, which lacks {'; '.join(missing)}")
+                best = (len(missing), f"{cid}/{node_id}, which lacks {'; '.join(missing)}")
         return f"Closest node: {best[1]}. " if best else ""
 
     def throughput(self, job: Job, candidates: Iterable[Candidate]) -> dict[str, float]:
