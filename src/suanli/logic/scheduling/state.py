@@ -7,7 +7,7 @@ sees the effect of the admissions before it and no admission can exceed capacity
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from suanli.domain.ids import ClusterId, JobId, TenantId
 from suanli.domain.jobs import Job
@@ -52,9 +52,8 @@ class CycleState:
         limited = {q.tenant_id for q in snapshot.quotas}
         self.holding: dict[ClusterId, dict[JobId, Job]] = {}
         self._grace = timedelta(seconds=settings.preemption_grace_s)
-        self._releases: dict[ClusterId, list[Release]] | None = None
-        self._admitted: list[tuple[Job, Admit]] = []
-        self._running = snapshot.running
+        self._releases: dict[ClusterId, list[Release]] = {}
+        self._admitted: dict[ClusterId, list[tuple[Job, Admit]]] = {}
         for job in snapshot.running:
             if job.tenant_id in limited:
                 # quota counts what a tenant holds anywhere, schedulable cluster or not
@@ -108,32 +107,28 @@ class CycleState:
 
     def releases(self, cluster_id: ClusterId) -> list[Release]:
         """When the cluster's holders (and this cycle's admissions there) give their
-        resources back, at the latest; built on first use (only a backfill reservation
-        needs it)."""
-        if self._releases is None:
-            by_cluster: dict[ClusterId, list[Release]] = {}
-            for job in self._running:
-                if job.cluster_id is None or job.cluster_id not in self.capacity.clusters:
-                    continue
+        resources back, at the latest; built per cluster on first use (only a backfill
+        reservation needs it)."""
+        found = self._releases.get(cluster_id)
+        if found is None:
+            found = self._releases[cluster_id] = []
+            for job in self.holding.get(cluster_id, {}).values():
                 end = expected_end(job, self.now)
                 if job.preempt_requested:
                     soon = self.now + self._grace
                     end = min(end, soon) if end else soon
                 if end is not None:
-                    by_cluster.setdefault(job.cluster_id, []).extend(
-                        Release(end, (job.cluster_id, p.node_id), p.allocation)
-                        for p in job.placed()
+                    found.extend(
+                        Release(end, (cluster_id, p.node_id), p.allocation) for p in job.placed()
                     )
-            self._releases = by_cluster
-            for job, decision in self._admitted:
-                self._release_admission(job, decision)
-        return self._releases.get(cluster_id, [])
+            for job, decision in self._admitted.get(cluster_id, ()):
+                self._release_admission(found, job, decision)
+        return found
 
-    def _release_admission(self, job: Job, decision: Admit) -> None:
-        assert self._releases is not None
+    def _release_admission(self, into: list[Release], job: Job, decision: Admit) -> None:
         if job.spec.time_limit_s is not None:
-            end: datetime = self.now + timedelta(seconds=job.spec.time_limit_s)
-            self._releases.setdefault(decision.cluster_id, []).extend(
+            end = self.now + timedelta(seconds=job.spec.time_limit_s)
+            into.extend(
                 Release(end, (decision.cluster_id, p.node_id), p.allocation)
                 for p in decision.placements
             )
@@ -171,7 +166,8 @@ class CycleState:
         self.ledger.take(job.tenant_id, flavors_of(allocation))
         self.fair.admitted(job.tenant_id, allocation)
         self.placer.admitted(job, decision.cluster_id)
-        if self._releases is None:
-            self._admitted.append((job, decision))
+        built = self._releases.get(decision.cluster_id)
+        if built is None:
+            self._admitted.setdefault(decision.cluster_id, []).append((job, decision))
         else:
-            self._release_admission(job, decision)
+            self._release_admission(built, job, decision)
