@@ -775,3 +775,57 @@ def test_two_jobs_do_not_both_wait_for_one_stopping_victim() -> None:
     result = cycle(snap([pool], queue, holders))
     assert waits(result)["g1"].reason.startswith("Waiting for 1 preempted job(s)")
     assert [(p.job_id, p.victims) for p in result.preemptions] == [("g2", ("other",))]
+
+
+# --- regressions from the fresh-eyes review ---------------------------------------------
+
+
+def test_a_reclaim_is_not_undone_by_the_borrower_borrowing_again() -> None:
+    # a (within its 8 H100) reclaims from b (8 own + 8 borrowed); a's job is preemptible,
+    # so b's requeued standard job is considered first in the next cycle: it must not
+    # borrow the reclaimed capacity again (else a preempts again, cycle after cycle)
+    quotas = (h100_quota("a", 8), h100_quota("b", 8))
+    shares = cohort("a", "b")
+    pool = cluster("c0", {"n0": gpus(8), "n1": gpus(8)})
+    holders = [running(f"b{i}", "b", "c0", {("n0" if i < 8 else "n1"): 1}) for i in range(16)]
+    mine = job("a-own", "a", n_gpus=1, priority=PREEMPTIBLE)
+    first = cycle(snap([pool], [mine], holders, quotas=quotas, shares=shares))
+    (preemption,) = first.preemptions
+    (victim,) = preemption.victims
+    still = [j for j in holders if j.id != victim]
+    requeued = job(victim, "b", n_gpus=1, submitted=NOW - timedelta(hours=2))
+    second = cycle(snap([pool], [requeued, mine], still, quotas=quotas, shares=shares))
+    assert list(admits(second)) == ["a-own"] and not second.preemptions
+    assert "within their own H100 quota" in waits(second)[victim].reason
+
+
+def test_a_preempting_job_keeps_the_free_part_it_counts_on() -> None:
+    # G needs the whole node: 4 free + 4 held by a standard job. A preemptible job after
+    # it must not take the free 4 (G would have to preempt it next cycle)
+    pool = cluster("c0", {"n0": gpus(8)})
+    victim = running("std", "b", "c0", {"n0": 4})
+    g = job("G", "a", n_gpus=8, priority=GUARANTEED)
+    p = job("P", "c", n_gpus=4, priority=PREEMPTIBLE)
+    result = cycle(snap([pool], [g, p], [victim]))
+    assert [(x.job_id, x.victims) for x in result.preemptions] == [("G", ("std",))]
+    assert not result.admitted
+    # and while the victim stops, the next cycle still holds the node for G
+    stopping = running("std", "b", "c0", {"n0": 4}, preempt_requested=True)
+    later = cycle(snap([pool], [g, p], [stopping]))
+    assert not later.admitted and not later.preemptions
+    assert "Waiting for 1 preempted" in waits(later)["G"].reason
+
+
+def test_a_flavor_without_a_quota_row_says_so() -> None:
+    quotas = (h100_quota("a", 8),)
+    cpu_job = job("cpu", "a", n_gpus=0)
+    result = cycle(snap([cluster("c0")], [cpu_job], quotas=quotas))
+    reason = waits(result)["cpu"].reason
+    assert "none for cpu" in reason and "suanli quota set" in reason
+
+
+def test_a_free_cluster_scores_best_on_price() -> None:
+    free = cluster("c-free", price=0.0)
+    paid = cluster("c-paid", price=5.0)
+    result = cycle(snap([paid, free], [job("j")]))
+    assert admits(result)["j"].cluster_id == "c-free"

@@ -131,14 +131,6 @@ class JobSpec:
     """User hints: relative speed per GPU model (e.g. {"H100": 3.0, "A100": 1.0})."""
 
     @property
-    def gang_resources(self) -> Resources:
-        """Everything the gang holds: `resources` times `gang_size`."""
-        total = self.resources
-        for _ in range(self.gang_size - 1):
-            total = total + self.resources
-        return total
-
-    @property
     def metered_class(self) -> WorkloadClass:
         if self.workload_class is not None:
             return self.workload_class

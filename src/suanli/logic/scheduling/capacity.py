@@ -229,6 +229,17 @@ class Capacity:
                 buckets.setdefault(new, {})[key] = None
                 index.free_total[model] -= count
 
+    def hold(self, keys: Iterable[NodeKey]) -> None:
+        """Take what is free on these nodes for the rest of the cycle (a preempting job
+        counts on it together with what its victims will free)."""
+        for key in keys:
+            free = self.free.get(key)
+            if free is not None and (free.cpu_milli or free.memory_mb or free.gpu_count):
+                self.take(
+                    key[0],
+                    (Placement(key[1], Resources(free.cpu_milli, free.memory_mb, free.gpus)),),
+                )
+
     def set_limits(self, limits: Mapping[NodeKey, Resources]) -> None:
         self.limits = dict(limits)
 

@@ -24,7 +24,6 @@ from suanli.domain.jobs import Job, JobSpec, PriorityClass
 from suanli.domain.quota import flavors_of, member_flavors
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits_for
-from suanli.logic.scheduling.capacity import times
 from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
 from suanli.logic.scheduling.fairshare import CLASS_RANK, FairQueue
 from suanli.logic.scheduling.placement import Candidate, PlacementMemo, filter_key
@@ -112,10 +111,19 @@ class SuanliPolicy:
                     if check.reclaimable:
                         reclaim.append(cand)
             if not allowed:
-                if reclaim and self.settings.preemption:
+                if (
+                    reclaim
+                    and self.settings.preemption
+                    and state.preemptions < self.settings.max_preemptions_per_cycle
+                ):
                     plan = self._reclaim(job, reclaim, state)
                     if plan is not None:
                         return plan
+                    quota_reason += (
+                        " No borrowed job can be preempted where this job may run (its "
+                        "placement constraints exclude the clusters they use); it starts when "
+                        "they end."
+                    )
                 return Wait(job.id, quota_reason)
             memo_key = (fkey, tuple((c.cluster.id, c.model) for c in allowed), long)
         failed = state.failed.get(memo_key)
@@ -268,7 +276,7 @@ class SuanliPolicy:
         gang = job.spec.gang_size
 
         for cand in reclaim:
-            flavors = flavors_of(times(cand.member, gang))
+            flavors = member_flavors(cand.member, gang)
 
             def borrower(victim: Job, flavors: dict[str, int] = flavors) -> bool:
                 return (
@@ -309,6 +317,9 @@ class SuanliPolicy:
             return None
         grace = self.settings.preemption_grace_s
         state.claimed.update(j.id for j in plan.stopping)
+        # what is free on those nodes now is counted on too: keep it from the jobs after
+        # this one (each cycle, until the victims have stopped)
+        state.capacity.hold(plan.nodes)
         if not plan.victims:
             return Wait(
                 job.id,

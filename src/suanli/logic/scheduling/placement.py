@@ -56,6 +56,16 @@ class Candidate:
     """Position of the cluster's region in the user's region list (0 when none given)."""
 
 
+def _ratio(best: float, value: float | None) -> float:
+    """best / value for lower-is-better terms (1.0 for the best); 0.5 when unknown; a
+    value of 0 is the best there is."""
+    if value is None:
+        return 0.5
+    if value <= 0:
+        return 1.0
+    return best / value
+
+
 def bind_model(request: Resources, model: str) -> Resources:
     if not request.gpus:
         return request
@@ -139,8 +149,9 @@ class Placer:
             if job.spec.service and job.cluster_id:
                 key = (job.tenant_id, job.spec.service, job.cluster_id)
                 self._replicas[key] = self._replicas.get(key, 0) + 1
-        energy = [r.energy_price for r in snapshot.regions.values() if r.energy_price]
-        carbon = [r.carbon_intensity for r in snapshot.regions.values() if r.carbon_intensity]
+        regions = snapshot.regions.values()
+        energy = [r.energy_price for r in regions if r.energy_price is not None]
+        carbon = [r.carbon_intensity for r in regions if r.carbon_intensity is not None]
         self._min_energy = min(energy) if energy else None
         self._min_carbon = min(carbon) if carbon else None
 
@@ -328,7 +339,7 @@ class Placer:
             c = views[cand.cluster.id]
             score = w.throughput * speed[cand.model] + self._static(c, s.client_region)
             if cheapest is not None:
-                score += w.price * (cheapest / costs[i] if i in costs and costs[i] > 0 else 0.5)
+                score += w.price * _ratio(cheapest, costs.get(i))
             total = self._capacity.total_devices(c.id, cand.model)
             if total:
                 used = 1.0 - self._capacity.free_devices(c.id, cand.model) / total
@@ -352,11 +363,12 @@ class Placer:
                 score += w.latency * (1.0 / (1.0 + rtt / 10.0) if rtt is not None else 0.0)
             region = self._snapshot.regions.get(c.region_id)
             if self._min_energy is not None:
-                price = region.energy_price if region else None
-                score += w.energy * (self._min_energy / price if price else 0.5)
+                score += w.energy * _ratio(
+                    self._min_energy, region.energy_price if region else None
+                )
             if self._min_carbon is not None:
                 carbon = region.carbon_intensity if region else None
-                score += w.carbon * (self._min_carbon / carbon if carbon else 0.5)
+                score += w.carbon * _ratio(self._min_carbon, carbon)
             found = self._statics[key] = score
         return found
 

@@ -34,6 +34,8 @@ class VictimPlan:
     """New victims to stop (possibly none: the ones already stopping suffice)."""
     stopping: tuple[Job, ...]
     """Jobs already being preempted that this job waits for."""
+    nodes: tuple[NodeKey, ...] = ()
+    """The nodes those jobs free: what the job counts on there is held for it."""
 
 
 def _victim_order(job: Job) -> tuple[int, float]:
@@ -134,7 +136,8 @@ def plan_victims(
             else:
                 total += trial.shift(victim, +1)
         new = tuple(v for v in chosen if not v.preempt_requested)
-        plan = VictimPlan(cid, new, tuple(v for v in chosen if v.preempt_requested))
+        nodes = tuple(dict.fromkeys((cid, p.node_id) for v in chosen for p in v.placed()))
+        plan = VictimPlan(cid, new, tuple(v for v in chosen if v.preempt_requested), nodes)
         if best is None or len(plan.victims) < len(best.victims):
             best = plan
             if not new:

@@ -57,6 +57,9 @@ class QuotaLedger:
         for tenant, cohort in sorted(self._cohort.items()):
             self._members.setdefault(cohort, []).append(tenant)
         self.usage: dict[tuple[TenantId, str], int] = dict(usage)
+        self.reclaiming: dict[tuple[str, str], set[TenantId]] = {}
+        """Per (cohort, flavor): members with work waiting within their own quota (see
+        mark_reclaims); the others may not borrow it meanwhile."""
         # the cohort pool's draw per (cohort, flavor), kept incrementally
         self._draw: dict[tuple[str, str], int] = {}
         for (tenant, flavor), used in self.usage.items():
@@ -97,6 +100,8 @@ class QuotaLedger:
             cohort = self._cohort.get(tenant)
             if cohort is None:
                 if after > q.nominal:
+                    if (tenant, flavor) not in self._quota:
+                        return QuotaCheck(False, reason=self._no_quota(tenant, flavor))
                     return QuotaCheck(
                         False,
                         reason=f"Over quota: it would hold {_amount(flavor, after)} of a "
@@ -105,6 +110,15 @@ class QuotaLedger:
                         "release capacity, or ask the operator for more quota.",
                     )
                 continue
+            waiting = self.reclaiming.get((cohort, flavor))
+            if after > q.nominal and waiting and waiting - {tenant}:
+                return QuotaCheck(
+                    False,
+                    reason=f"Over quota: members of cohort {cohort!r} have work waiting within "
+                    f"their own {flavor.removeprefix('gpu:')} quota, which comes before "
+                    f"borrowing (quota {_amount(flavor, q.nominal)}, in use "
+                    f"{_amount(flavor, used)}).",
+                )
             borrowed = after - q.nominal
             if q.borrowing_limit is not None and borrowed > q.borrowing_limit:
                 return QuotaCheck(
@@ -135,6 +149,31 @@ class QuotaLedger:
                 )
             borrowing = borrowing or borrowed > 0
         return QuotaCheck(True, borrowing=borrowing)
+
+    def _no_quota(self, tenant: TenantId, flavor: str) -> str:
+        rows = sorted(f for t, f in self._quota if t == tenant)
+        return (
+            f"Over quota: the tenant has quota rows ({', '.join(rows)}) but none for "
+            f"{flavor}, which therefore counts as 0. Ask the operator for a {flavor} quota "
+            "(`suanli quota set`)."
+        )
+
+    def mark_reclaims(self, pending: Iterable[tuple[TenantId, Mapping[str, int]]]) -> None:
+        """Flavors that a cohort member has pending work for within its own nominal
+        quota: while it does, no one else in the cohort may borrow that flavor. Its own
+        quota comes first (as Kueue tries admissions that do not borrow first); else the
+        capacity it reclaims would be borrowed again at once, and the reclaim would
+        preempt again, cycle after cycle."""
+        for tenant, flavors in pending:
+            cohort = self._cohort.get(tenant)
+            if cohort is None:
+                continue
+            if all(
+                self.usage.get((tenant, f), 0) + n <= self.quota(tenant, f).nominal
+                for f, n in flavors.items()
+            ):
+                for flavor in flavors:
+                    self.reclaiming.setdefault((cohort, flavor), set()).add(tenant)
 
     def take(self, tenant: TenantId, flavors: Mapping[str, int]) -> None:
         self._apply(tenant, flavors, 1)

@@ -9,9 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import timedelta
 
+from suanli.domain.devices import ANY_GPU
 from suanli.domain.ids import ClusterId, JobId, TenantId
 from suanli.domain.jobs import Job
-from suanli.domain.quota import flavors_of
+from suanli.domain.quota import flavors_of, member_flavors
 from suanli.logic.scheduling.backfill import Release, Reservation
 from suanli.logic.scheduling.capacity import Capacity, NodeKey
 from suanli.logic.scheduling.decisions import Admit
@@ -64,6 +65,13 @@ class CycleState:
             if job.cluster_id is not None and job.cluster_id in self.capacity.clusters:
                 self.holding.setdefault(job.cluster_id, {})[job.id] = job
         self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, usage)
+        in_cohorts = {t for t, sh in snapshot.shares.items() if sh.cohort and t in limited}
+        if in_cohorts:
+            self.ledger.mark_reclaims(
+                (job.tenant_id, member_flavors(job.spec.resources, job.spec.gang_size))
+                for job in snapshot.queue
+                if job.tenant_id in in_cohorts and ANY_GPU not in job.spec.resources.gpus
+            )
         self.fair = FairShare(snapshot, settings.fair)
         self.placer = Placer(snapshot, self.capacity, settings.weights, memo)
         self.reservation: Reservation | None = None
