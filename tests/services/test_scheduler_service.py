@@ -113,3 +113,13 @@ def test_usage_decays_by_half_life_per_day_of_age() -> None:
     units = decayed_units(rows, today, half_life)
     assert units[TenantId("a")] == pytest.approx(100 * 0.5 ** (0.5 / 7) + 100 * 0.5 ** (7.5 / 7))
     assert units[TenantId("b")] == pytest.approx(10 * 0.5 ** (1.5 / 7))
+
+
+def test_gang_members_sharing_a_node_are_counted_for_the_engine(w: World) -> None:
+    register(w, nodes=1)
+    gang = w.plat.jobs.submit(w.user, gpu_spec(4, gang=2))
+    assert w.plat.scheduler.run_once().admitted == 1
+    (placement,) = w.plat.jobs.get(w.user, gang.id).job.placements
+    assert placement.members == 2 and placement.allocation.gpus == {"H100": 8}
+    (assignment,) = w.plat.agents.claim(w.agent, 10).assignments
+    assert assignment.nodes == ("node-0", "node-0")

@@ -189,11 +189,15 @@ class PlacementPublic(BaseModel):
 
     node_id: str
     allocation: ResourcesPublic
+    members: int = Field(
+        1, description="gang members on this node, holding the allocation together"
+    )
 
     @classmethod
     def all_of(cls, placements: tuple[Placement, ...]) -> list[PlacementPublic]:
         return [
-            cls(node_id=p.node_id, allocation=ResourcesPublic.of(p.allocation)) for p in placements
+            cls(node_id=p.node_id, allocation=ResourcesPublic.of(p.allocation), members=p.members)
+            for p in placements
         ]
 
 

@@ -308,10 +308,12 @@ def _names(values: list[str] | tuple[str, ...], label: str) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class Placement:
-    """One gang member's share of an admission: this allocation on this node."""
+    """Part of an admission on one node: `members` gang members, holding `allocation`
+    together (members that share a node share one placement)."""
 
     node_id: NodeId
     allocation: Resources
+    members: int = 1
 
 
 @dataclass(frozen=True, slots=True)

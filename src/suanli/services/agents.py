@@ -99,11 +99,14 @@ class StateReport:
 
 
 def member_nodes(spec: JobSpec, placements: tuple[Placement, ...]) -> tuple[NodeId, ...]:
-    """One node id per gang member. A placement holds as many members as its allocation
-    holds the member request's CPUs (the scheduler merges members that share a node);
-    if that does not add up to the gang size, one member per placement is assumed."""
-    per_member = max(1, spec.resources.cpu_milli)
-    counts = [max(1, p.allocation.cpu_milli // per_member) for p in placements]
+    """One node id per gang member: each placement names how many members it holds
+    (the scheduler merges members that share a node). If those do not add up to the gang
+    size (placements written without counts), members are counted by the member
+    request's CPUs, and failing that one member per placement is assumed."""
+    counts = [p.members for p in placements]
+    if sum(counts) != spec.gang_size:
+        per_member = max(1, spec.resources.cpu_milli)
+        counts = [max(1, p.allocation.cpu_milli // per_member) for p in placements]
     if sum(counts) != spec.gang_size:
         counts = [1] * len(placements)
     return tuple(p.node_id for p, n in zip(placements, counts, strict=True) for _ in range(n))

@@ -280,7 +280,8 @@ class SchedulerLoop:
         if job is None or job.status is not JobStatus.PENDING:
             return False
         number = job.attempt + 1
-        gang = decision.placements if len(decision.placements) > 1 else ()
+        # a gang keeps its placements (with members per node) even on one node
+        gang = decision.placements if job.spec.gang_size > 1 else ()
         uow.jobs.add_attempt(
             Attempt(
                 job.id,
@@ -296,8 +297,8 @@ class SchedulerLoop:
         )
         where = (
             f"{decision.cluster_id}/{decision.node_id}"
-            if not gang
-            else f"{decision.cluster_id} ({len(gang)} nodes)"
+            if len(decision.placements) == 1
+            else f"{decision.cluster_id} ({len(decision.placements)} nodes)"
         )
         borrowed = " using capacity borrowed from its cohort" if decision.borrowing else ""
         move(

@@ -80,14 +80,20 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
 def placements_to_json(placements: tuple[Placement, ...]) -> list[dict[str, Any]] | None:
     if not placements:
         return None
-    return [{"node_id": p.node_id, "allocation": p.allocation.to_dict()} for p in placements]
+    return [
+        {"node_id": p.node_id, "allocation": p.allocation.to_dict(), "members": p.members}
+        for p in placements
+    ]
 
 
 def placements_from_json(data: Any) -> tuple[Placement, ...]:
     if not data:
         return ()
     return tuple(
-        Placement(NodeId(p["node_id"]), Resources.from_dict(p["allocation"])) for p in data
+        Placement(
+            NodeId(p["node_id"]), Resources.from_dict(p["allocation"]), int(p.get("members", 1))
+        )
+        for p in data
     )
 
 

@@ -202,7 +202,7 @@ class Capacity:
             if k <= 0:
                 continue
             k = min(k, need)
-            out.append(Placement(key[1], times(member, k)))
+            out.append(Placement(key[1], times(member, k), k))
             need -= k
             if need == 0:
                 return tuple(out)
@@ -256,6 +256,6 @@ def place_on(
         if fit <= 0 or need == 0:
             break
         k = min(fit, need)
-        out.append(Placement(key[1], times(member, k)))
+        out.append(Placement(key[1], times(member, k), k))
         need -= k
     return tuple(out) if need == 0 else None
