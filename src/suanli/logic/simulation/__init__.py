@@ -1,0 +1,1 @@
+"""The policy lab's simulator: the live scheduling cycle driven by simulated time."""
