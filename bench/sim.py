@@ -32,6 +32,7 @@ from suanli.domain.resources import Resources
 from suanli.logic.scheduling.policy import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
 from suanli.logic.simulation.engine import SimSettings, Simulator
+from suanli.logic.simulation.metrics import report
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2017, 10, 1, tzinfo=UTC)
@@ -75,7 +76,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     result = simulator.run()
     wall = time.perf_counter() - t0
-    jct = sorted(o.jct_s for o in result.outcomes)
+    measured = report(result, converted.jobs)
     print(
         json.dumps(
             {
@@ -91,13 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "cycles": result.cycles,
                 "finished": len(result.outcomes),
                 "unfinished": len(result.unfinished),
-                "avg_jct_s": round(sum(jct) / len(jct), 1) if jct else None,
+                "avg_jct_s": round(measured.overall.avg_jct_s, 1),
+                "p99_jct_s": round(measured.overall.p99_jct_s, 1),
                 "makespan_s": round(result.makespan_s, 1),
-                "gpu_utilization": round(
-                    result.busy_gpu_seconds / (result.total_gpus * result.makespan_s), 4
-                )
-                if result.makespan_s
-                else None,
+                "gpu_utilization": round(measured.gpu_utilization, 4),
             }
         )
     )

@@ -14,6 +14,7 @@ from suanli.logic.scheduling.policy import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
 from suanli.logic.simulation.engine import JobOutcome, SimJob, SimResult, SimSettings, Simulator
 from suanli.logic.simulation.events import EventQueue, Kind
+from suanli.logic.simulation.metrics import percentile, report
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -113,3 +114,26 @@ def test_the_same_input_gives_the_same_history() -> None:
     a = run(jobs, pool(T4=4, A100=2), "suanli", gap=30.0)
     b = run(jobs, pool(T4=4, A100=2), "suanli", gap=30.0)
     assert a == b and len(a.outcomes) == 40
+
+
+def test_metrics_of_a_hand_computed_run() -> None:
+    jobs = [sim_job(1, 0, 100), sim_job(2, 10, 50), sim_job(3, 20, 10)]
+    result = run(jobs, pool(T4=1))
+    r = report(result, jobs)
+    # JCTs 100, 140, 140; ideal run times 100, 50, 10
+    assert r.overall.avg_jct_s == pytest.approx(380 / 3)
+    assert (r.overall.p50_jct_s, r.overall.p99_jct_s) == (140.0, 140.0)
+    assert r.overall.avg_queueing_s == pytest.approx((0 + 90 + 130) / 3)
+    assert r.overall.avg_slowdown == pytest.approx((1.0 + 2.8 + 14.0) / 3)
+    assert r.gpu_utilization == pytest.approx(1.0) and r.makespan_s == 160.0
+    assert set(r.by_tenant) == {"t"} and r.to_json()["jobs"] == 3
+
+
+def test_nearest_rank_percentiles() -> None:
+    values = [float(v) for v in range(1, 101)]
+    assert (percentile(values, 50), percentile(values, 99), percentile(values, 100)) == (
+        50.0,
+        99.0,
+        100.0,
+    )
+    assert percentile([], 50) == 0.0
