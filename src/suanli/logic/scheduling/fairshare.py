@@ -15,8 +15,7 @@ ties and, over days, lifts old jobs: `age_weight` per `age_horizon_s` of waiting
 from __future__ import annotations
 
 import heapq
-import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
@@ -38,11 +37,6 @@ def gpu_rating(model: str) -> float:
     without a rating count as 0.1 PFLOPS so that they still weigh something."""
     rating = device_rating_pflops(default_catalog(), model, WorkloadClass.AI, None)
     return rating if rating else 0.1
-
-
-def decay(units_by_age_s: Mapping[float, float], half_life_s: float) -> float:
-    """Sum of usage amounts, each halved for every `half_life_s` of age."""
-    return sum(u * math.pow(0.5, max(age, 0.0) / half_life_s) for age, u in units_by_age_s.items())
 
 
 @dataclass(frozen=True, slots=True)
