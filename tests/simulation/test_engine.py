@@ -3,6 +3,7 @@ determinism, speed by GPU model, and preemption with restart cost."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 
 import pytest
@@ -10,8 +11,10 @@ import pytest
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus, PriorityClass
 from suanli.domain.resources import Resources
+from suanli.logic.scheduling.fifo import FifoFirstFit
 from suanli.logic.scheduling.policy import get_policy
-from suanli.logic.scheduling.snapshot import ClusterView, NodeView
+from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
+from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 from suanli.logic.simulation.engine import JobOutcome, SimJob, SimResult, SimSettings, Simulator
 from suanli.logic.simulation.events import EventQueue, Kind
 from suanli.logic.simulation.metrics import percentile, report
@@ -137,3 +140,70 @@ def test_nearest_rank_percentiles() -> None:
         100.0,
     )
     assert percentile([], 50) == 0.0
+
+
+class _LeastAttained(FifoFirstFit):
+    """A round-robin for the rounds-mode tests: least GPU-seconds received first."""
+
+    name = "least-attained-test"
+    append_only = False
+
+    def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
+        return sorted(snapshot.queue, key=lambda j: (snapshot.progress[j.id].attained_gpu_s, j.seq))
+
+
+def test_rounds_time_share_one_gpu_and_renew_leases_in_place() -> None:
+    jobs = [sim_job(1, 0, 300), sim_job(2, 0, 300)]
+    settings = SimSettings(round_s=100.0, restart_cost_s=0.0)
+    policy = _LeastAttained(SchedulerSettings())
+    result = Simulator(pool(T4=1), jobs, policy, start=START, settings=settings).run()
+    finish = {o.job_id: o.finish_s for o in result.outcomes}
+    # j1 runs [0,100) [200,300) [400,500); j2 [100,200) [300,400) [500,600)
+    assert finish == {"j1": 500.0, "j2": 600.0}
+    assert {o.job_id: o.preemptions for o in result.outcomes} == {"j1": 2, "j2": 2}
+    assert [s.busy_gpus for s in result.timeline] == [1] * 6 + [0]  # last: after j2
+
+
+def test_rounds_charge_the_restart_cost_when_a_suspended_job_resumes() -> None:
+    jobs = [sim_job(1, 0, 150), sim_job(2, 0, 150)]
+    settings = SimSettings(round_s=100.0, restart_cost_s=10.0)
+    policy = _LeastAttained(SchedulerSettings())
+    result = Simulator(pool(T4=1), jobs, policy, start=START, settings=settings).run()
+    finish = {o.job_id: o.finish_s for o in result.outcomes}
+    # j1 [0,100): 100 done; j2 [100,200): 100 done; j1 resumes at 200: 10 s restore + 50
+    # -> 260; j2 resumes at 300 (next round): 10 + 50 -> 360.
+    assert finish == {"j1": 260.0, "j2": 360.0}
+
+
+def test_a_lease_renewed_in_place_keeps_running_without_cost() -> None:
+    jobs = [sim_job(1, 0, 250)]
+    settings = SimSettings(round_s=100.0, restart_cost_s=50.0)
+    result = Simulator(pool(T4=1), jobs, get_policy("fifo"), start=START, settings=settings).run()
+    (outcome,) = result.outcomes
+    assert outcome.finish_s == 250.0 and outcome.preemptions == 0
+
+
+def test_progress_tells_policies_attained_service_and_remaining_work() -> None:
+    seen: list[tuple[float, float | None]] = []
+
+    class Spy(FifoFirstFit):
+        def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
+            for j in snapshot.queue:
+                p = snapshot.progress[j.id]
+                seen.append((p.attained_gpu_s, p.remaining_s("T4")))
+            return super().order(snapshot, state)
+
+    jobs = [sim_job(1, 0, 300, gpus=2, model="T4", speed={"T4": 2.0})]
+    settings = SimSettings(round_s=100.0, restart_cost_s=0.0)
+    Simulator(pool(T4=2), jobs, Spy(SchedulerSettings()), start=START, settings=settings).run()
+    # rate 2 -> 150 s of work; rounds at 0 and 100: 200 GPU-s attained, 50 s left
+    assert seen == [(0.0, 150.0), (200.0, 50.0)]
+
+
+def test_rates_interpolate_measured_scaling_and_stay_flat_beyond_it() -> None:
+    job = sim_job(1, 0, 100, gpus=1, model="A100")
+    elastic = SimJob(job.job, 0, 100, {}, {"A100": {1: 10.0, 4: 34.0}})
+    assert elastic.rate("A100", 1) == 10.0
+    assert elastic.rate("A100", 2) == pytest.approx(18.0)
+    assert elastic.rate("A100", 8) == 34.0
+    assert elastic.rate("T4", 1) == 1.0

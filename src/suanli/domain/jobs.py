@@ -129,6 +129,9 @@ class JobSpec:
     """Workload type (e.g. "resnet50") for the measured throughput matrix."""
     throughput_hints: Mapping[str, float] = field(default_factory=dict)
     """User hints: relative speed per GPU model (e.g. {"H100": 3.0, "A100": 1.0})."""
+    max_gang_size: int | None = None
+    """Elastic jobs: the job accepts any number of members from `gang_size` up to this
+    (each member `resources`), and may be resized between runs. None: rigid."""
 
     @property
     def metered_class(self) -> WorkloadClass:
@@ -167,6 +170,7 @@ class JobSpec:
         service: str = "",
         job_type: str = "",
         throughput_hints: Mapping[str, float] | None = None,
+        max_gang_size: int | None = None,
     ) -> JobSpec:
         """Validate and build a spec; raises InvalidInput naming the field at fault."""
         argv = tuple(command)
@@ -224,6 +228,14 @@ class JobSpec:
                 f"gang_size must be between 1 and {MAX_GANG}, got {gang_size}.",
                 field="gang_size",
                 hint="a gang is N members that start together in one cluster, e.g. --gang 4.",
+            )
+        if max_gang_size is not None and not gang_size <= max_gang_size <= MAX_GANG:
+            raise InvalidInput(
+                f"max_gang_size must be between gang_size ({gang_size}) and {MAX_GANG}, "
+                f"got {max_gang_size}.",
+                field="max_gang_size",
+                hint="an elastic job runs with gang_size to max_gang_size members, "
+                "e.g. --gang 1 --max-gang 8.",
             )
         for bound, label in (
             (max_data_rtt_ms, "max_data_rtt_ms"),
@@ -292,6 +304,7 @@ class JobSpec:
             service=service,
             job_type=job_type,
             throughput_hints=hints,
+            max_gang_size=max_gang_size,
         )
 
 

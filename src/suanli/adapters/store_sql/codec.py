@@ -44,6 +44,7 @@ def spec_to_json(spec: JobSpec) -> dict[str, Any]:
         "service": spec.service,
         "job_type": spec.job_type,
         "throughput_hints": dict(spec.throughput_hints),
+        "max_gang_size": spec.max_gang_size,
     }
 
 
@@ -74,6 +75,7 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
         service=data.get("service", ""),
         job_type=data.get("job_type", ""),
         throughput_hints=data.get("throughput_hints") or {},
+        max_gang_size=data.get("max_gang_size"),
     )
 
 

@@ -59,6 +59,7 @@ def _request_text(job: Job, member: Resources) -> str:
 class SuanliPolicy:
     name = "suanli"
     append_only = False
+    round_s: float | None = None
 
     def __init__(self, settings: SchedulerSettings) -> None:
         self.settings = settings

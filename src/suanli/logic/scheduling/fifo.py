@@ -23,6 +23,7 @@ from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 class FifoFirstFit:
     name = "fifo"
     append_only = True
+    round_s: float | None = None
 
     def __init__(self, settings: SchedulerSettings) -> None:
         self.settings = settings

@@ -31,6 +31,10 @@ class Policy(Protocol):
     capacity, and new jobs always order last (FIFO). Such a policy lets the scheduler
     decide only newly queued jobs while capacity is unchanged (`logic/scheduling/
     incremental.py`)."""
+    round_s: float | None
+    """Time-sharing policies that decide in rounds (Gavel, Tiresias, Themis): the round
+    length the simulator runs them with (`Snapshot.round_s`, `logic/scheduling/
+    rounds.py`); None for event-driven policies."""
 
     def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
         """Step 4: the pending jobs in the order admission should try them. May be lazy,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from suanli.domain.geo import LatencyMatrix
-from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId, TenantId
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
 from suanli.domain.jobs import Job
 from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
@@ -45,6 +45,35 @@ class RegionView:
 
 
 @dataclass(frozen=True, slots=True)
+class JobProgress:
+    """What is known of one job's progress: the service it has received and, where known
+    (the simulator knows; the live service may not), its remaining work and its rate on
+    each GPU model. Policies from the literature read it: least attained service
+    (Tiresias), shortest remaining time (SJF), time shares (Gavel), finish-time fairness
+    (Themis)."""
+
+    attained_gpu_s: float = 0.0
+    """GPU-seconds held so far, over all runs (a running job's current run included)."""
+    run_s_by_model: Mapping[str, float] = field(default_factory=dict)
+    """Wall seconds run so far on each GPU model."""
+    remaining_work: float | None = None
+    """Work left, in the unit of `rates` (rate x seconds); None: unknown."""
+    rates: Mapping[str, float] = field(default_factory=dict)
+    """Work per second on each GPU model at the job's requested size; empty: unknown."""
+    scaling: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    """Work per second by GPU model and total GPU count, where measured (elastic jobs)."""
+    first_arrival_s: float = 0.0
+    """When the job was submitted, in seconds since the simulation start (0 live)."""
+
+    def remaining_s(self, model: str | None = None) -> float | None:
+        """Seconds of work left on `model` (None: the fastest known model)."""
+        if self.remaining_work is None or not self.rates:
+            return None
+        rate = self.rates.get(model, 0.0) if model else max(self.rates.values())
+        return self.remaining_work / rate if rate > 0 else None
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Everything one cycle decides over: schedulable clusters with their free capacity,
     the pending queue (submission order), the jobs holding resources (for preemption and
@@ -64,6 +93,13 @@ class Snapshot:
     throughput: Mapping[tuple[str, str], float] = field(default_factory=dict)
     """Measured throughput of (job_type, GPU model) in the job type's own unit (e.g.
     samples/s); only ratios between models of one job type matter."""
+    progress: Mapping[JobId, JobProgress] = field(default_factory=dict)
+    """Per job in the queue (and running): service received, remaining work, rates."""
+    round_s: float | None = None
+    """Set when the caller runs rounds (time-sharing leases): every job holding resources
+    is in `queue` again (status RUNNING, its placements kept), all capacity is free, and
+    a job admitted to the same placements keeps running; others are suspended. None: the
+    ordinary event-driven cycle."""
     _nodes: tuple[tuple[ClusterView, NodeView], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:

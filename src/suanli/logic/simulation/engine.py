@@ -2,27 +2,37 @@
 
 Jobs arrive, the very `run_cycle` of the live scheduler places them on a simulated pool
 (the snapshot is built from the simulated state instead of the store), and each runs
-until its work is done at the speed of the devices it got. Preempted jobs stop after the
+until its work is done at the rate of the devices it got. Preempted jobs stop after the
 grace period, pay a fixed restart cost (restoring their checkpoint) and are requeued with
 their age. Time is simulated seconds from the start; nothing reads the wall clock, and
 a run is deterministic for a given input.
 
-Speeds: a job's `work` is its run time at speed 1.0 (its duration on the hardware of the
-trace); `speed[model]` says how much faster it runs on that GPU model (missing: 1.0).
+Two modes:
+- event-driven (default): a cycle after every change, at most one per `min_gap_s`, as
+  the live loop runs; running jobs keep their resources until they end or are preempted.
+- rounds (`round_s` set; Gavel-style time sharing): a cycle at every round boundary over
+  every unfinished job, running ones included, with all capacity free. A job admitted to
+  the placements it holds keeps running at no cost; a running job not admitted again is
+  suspended at once (its lease ended) and one moved elsewhere restarts there; either
+  pays `restart_cost_s` of work when it runs again.
+
+Rates: a job's `work` is in its own unit (seconds on the trace's hardware, or steps, or
+samples); `SimJob.rate(model, gpus)` says how much of it one second on `gpus` GPUs of
+`model` does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from suanli.domain.ids import ClusterId, JobId, NodeId
 from suanli.domain.jobs import Job, JobStatus
-from suanli.domain.resources import ZERO, Resources
+from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.policy import Policy
-from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
+from suanli.logic.scheduling.snapshot import ClusterView, JobProgress, NodeView, Snapshot
 from suanli.logic.simulation.events import EventQueue, Kind
 
 
@@ -32,8 +42,48 @@ class SimJob:
     """Its spec, tenant and submission sequence; status PENDING."""
     arrival_s: float
     work: float
-    """Run time in seconds at speed 1.0."""
+    """Work to do, in the unit of the rates (run time at rate 1.0 by default)."""
     speed: Mapping[str, float] = field(default_factory=dict)
+    """Rate on each GPU model at the job's requested size; a missing model runs at 1.0."""
+    scaling: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    """Measured rate by GPU model and total GPU count (elastic jobs, or profiles that
+    give scaling); where a model is here, it overrides `speed` for that model."""
+
+    @property
+    def requested_gpus(self) -> int:
+        return self.job.spec.resources.gpu_count * self.job.spec.gang_size
+
+    def rate(self, model: str, gpus: int) -> float:
+        """Work per second on `gpus` GPUs of `model`. From `scaling`: the measured point,
+        else linear between the nearest measured counts, proportional below the smallest
+        and flat above the largest (no gain is assumed where none was measured). Else
+        `speed`, scaled linearly from the requested size."""
+        points = self.scaling.get(model)
+        if points:
+            if gpus in points:
+                return points[gpus]
+            counts = sorted(points)
+            if gpus < counts[0]:
+                return points[counts[0]] * gpus / counts[0]
+            if gpus > counts[-1]:
+                return points[counts[-1]]
+            hi = next(c for c in counts if c > gpus)
+            lo = max(c for c in counts if c < gpus)
+            f = (gpus - lo) / (hi - lo)
+            return points[lo] + f * (points[hi] - points[lo])
+        base = self.speed.get(model, 1.0)
+        requested = self.requested_gpus
+        return base if requested in (0, gpus) else base * gpus / requested
+
+    def best_rate(self) -> float:
+        """The fastest this job can run: best model, best allowed size."""
+        sizes = {self.requested_gpus}
+        spec = self.job.spec
+        if spec.max_gang_size is not None:
+            per = spec.resources.gpu_count
+            sizes |= {per * m for m in range(spec.gang_size, spec.max_gang_size + 1)}
+        models = {*self.speed, *self.scaling} or {""}
+        return max(self.rate(m, g) for m in models for g in sizes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,8 +92,12 @@ class SimSettings:
     """At most one scheduling cycle per this much simulated time (the live loop's
     coalescing of wake-ups); a cycle runs after every change otherwise."""
     restart_cost_s: float = 30.0
-    """Work lost by a preempted job (time to restore its checkpoint)."""
+    """Seconds a preempted, suspended or moved job spends restoring its checkpoint before
+    it makes progress again."""
     grace_s: float = 30.0
+    round_s: float | None = None
+    """Rounds mode (see the module doc): a cycle every this many seconds; None: the
+    policy's own `round_s` (None for event-driven policies)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +109,8 @@ class JobOutcome:
     finish_s: float
     preemptions: int
     gpu_seconds: float
+    units: float = 0.0
+    """Standard compute units consumed (GPU-hours x the model's metering rating)."""
 
     @property
     def jct_s(self) -> float:
@@ -66,6 +122,16 @@ class JobOutcome:
 
 
 @dataclass(frozen=True, slots=True)
+class Sample:
+    """The pool after one cycle: GPUs busy, jobs waiting, jobs running."""
+
+    at_s: float
+    busy_gpus: int
+    queued: int
+    running: int
+
+
+@dataclass(frozen=True, slots=True)
 class SimResult:
     outcomes: tuple[JobOutcome, ...]
     unfinished: tuple[JobId, ...]
@@ -74,15 +140,48 @@ class SimResult:
     cycles: int
     busy_gpu_seconds: float
     total_gpus: int
+    timeline: tuple[Sample, ...] = ()
 
 
 @dataclass(slots=True)
 class _Run:
     job: Job
     started_s: float
-    speed: float
+    rate: float
+    model: str
+    gpus: int
     remaining_at_start: float
     version: int
+    resume_s: float = 0.0
+    """Seconds at the start of this run spent restoring a checkpoint (no progress)."""
+
+    def done(self, t: float) -> float:
+        """Work done by time `t`."""
+        return max(0.0, t - self.started_s - self.resume_s) * self.rate
+
+
+class _LazyProgress(Mapping[JobId, JobProgress]):
+    """Progress of the snapshot's jobs, computed when a policy asks (most do not)."""
+
+    def __init__(self, sim: Simulator, now: float, ids: set[JobId]) -> None:
+        self._sim = sim
+        self._now = now
+        self._ids = ids
+        self._cache: dict[JobId, JobProgress] = {}
+
+    def __getitem__(self, job_id: JobId) -> JobProgress:
+        if job_id not in self._ids:
+            raise KeyError(job_id)
+        got = self._cache.get(job_id)
+        if got is None:
+            got = self._cache[job_id] = self._sim._progress(self._now, job_id)
+        return got
+
+    def __iter__(self) -> Iterator[JobId]:
+        return iter(self._ids)
+
+    def __len__(self) -> int:
+        return len(self._ids)
 
 
 class Simulator:
@@ -94,70 +193,122 @@ class Simulator:
         *,
         start: datetime,
         settings: SimSettings | None = None,
+        units_per_gpu_hour: Callable[[str], float] | None = None,
     ) -> None:
         self._clusters = tuple(clusters)
         self._policy = policy
         self._start = start
         self._settings = settings or SimSettings()
+        if self._settings.round_s is None and policy.round_s is not None:
+            self._settings = replace(self._settings, round_s=policy.round_s)
         self._jobs = {j.job.id: j for j in jobs}
-        self._free: dict[tuple[ClusterId, NodeId], Resources] = {
+        self._units = units_per_gpu_hour or (lambda model: 0.0)
+        self._capacity: dict[tuple[ClusterId, NodeId], Resources] = {
             (c.id, n.node_id): n.capacity for c in self._clusters for n in c.nodes
         }
+        self._free = dict(self._capacity)
         self._busy_gpus = 0
         self._total_gpus = sum(n.capacity.gpu_count for c in self._clusters for n in c.nodes)
+        # Simulation state (reset by run()).
+        self._pending: dict[JobId, Job] = {}
+        self._runs: dict[JobId, _Run] = {}
+        self._remaining: dict[JobId, float] = {}
+        self._resume: dict[JobId, float] = {}
+        self._first_start: dict[JobId, float] = {}
+        self._preemptions: dict[JobId, int] = {}
+        self._gpu_seconds: dict[JobId, float] = {}
+        self._units_used: dict[JobId, float] = {}
+        self._run_s: dict[JobId, dict[str, float]] = {}
+        self._versions = 0
 
     def _at(self, t: float) -> datetime:
         return self._start + timedelta(seconds=t)
 
-    def _snapshot(self, now: float, pending: dict[JobId, Job], runs: dict[JobId, _Run]) -> Snapshot:
+    def _progress(self, now: float, job_id: JobId) -> JobProgress:
+        sj = self._jobs[job_id]
+        attained = self._gpu_seconds.get(job_id, 0.0)
+        by_model = dict(self._run_s.get(job_id, {}))
+        remaining = self._remaining[job_id]
+        run = self._runs.get(job_id)
+        if run is not None:
+            attained += run.gpus * (now - run.started_s)
+            by_model[run.model] = by_model.get(run.model, 0.0) + now - run.started_s
+            remaining = max(run.remaining_at_start - run.done(now), 0.0)
+        models = {*sj.speed, *sj.scaling}
+        requested = sj.requested_gpus
+        return JobProgress(
+            attained_gpu_s=attained,
+            run_s_by_model=by_model,
+            remaining_work=remaining,
+            rates={m: sj.rate(m, requested) for m in models},
+            scaling=sj.scaling,
+            first_arrival_s=sj.arrival_s,
+        )
+
+    def _snapshot(self, now: float) -> Snapshot:
+        rounds = self._settings.round_s is not None
+        free = self._capacity if rounds else self._free
         clusters = tuple(
             replace(
                 c,
                 nodes=tuple(
-                    NodeView(c.id, n.node_id, n.capacity, self._free[(c.id, n.node_id)])
-                    for n in c.nodes
+                    NodeView(c.id, n.node_id, n.capacity, free[(c.id, n.node_id)]) for n in c.nodes
                 ),
             )
             for c in self._clusters
         )
-        queue = tuple(sorted(pending.values(), key=lambda j: j.seq))
-        return Snapshot(self._at(now), clusters, queue, tuple(r.job for r in runs.values()))
+        waiting = list(self._pending.values())
+        if rounds:
+            waiting += [r.job for r in self._runs.values()]
+            running: tuple[Job, ...] = ()
+        else:
+            running = tuple(r.job for r in self._runs.values())
+        queue = tuple(sorted(waiting, key=lambda j: j.seq))
+        progress = _LazyProgress(self, now, {j.id for j in (*queue, *running)})
+        return Snapshot(
+            self._at(now),
+            clusters,
+            queue,
+            running,
+            progress=progress,
+            round_s=self._settings.round_s,
+        )
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimResult:
-        """Simulate until every job has finished or nothing more can happen."""
+        """Simulate until every job has finished or nothing more can happen.
+        `progress(finished, total)` is called after every cycle."""
         s = self._settings
         events = EventQueue()
         for sj in self._jobs.values():
             events.push(sj.arrival_s, Kind.ARRIVE, sj.job.id)
-        pending: dict[JobId, Job] = {}
-        runs: dict[JobId, _Run] = {}
-        remaining = {i: sj.work for i, sj in self._jobs.items()}
-        first_start: dict[JobId, float] = {}
-        preemptions: dict[JobId, int] = {}
-        gpu_seconds: dict[JobId, float] = {}
+        self._pending = {}
+        self._runs = {}
+        self._remaining = {i: sj.work for i, sj in self._jobs.items()}
+        self._resume = {}
+        self._free = dict(self._capacity)
+        self._busy_gpus = 0
         outcomes: list[JobOutcome] = []
+        timeline: list[Sample] = []
         cycle_at: float | None = None
-        last_cycle = -s.min_gap_s
+        last_cycle = -(s.round_s or s.min_gap_s)
         busy = 0.0
         now = 0.0
         handled = cycles = 0
 
         def want_cycle(t: float) -> None:
             nonlocal cycle_at
-            at = max(t, last_cycle + s.min_gap_s)
-            if cycle_at is None or at < cycle_at:
-                cycle_at = at
-                events.push(at, Kind.CYCLE)
-
-        def release(run: _Run, t: float) -> float:
-            """Free the run's resources; returns the speed-1.0 work it did."""
-            for p in run.job.placed():
-                key = (run.job.cluster_id or ClusterId(""), p.node_id)
-                self._free[key] = self._free[key] + p.allocation
-            held = (run.job.allocation or ZERO).gpu_count
-            self._busy_gpus -= held
-            gpu_seconds[run.job.id] = gpu_seconds.get(run.job.id, 0.0) + held * (t - run.started_s)
-            return (t - run.started_s) * run.speed
+            if s.round_s is not None:
+                # Rounds: the next boundary, unless the pool is idle (then start now).
+                if cycle_at is not None:
+                    return
+                at = t if not self._runs and last_cycle + s.round_s <= t else None
+                at = at if at is not None else max(t, last_cycle + s.round_s)
+            else:
+                at = max(t, last_cycle + s.min_gap_s)
+                if cycle_at is not None and at >= cycle_at:
+                    return
+            cycle_at = at
+            events.push(at, Kind.CYCLE)
 
         while len(events):
             event = events.pop()
@@ -166,45 +317,33 @@ class Simulator:
             handled += 1
             if event.kind is Kind.ARRIVE:
                 sj = self._jobs[JobId(event.subject)]
-                pending[sj.job.id] = replace(sj.job, submitted_at=self._at(now))
+                self._pending[sj.job.id] = replace(sj.job, submitted_at=self._at(now))
                 want_cycle(now)
             elif event.kind is Kind.FINISH:
-                run = runs.get(JobId(event.subject))
+                run = self._runs.get(JobId(event.subject))
                 if run is None or run.version != event.version:
-                    continue  # preempted since
-                del runs[run.job.id]
-                release(run, now)
+                    continue  # preempted or moved since
+                self._stop(run, now)
+                self._remaining[run.job.id] = 0.0
                 sj = self._jobs[run.job.id]
                 outcomes.append(
                     JobOutcome(
                         run.job.id,
                         run.job.tenant_id,
                         sj.arrival_s,
-                        first_start[run.job.id],
+                        self._first_start[run.job.id],
                         now,
-                        preemptions.get(run.job.id, 0),
-                        gpu_seconds[run.job.id],
+                        self._preemptions.get(run.job.id, 0),
+                        self._gpu_seconds[run.job.id],
+                        self._units_used.get(run.job.id, 0.0),
                     )
                 )
                 want_cycle(now)
             elif event.kind is Kind.STOP:
-                run = runs.get(JobId(event.subject))
+                run = self._runs.get(JobId(event.subject))
                 if run is None or run.version != event.version:
                     continue
-                del runs[run.job.id]
-                done = release(run, now)
-                remaining[run.job.id] = max(remaining[run.job.id] - done, 0.0) + s.restart_cost_s
-                preemptions[run.job.id] = preemptions.get(run.job.id, 0) + 1
-                pending[run.job.id] = replace(
-                    run.job,
-                    status=JobStatus.PENDING,
-                    cluster_id=None,
-                    node_id=None,
-                    allocation=None,
-                    placements=(),
-                    started_at=None,
-                    preempt_requested=False,
-                )
+                self._suspend(run, now)
                 want_cycle(now)
             else:  # CYCLE
                 if cycle_at != now:
@@ -212,33 +351,88 @@ class Simulator:
                 cycle_at = None
                 last_cycle = now
                 cycles += 1
-                self._cycle(now, pending, runs, remaining, first_start, events, handled)
+                self._cycle(now, events)
+                timeline.append(Sample(now, self._busy_gpus, len(self._pending), len(self._runs)))
+                if s.round_s is not None and self._runs:
+                    # Next round; with nothing running, only an arrival changes anything.
+                    want_cycle(now)
                 if progress is not None:
                     progress(len(outcomes), len(self._jobs))
-        unfinished = tuple(sorted({*pending, *runs}))
-        return SimResult(tuple(outcomes), unfinished, now, handled, cycles, busy, self._total_gpus)
+        unfinished = tuple(sorted({*self._pending, *self._runs}))
+        return SimResult(
+            tuple(outcomes),
+            unfinished,
+            now,
+            handled,
+            cycles,
+            busy,
+            self._total_gpus,
+            tuple(timeline),
+        )
 
-    def _cycle(
-        self,
-        now: float,
-        pending: dict[JobId, Job],
-        runs: dict[JobId, _Run],
-        remaining: dict[JobId, float],
-        first_start: dict[JobId, float],
-        events: EventQueue,
-        version: int,
-    ) -> None:
-        if not pending:
+    def _stop(self, run: _Run, t: float) -> None:
+        """End `run` at `t`: free its resources, account its service and work."""
+        del self._runs[run.job.id]
+        for p in run.job.placed():
+            key = (run.job.cluster_id or ClusterId(""), p.node_id)
+            self._free[key] = self._free[key] + p.allocation
+        self._busy_gpus -= run.gpus
+        jid = run.job.id
+        wall = t - run.started_s
+        self._gpu_seconds[jid] = self._gpu_seconds.get(jid, 0.0) + run.gpus * wall
+        self._units_used[jid] = self._units_used.get(
+            jid, 0.0
+        ) + run.gpus * wall / 3600 * self._units(run.model)
+        by_model = self._run_s.setdefault(jid, {})
+        by_model[run.model] = by_model.get(run.model, 0.0) + wall
+        self._remaining[jid] = max(run.remaining_at_start - run.done(t), 0.0)
+        # A run stopped before its checkpoint was restored still owes the rest of it.
+        self._resume[jid] = max(run.resume_s - wall, 0.0)
+
+    def _suspend(self, run: _Run, t: float) -> None:
+        """Stop `run` (preempted or lease not renewed) and queue the job again."""
+        self._stop(run, t)
+        jid = run.job.id
+        self._resume[jid] = self._settings.restart_cost_s
+        self._preemptions[jid] = self._preemptions.get(jid, 0) + 1
+        self._pending[jid] = replace(
+            run.job,
+            status=JobStatus.PENDING,
+            cluster_id=None,
+            node_id=None,
+            allocation=None,
+            placements=(),
+            started_at=None,
+            preempt_requested=False,
+        )
+
+    def _cycle(self, now: float, events: EventQueue) -> None:
+        rounds = self._settings.round_s is not None
+        if not self._pending and not (rounds and self._runs):
             return
-        result = run_cycle(self._snapshot(now, pending, runs), self._policy)
-        for admit in result.admitted:
-            job = pending.pop(admit.job_id)
+        result = run_cycle(self._snapshot(now), self._policy)
+        admitted = list(result.admitted)
+        if rounds:
+            chosen = {a.job_id: a for a in admitted}
+            for jid, run in list(self._runs.items()):
+                a = chosen.get(jid)
+                if (
+                    a is not None
+                    and a.cluster_id == run.job.cluster_id
+                    and a.placements == run.job.placements
+                ):
+                    admitted.remove(a)  # lease renewed where it is
+                    continue
+                self._suspend(run, now)
+        for admit in admitted:
+            job = self._pending.pop(admit.job_id)
             for p in admit.placements:
                 key = (admit.cluster_id, p.node_id)
                 self._free[key] = self._free[key] - p.allocation
-            self._busy_gpus += admit.allocation.gpu_count
+            gpus = admit.allocation.gpu_count
+            self._busy_gpus += gpus
             model = next(iter(admit.allocation.gpus), "")
-            speed = self._jobs[job.id].speed.get(model, 1.0) if model else 1.0
+            rate = self._jobs[job.id].rate(model, gpus) if model else 1.0
             running = replace(
                 job,
                 status=JobStatus.RUNNING,
@@ -248,13 +442,18 @@ class Simulator:
                 placements=admit.placements,
                 started_at=self._at(now),
             )
-            run = _Run(running, now, speed, remaining[job.id], version)
-            runs[job.id] = run
-            first_start.setdefault(job.id, now)
-            events.push(now + remaining[job.id] / speed, Kind.FINISH, job.id, version)
+            self._versions += 1
+            resume = self._resume.pop(job.id, 0.0)
+            run = _Run(running, now, rate, model, gpus, self._remaining[job.id], self._versions)
+            run.resume_s = resume
+            self._runs[job.id] = run
+            self._first_start.setdefault(job.id, now)
+            if rate > 0:
+                at = now + resume + self._remaining[job.id] / rate
+                events.push(at, Kind.FINISH, job.id, run.version)
         for preemption in result.preemptions:
             for victim in preemption.victims:
-                stopping = runs.get(victim)
+                stopping = self._runs.get(victim)
                 if stopping is None or stopping.job.preempt_requested:
                     continue
                 stopping.job = replace(stopping.job, preempt_requested=True)
