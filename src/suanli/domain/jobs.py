@@ -129,9 +129,23 @@ class JobSpec:
     """Workload type (e.g. "resnet50") for the measured throughput matrix."""
     throughput_hints: Mapping[str, float] = field(default_factory=dict)
     """User hints: relative speed per GPU model (e.g. {"H100": 3.0, "A100": 1.0})."""
+    min_gang_size: int | None = None
     max_gang_size: int | None = None
-    """Elastic jobs: the job accepts any number of members from `gang_size` up to this
-    (each member `resources`), and may be resized between runs. None: rigid."""
+    """Elastic jobs: the job accepts any number of members from `min_gang_size` to
+    `max_gang_size` (each member `resources`; `gang_size` is the size it prefers, which
+    a policy that does not resize uses), and may be resized between runs. None: rigid."""
+
+    @property
+    def gang_range(self) -> tuple[int, int]:
+        """The fewest and the most members the job accepts."""
+        low = self.min_gang_size if self.min_gang_size is not None else self.gang_size
+        high = self.max_gang_size if self.max_gang_size is not None else self.gang_size
+        return low, high
+
+    @property
+    def elastic(self) -> bool:
+        low, high = self.gang_range
+        return low != high
 
     @property
     def metered_class(self) -> WorkloadClass:
@@ -170,6 +184,7 @@ class JobSpec:
         service: str = "",
         job_type: str = "",
         throughput_hints: Mapping[str, float] | None = None,
+        min_gang_size: int | None = None,
         max_gang_size: int | None = None,
     ) -> JobSpec:
         """Validate and build a spec; raises InvalidInput naming the field at fault."""
@@ -229,13 +244,15 @@ class JobSpec:
                 field="gang_size",
                 hint="a gang is N members that start together in one cluster, e.g. --gang 4.",
             )
-        if max_gang_size is not None and not gang_size <= max_gang_size <= MAX_GANG:
+        low = min_gang_size if min_gang_size is not None else gang_size
+        high = max_gang_size if max_gang_size is not None else gang_size
+        if not 1 <= low <= gang_size <= high <= MAX_GANG:
             raise InvalidInput(
-                f"max_gang_size must be between gang_size ({gang_size}) and {MAX_GANG}, "
-                f"got {max_gang_size}.",
-                field="max_gang_size",
-                hint="an elastic job runs with gang_size to max_gang_size members, "
-                "e.g. --gang 1 --max-gang 8.",
+                f"An elastic job needs 1 <= min_gang_size <= gang_size <= max_gang_size <= "
+                f"{MAX_GANG}; got {low} <= {gang_size} <= {high}.",
+                field="max_gang_size" if high < gang_size or high > MAX_GANG else "min_gang_size",
+                hint="e.g. --gang 4 --min-gang 1 --max-gang 8: prefers 4 members, runs "
+                "with 1 to 8.",
             )
         for bound, label in (
             (max_data_rtt_ms, "max_data_rtt_ms"),
@@ -304,6 +321,7 @@ class JobSpec:
             service=service,
             job_type=job_type,
             throughput_hints=hints,
+            min_gang_size=min_gang_size,
             max_gang_size=max_gang_size,
         )
 

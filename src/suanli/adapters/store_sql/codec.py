@@ -44,6 +44,7 @@ def spec_to_json(spec: JobSpec) -> dict[str, Any]:
         "service": spec.service,
         "job_type": spec.job_type,
         "throughput_hints": dict(spec.throughput_hints),
+        "min_gang_size": spec.min_gang_size,
         "max_gang_size": spec.max_gang_size,
     }
 
@@ -75,6 +76,7 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
         service=data.get("service", ""),
         job_type=data.get("job_type", ""),
         throughput_hints=data.get("throughput_hints") or {},
+        min_gang_size=data.get("min_gang_size"),
         max_gang_size=data.get("max_gang_size"),
     )
 

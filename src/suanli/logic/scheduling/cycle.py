@@ -10,7 +10,8 @@
 5. admit     - the cycle applies each admission to the state, refusing (DomainError) any
                that would exceed a node's free capacity
 6. requeue   - every job not admitted stays pending with a reason; preemptions are
-               returned for the caller to carry out
+               returned for the caller to carry out, with the running jobs a
+               `Rebalancing` policy stops to resize (elastic jobs)
 
 The cycle returns decisions; the caller persists them in one transaction. The live
 scheduler and the simulator call this same function. Invariants (tests/unit): capacity
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.backfill import Reservation
 from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
-from suanli.logic.scheduling.policy import Policy
+from suanli.logic.scheduling.policy import Policy, Rebalancing
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState
 
@@ -82,5 +83,8 @@ def _run_cycle(snapshot: Snapshot, policy: Policy, blocked_by: Job | None) -> Cy
             if decision.blocking:
                 blocker = job
         state.position += 1
+    if isinstance(policy, Rebalancing):
+        # 6a: jobs already running may be resized or moved (stopped and requeued)
+        preemptions.extend(policy.rebalance(snapshot, state, len(waiting)))
     # 6: the waiting decisions are the requeue set
     return CycleResult(tuple(admitted), tuple(waiting), tuple(preemptions), state.reservation)

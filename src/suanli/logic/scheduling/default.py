@@ -20,11 +20,18 @@ from datetime import timedelta
 from functools import partial
 
 from suanli.domain.ids import ClusterId, JobId
-from suanli.domain.jobs import Job, JobSpec, PriorityClass
+from suanli.domain.jobs import Job, JobSpec, Placement, PriorityClass
 from suanli.domain.quota import flavors_of, member_flavors
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits_for
 from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
+from suanli.logic.scheduling.elastic import (
+    RESIZE_COOLDOWN_S,
+    Target,
+    grow,
+    members_for,
+    sizes_to_try,
+)
 from suanli.logic.scheduling.fairshare import CLASS_RANK, FairQueue
 from suanli.logic.scheduling.placement import Candidate, PlacementMemo, filter_key
 from suanli.logic.scheduling.policy import register_policy
@@ -66,6 +73,8 @@ class SuanliPolicy:
         self.memo = PlacementMemo()
         self._keys: dict[JobId, tuple[JobSpec, int]] = {}
         self._shapes: dict[tuple[object, ...], int] = {}
+        self._targets: dict[JobId, Target] = {}
+        """Resized elastic jobs: where to admit them again (elastic.grow)."""
 
     def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
         return FairQueue(snapshot, state.fair)
@@ -130,13 +139,19 @@ class SuanliPolicy:
         failed = state.failed.get(memo_key)
         if failed is None:
             # rank only what could hold the gang now (a full pool rejects most at once)
+            least = job.spec.gang_range[0]
             viable = [
-                c for c in allowed if state.capacity.could_hold_now(c.cluster.id, c.member, gang)
+                c for c in allowed if state.capacity.could_hold_now(c.cluster.id, c.member, least)
             ]
-            for cand in state.placer.rank(job, viable) if viable else ():
-                placed = state.capacity.place(
-                    cand.cluster.id, cand.member, gang, spread=self.settings.spread, long=long
+            ranked = state.placer.rank(job, viable) if viable else []
+            target = self._targets.get(job.id)
+            if target is not None:
+                # a resized job goes where its resize counted on, if it still can
+                ranked.sort(
+                    key=lambda c: (c.cluster.id, c.model) != (target.cluster_id, target.model)
                 )
+            for cand in ranked:
+                placed = self._place(job, cand, snapshot, state, long)
                 if placed is not None:
                     return Admit(job.id, cand.cluster.id, placed, borrowing.get(id(cand), False))
         # it does not fit now
@@ -171,6 +186,29 @@ class SuanliPolicy:
             if held is not None:
                 return Wait(job.id, held)
         return Wait(job.id, f"{failed} {self._ahead(state)}")
+
+    def _place(
+        self, job: Job, cand: Candidate, snapshot: Snapshot, state: CycleState, long: bool
+    ) -> tuple[Placement, ...] | None:
+        """The gang's placements on `cand`; an elastic job at the size `elastic.py`
+        chooses, or smaller down to its minimum."""
+        first = members_for(job, cand, snapshot, state, self._targets.get(job.id))
+        for members in sizes_to_try(job, first):
+            placed = state.capacity.place(
+                cand.cluster.id, cand.member, members, spread=self.settings.spread, long=long
+            )
+            if placed is not None:
+                return placed
+        return None
+
+    def rebalance(self, snapshot: Snapshot, state: CycleState, waiting: int) -> list[Preempt]:
+        """Grow running elastic jobs onto idle GPUs (elastic.grow)."""
+        if not self.settings.preemption:
+            return []
+        if len(self._targets) > MAX_KEYS:
+            horizon = snapshot.now - timedelta(seconds=RESIZE_COOLDOWN_S)
+            self._targets = {k: t for k, t in self._targets.items() if t.at >= horizon}
+        return grow(snapshot, state, waiting, self.settings.preemption_grace_s, self._targets)
 
     @staticmethod
     def _held_back(job: Job, allowed: Sequence[Candidate], state: CycleState) -> str | None:

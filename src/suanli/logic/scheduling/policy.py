@@ -8,17 +8,17 @@ admissions (step 5). Policies register by name; the operator picks one in config
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from suanli.domain.errors import InvalidInput
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.capacity import NodeKey
-from suanli.logic.scheduling.decisions import Decision
+from suanli.logic.scheduling.decisions import Decision, Preempt
 from suanli.logic.scheduling.placement import PlacementMemo
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
-__all__ = ["NodeKey", "Policy", "get_policy", "policy_names", "register_policy"]
+__all__ = ["NodeKey", "Policy", "Rebalancing", "get_policy", "policy_names", "register_policy"]
 
 
 class Policy(Protocol):
@@ -43,6 +43,17 @@ class Policy(Protocol):
 
     def nominate(self, job: Job, snapshot: Snapshot, state: CycleState) -> Decision:
         """Step 3: where `job` should go given the state, or why it must wait."""
+        ...
+
+
+@runtime_checkable
+class Rebalancing(Protocol):
+    """A policy that may also stop running jobs after the queue is decided (to resize an
+    elastic job when GPUs sit idle): they are requeued and admitted again."""
+
+    def rebalance(self, snapshot: Snapshot, state: CycleState, waiting: int) -> list[Preempt]:
+        """Preemptions of running jobs (each job's own id as `job_id` and only victim),
+        given the cycle's final state and how many queued jobs still wait."""
         ...
 
 

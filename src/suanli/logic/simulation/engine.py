@@ -31,7 +31,7 @@ from suanli.domain.ids import ClusterId, JobId, NodeId
 from suanli.domain.jobs import Job, JobStatus
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import run_cycle
-from suanli.logic.scheduling.policy import Policy
+from suanli.logic.scheduling.policy import Policy, Rebalancing
 from suanli.logic.scheduling.snapshot import ClusterView, JobProgress, NodeView, Snapshot
 from suanli.logic.simulation.events import EventQueue, Kind
 
@@ -48,6 +48,8 @@ class SimJob:
     scaling: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
     """Measured rate by GPU model and total GPU count (elastic jobs, or profiles that
     give scaling); where a model is here, it overrides `speed` for that model."""
+    restart_s: float | None = None
+    """This job's checkpoint-restore time; None: `SimSettings.restart_cost_s`."""
 
     @property
     def requested_gpus(self) -> int:
@@ -77,11 +79,9 @@ class SimJob:
 
     def best_rate(self) -> float:
         """The fastest this job can run: best model, best allowed size."""
-        sizes = {self.requested_gpus}
-        spec = self.job.spec
-        if spec.max_gang_size is not None:
-            per = spec.resources.gpu_count
-            sizes |= {per * m for m in range(spec.gang_size, spec.max_gang_size + 1)}
+        low, high = self.job.spec.gang_range
+        per = self.job.spec.resources.gpu_count
+        sizes = {self.requested_gpus, *(per * m for m in range(low, high + 1))}
         models = {*self.speed, *self.scaling} or {""}
         return max(self.rate(m, g) for m in models for g in sizes)
 
@@ -359,10 +359,12 @@ class Simulator:
                 if progress is not None:
                     progress(len(outcomes), len(self._jobs))
         unfinished = tuple(sorted({*self._pending, *self._runs}))
+        # Stale events (runs stopped since) may come later than anything that happened.
+        end = now if unfinished else max((o.finish_s for o in outcomes), default=0.0)
         return SimResult(
             tuple(outcomes),
             unfinished,
-            now,
+            end,
             handled,
             cycles,
             busy,
@@ -393,7 +395,8 @@ class Simulator:
         """Stop `run` (preempted or lease not renewed) and queue the job again."""
         self._stop(run, t)
         jid = run.job.id
-        self._resume[jid] = self._settings.restart_cost_s
+        own = self._jobs[jid].restart_s
+        self._resume[jid] = own if own is not None else self._settings.restart_cost_s
         self._preemptions[jid] = self._preemptions.get(jid, 0) + 1
         self._pending[jid] = replace(
             run.job,
@@ -408,7 +411,9 @@ class Simulator:
 
     def _cycle(self, now: float, events: EventQueue) -> None:
         rounds = self._settings.round_s is not None
-        if not self._pending and not (rounds and self._runs):
+        if not self._pending and not (
+            self._runs and (rounds or isinstance(self._policy, Rebalancing))
+        ):
             return
         result = run_cycle(self._snapshot(now), self._policy)
         admitted = list(result.admitted)

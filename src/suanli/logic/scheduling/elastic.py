@@ -1,0 +1,224 @@
+"""How many members an elastic job gets when it is admitted.
+
+An elastic job (`JobSpec.gang_range`, e.g. 1..16 one-GPU members, preferring 8) can start
+on fewer members than it prefers instead of waiting, and on more when nobody else waits
+for the GPUs. More members only help while they make the job faster: a size is taken
+only if each GPU still does at least `MIN_EFFICIENCY` of the work one GPU does alone
+(per-GPU rate against the smallest size's), from the job's measured scaling
+(`JobProgress.scaling`, the throughput profiles) — where nothing is measured, rates are
+assumed linear in the GPU count, so only the caps below apply.
+
+The size, for the candidate (cluster, model) the job would be placed on:
+- never more than fit now, never fewer than the job's minimum;
+- when other jobs wait behind it this cycle: at most its preferred size (it shares);
+  when none do: up to its maximum (idle GPUs speed it up);
+- the largest such size that is still efficient.
+While it runs, an elastic job is grown when GPUs sit idle and nobody waits (`grow`): it
+is stopped at a checkpoint and admitted again at the larger size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+from suanli.domain.ids import ClusterId, JobId
+from suanli.domain.jobs import Job
+from suanli.logic.scheduling.decisions import Preempt
+from suanli.logic.scheduling.placement import Candidate
+from suanli.logic.scheduling.snapshot import Snapshot
+from suanli.logic.scheduling.state import CycleState
+
+MIN_EFFICIENCY = 0.5
+"""Smallest acceptable per-GPU rate, relative to the per-GPU rate at the job's minimum
+size (Pollux/Sia use goodput in the same spirit: GPUs that add little go elsewhere)."""
+
+
+def _rate(scaling: Mapping[int, float] | None, gpus: int) -> float:
+    if not scaling:
+        return float(gpus)
+    if gpus in scaling:
+        return scaling[gpus]
+    below = [g for g in scaling if g < gpus]
+    return scaling[max(below)] if below else scaling[min(scaling)] * gpus / min(scaling)
+
+
+def members_for(
+    job: Job,
+    cand: Candidate,
+    snapshot: Snapshot,
+    state: CycleState,
+    target: Target | None = None,
+) -> int:
+    """Members to admit `job` with on `cand` (its gang size when rigid; the `target` of a
+    resize when it names this candidate). The result may not fit: the caller's
+    placement decides, and it tries smaller sizes down to the minimum (`sizes_to_try`)."""
+    spec = job.spec
+    if not spec.elastic:
+        return spec.gang_size
+    if target is not None and (target.cluster_id, target.model) == (cand.cluster.id, cand.model):
+        return target.members
+    low, high = spec.gang_range
+    fit = state.capacity.members_now(cand.cluster.id, cand.member)
+    waiting = len(snapshot.queue) - state.position - 1
+    cap = high if waiting <= 0 else spec.gang_size
+    top = max(low, min(cap, fit))
+    per = max(spec.resources.gpu_count, 1)
+    progress = snapshot.progress.get(job.id)
+    scaling = progress.scaling.get(cand.model) if progress is not None else None
+    base = _rate(scaling, low * per) / (low * per)
+    best = low
+    for m in range(low + 1, top + 1):
+        g = m * per
+        if _rate(scaling, g) / g >= MIN_EFFICIENCY * base and _rate(scaling, g) > _rate(
+            scaling, best * per
+        ):
+            best = m
+    return best
+
+
+def sizes_to_try(job: Job, first: int) -> range:
+    """`first`, then smaller sizes down to the job's minimum."""
+    low, _ = job.spec.gang_range
+    return range(first, low - 1, -1)
+
+
+GROW_MIN_GAIN = 0.2
+"""Grow a running elastic job only if that saves at least this share of its remaining
+time (after paying its stop, restore and restart) ..."""
+GROW_MIN_SAVING_S = 600.0
+"""... and at least this many seconds: a resize is a checkpoint and a restart."""
+
+
+RESIZE_COOLDOWN_S = 1800.0
+"""A job is resized at most once per this many seconds (no thrashing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where and how large a resized job is to be admitted again."""
+
+    cluster_id: ClusterId
+    model: str
+    members: int
+    at: datetime
+
+
+RESTART_ESTIMATE_S = 300.0
+"""What a resize is assumed to cost: stop at a checkpoint, restore, warm up."""
+
+
+def grow(
+    snapshot: Snapshot,
+    state: CycleState,
+    waiting: int,
+    grace_s: float,
+    targets: dict[JobId, Target],
+) -> list[Preempt]:
+    """Resizes for running elastic jobs when GPUs sit idle: with no job left waiting
+    this cycle, each running elastic job whose remaining work is known is checked for a
+    larger size on its cluster and model (what is free there plus what it holds); if
+    that saves enough time, the job is stopped (checkpoint, `grace_s`) and requeued, and
+    the next cycle admits it at the larger size (recorded in `targets`; a job resized
+    less than RESIZE_COOLDOWN_S ago is left alone). Longest remaining jobs first; the
+    idle GPUs one resize counts on are not counted again."""
+    if waiting:
+        return shrink(snapshot, grace_s, targets)
+    out: list[Preempt] = []
+    spare: dict[tuple[ClusterId, str], int] = {}
+    jobs = []
+    for job in snapshot.running:
+        progress = snapshot.progress.get(job.id)
+        if (
+            not job.spec.elastic
+            or job.preempt_requested
+            or job.cluster_id is None
+            or progress is None
+            or progress.remaining_work is None
+            or not job.allocation
+            or not job.allocation.gpus
+        ):
+            continue
+        last = targets.get(job.id)
+        if last is not None and (snapshot.now - last.at).total_seconds() < RESIZE_COOLDOWN_S:
+            continue
+        jobs.append((progress.remaining_work, job, progress))
+    for _, job, progress in sorted(jobs, key=lambda t: -t[0]):
+        assert job.cluster_id is not None and job.allocation is not None
+        model = next(iter(job.allocation.gpus))
+        per = max(job.spec.resources.gpu_count, 1)
+        members = job.allocation.gpus[model] // per
+        now_rate = _rate(progress.scaling.get(model), members * per)
+        best, best_rate, best_at = members, now_rate, (job.cluster_id, model)
+        _, high = job.spec.gang_range
+        candidates, _ = state.placer.candidates(job)
+        for cand in candidates:
+            key = (cand.cluster.id, cand.model)
+            scaling = progress.scaling.get(cand.model)
+            if not scaling:
+                continue  # unmeasured: no basis to move it
+            if key not in spare:
+                spare[key] = state.capacity.free_devices(*key) // per
+            room = spare[key] + (members if key == (job.cluster_id, model) else 0)
+            base = _rate(scaling, 1 * per) / per
+            for m in range(1, min(high, room) + 1):
+                r = _rate(scaling, m * per)
+                if r / (m * per) >= MIN_EFFICIENCY * base and r > best_rate:
+                    best, best_rate, best_at = m, r, key
+        if (best_at == (job.cluster_id, model) and best == members) or now_rate <= 0:
+            continue
+        assert progress.remaining_work is not None
+        left_now = progress.remaining_work / now_rate
+        left_new = grace_s + RESTART_ESTIMATE_S + progress.remaining_work / best_rate
+        saving = left_now - left_new
+        if saving < max(GROW_MIN_SAVING_S, GROW_MIN_GAIN * left_now):
+            continue
+        spare[best_at] -= best - (members if best_at == (job.cluster_id, model) else 0)
+        targets[job.id] = Target(best_at[0], best_at[1], best, snapshot.now)
+        out.append(
+            Preempt(
+                job.id,
+                job.cluster_id,
+                (job.id,),
+                f"Resizing elastic job from {members} x {model} on {job.cluster_id} to "
+                f"{best} x {best_at[1]} on {best_at[0]}: GPUs are idle and it would finish about "
+                f"{int(saving // 60)} min sooner; it restarts from its checkpoint.",
+                grace_s,
+            )
+        )
+    return out
+
+
+def shrink(snapshot: Snapshot, grace_s: float, targets: dict[JobId, Target]) -> list[Preempt]:
+    """Jobs wait: running elastic jobs grown past the size they prefer give the extra
+    GPUs back (stopped at a checkpoint, admitted again at their preferred size on the
+    same cluster and model), largest first; cooldown as for growing."""
+    out: list[Preempt] = []
+    for job in sorted(
+        snapshot.running, key=lambda j: -(j.allocation.gpu_count if j.allocation else 0)
+    ):
+        if not job.spec.elastic or job.preempt_requested or job.cluster_id is None:
+            continue
+        if job.allocation is None or not job.allocation.gpus:
+            continue
+        model = next(iter(job.allocation.gpus))
+        per = max(job.spec.resources.gpu_count, 1)
+        members = job.allocation.gpus[model] // per
+        if members <= job.spec.gang_size:
+            continue
+        last = targets.get(job.id)
+        if last is not None and (snapshot.now - last.at).total_seconds() < RESIZE_COOLDOWN_S:
+            continue
+        targets[job.id] = Target(job.cluster_id, model, job.spec.gang_size, snapshot.now)
+        out.append(
+            Preempt(
+                job.id,
+                job.cluster_id,
+                (job.id,),
+                f"Resizing elastic job from {members} to {job.spec.gang_size} members on "
+                f"{job.cluster_id}: other jobs wait for GPUs; it restarts from its checkpoint.",
+                grace_s,
+            )
+        )
+    return out
