@@ -123,3 +123,43 @@ def test_gang_members_sharing_a_node_are_counted_for_the_engine(w: World) -> Non
     assert placement.members == 2 and placement.allocation.gpus == {"H100": 8}
     (assignment,) = w.plat.agents.claim(w.agent, 10).assignments
     assert assignment.nodes == ("node-0", "node-0")
+
+
+def elastic_spec(prefer: int, low: int, high: int) -> JobSpec:
+    return JobSpec.create(
+        command=["train"],
+        resources=Resources.request(cpus=1, memory_mb=1024, gpus={"H100": 1}),
+        gang_size=prefer,
+        min_gang_size=low,
+        max_gang_size=high,
+    )
+
+
+def test_an_elastic_job_runs_with_the_members_it_got_and_shrinks_for_a_waiting_job(
+    w: World,
+) -> None:
+    register(w, nodes=2)
+    elastic = w.plat.jobs.submit(w.user, elastic_spec(4, 1, 16))
+    assert w.plat.scheduler.run_once().admitted == 1
+    # alone, with no scaling measured: it takes every GPU it may use
+    placed = w.plat.jobs.get(w.user, elastic.id)
+    assert sum(p.members for p in placed.job.placements) == 16
+    (assignment,) = w.plat.agents.claim(w.agent, 10).assignments
+    assert assignment.gang_size == 16 and len(assignment.nodes) == 16
+    w.plat.agents.report(w.agent, StateReport(elastic.id, 1, JobStatus.RUNNING, "e", w.clock.now()))
+    # a rigid job arrives and cannot fit: the elastic job is asked to give GPUs back
+    w.clock.advance(60)
+    rigid = w.plat.jobs.submit(w.user, gpu_spec(8))
+    report = w.plat.scheduler.run_once()
+    assert (report.admitted, report.preempted) == (0, 1)
+    stopping = w.plat.jobs.get(w.user, elastic.id).job
+    assert stopping.preempt_requested and "Resizing elastic job from 16 to 4" in stopping.reason
+    w.plat.agents.report(
+        w.agent,
+        StateReport(elastic.id, 1, JobStatus.CANCELLED, "e", w.clock.now(), w.clock.now(), -15),
+    )
+    # requeued with its age: it comes back at its preferred 4, the rigid job gets 8
+    assert w.plat.scheduler.run_once().admitted == 2
+    again = w.plat.jobs.get(w.user, elastic.id).job
+    assert sum(p.members for p in again.placements) == 4
+    assert w.plat.jobs.get(w.user, rigid.id).job.status is JobStatus.SCHEDULED

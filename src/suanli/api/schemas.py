@@ -55,6 +55,16 @@ class JobCreate(Strict):
         description="members, each asking for the resources above, started together "
         "(all or nothing) in one cluster",
     )
+    min_gang_size: int | None = Field(
+        None,
+        description="elastic jobs: the fewest members the job can run with (the scheduler "
+        "may start it smaller than gang_size instead of waiting); null = gang_size",
+    )
+    max_gang_size: int | None = Field(
+        None,
+        description="elastic jobs: the most members the job can use (the scheduler may "
+        "grow it onto idle GPUs and shrink it back to gang_size); null = gang_size",
+    )
     deny_regions: list[str] = Field(default_factory=list, description="regions never to use")
     providers: list[str] = Field(default_factory=list, description="allowed providers; empty=any")
     deny_providers: list[str] = Field(default_factory=list, description="providers never to use")
@@ -108,6 +118,8 @@ class JobCreate(Strict):
             if self.workload_class
             else None,
             gang_size=self.gang_size,
+            min_gang_size=self.min_gang_size,
+            max_gang_size=self.max_gang_size,
             deny_regions=self.deny_regions,
             providers=self.providers,
             deny_providers=self.deny_providers,
@@ -281,6 +293,8 @@ class JobPublic(BaseModel):
     cancel_requested: bool
     usage: UsagePublic
     gang_size: int = 1
+    min_gang_size: int | None = None
+    max_gang_size: int | None = None
     deny_regions: list[str] = Field(default_factory=list)
     providers: list[str] = Field(default_factory=list)
     deny_providers: list[str] = Field(default_factory=list)
@@ -337,6 +351,8 @@ class JobPublic(BaseModel):
             cancel_requested=job.cancel_requested,
             usage=UsagePublic.of(usage),
             gang_size=spec.gang_size,
+            min_gang_size=spec.min_gang_size,
+            max_gang_size=spec.max_gang_size,
             deny_regions=list(spec.deny_regions),
             providers=list(spec.providers),
             deny_providers=list(spec.deny_providers),

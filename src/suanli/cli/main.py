@@ -103,6 +103,14 @@ def submit(
     gang: Annotated[
         int, typer.Option(help="gang of N members, each with the resources above, all or none")
     ] = 1,
+    min_gang: Annotated[
+        int | None,
+        typer.Option(help="elastic: fewest members it can run with (may start smaller)"),
+    ] = None,
+    max_gang: Annotated[
+        int | None,
+        typer.Option(help="elastic: most members it can use (may grow onto idle GPUs)"),
+    ] = None,
     deny_region: Annotated[
         list[str] | None, typer.Option(help="region never to use (repeat)")
     ] = None,
@@ -173,6 +181,8 @@ def submit(
         "sector": sector,
         "workload_class": workload_class,
         "gang_size": gang,
+        "min_gang_size": min_gang,
+        "max_gang_size": max_gang,
         "deny_regions": list(deny_region or []),
         "providers": list(provider or []),
         "deny_providers": list(deny_provider or []),

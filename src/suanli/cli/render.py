@@ -99,6 +99,10 @@ def job_detail(j: dict[str, Any]) -> None:
     ]
     if j.get("gang_size", 1) > 1:
         rows.append(("gang", f"{j['gang_size']} members, each with the resources above"))
+    if j.get("min_gang_size") is not None or j.get("max_gang_size") is not None:
+        low = j.get("min_gang_size") or j.get("gang_size", 1)
+        high = j.get("max_gang_size") or j.get("gang_size", 1)
+        rows.append(("elastic", f"runs with {low} to {high} members"))
     if j.get("service"):
         rows.append(("service", j["service"]))
     if _constraints(j):

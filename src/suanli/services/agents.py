@@ -104,6 +104,10 @@ def member_nodes(spec: JobSpec, placements: tuple[Placement, ...]) -> tuple[Node
     size (placements written without counts), members are counted by the member
     request's CPUs, and failing that one member per placement is assumed."""
     counts = [p.members for p in placements]
+    low, high = spec.gang_range
+    if spec.elastic and low <= sum(counts) <= high:
+        # an elastic job runs with the members it was admitted with
+        return tuple(p.node_id for p, n in zip(placements, counts, strict=True) for _ in range(n))
     if sum(counts) != spec.gang_size:
         per_member = max(1, spec.resources.cpu_milli)
         counts = [max(1, p.allocation.cpu_milli // per_member) for p in placements]
@@ -316,6 +320,7 @@ class AgentService:
                 uow.jobs.save_attempt(replace(attempt, dispatched_at=now))
                 spec = job.spec
                 placements = attempt.placements or (Placement(attempt.node_id, attempt.allocation),)
+                nodes = member_nodes(spec, placements)
                 out.append(
                     Assignment(
                         job.id,
@@ -327,8 +332,8 @@ class AgentService:
                         attempt.allocation,
                         attempt.node_id,
                         placements,
-                        member_nodes(spec, placements),
-                        spec.gang_size,
+                        nodes,
+                        len(nodes) if spec.elastic else spec.gang_size,
                     )
                 )
             uow.commit()

@@ -221,7 +221,8 @@ class SchedulerLoop:
         with self._store.unit_of_work(readonly=True) as uow:
             slow = self._slow_inputs(uow)
             snapshot = take_snapshot(uow, self._clock, self._queue, slow, self._throughput)
-        if not snapshot.queue:
+        if not snapshot.queue and not any(j.spec.elastic for j in snapshot.running):
+            # an empty queue needs no cycle, unless running elastic jobs may be resized
             return CycleReport(0, 0, 0)
         result, memo, _ = decide(snapshot, self.policy, self._memo)
         admitted, marked, reasons = self._apply(snapshot, result)
@@ -258,10 +259,13 @@ class SchedulerLoop:
                     victim = uow.jobs.get_for_update(victim_id)
                     if victim is None:
                         continue
+                    resize = preemption.job_id == victim_id  # an elastic job resized
                     after = request_preemption(
                         uow,
                         victim,
-                        reason=f"for job {preemption.job_id} on {preemption.cluster_id}",
+                        reason=preemption.reason
+                        if resize
+                        else f"for job {preemption.job_id} on {preemption.cluster_id}",
                         at=now,
                     )
                     marked.append(after)
@@ -281,7 +285,8 @@ class SchedulerLoop:
             return False
         number = job.attempt + 1
         # a gang keeps its placements (with members per node) even on one node
-        gang = decision.placements if job.spec.gang_size > 1 else ()
+        members = sum(p.members for p in decision.placements)
+        gang = decision.placements if job.spec.gang_size > 1 or members > 1 else ()
         uow.jobs.add_attempt(
             Attempt(
                 job.id,
