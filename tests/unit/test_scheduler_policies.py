@@ -829,3 +829,28 @@ def test_a_free_cluster_scores_best_on_price() -> None:
     paid = cluster("c-paid", price=5.0)
     result = cycle(snap([paid, free], [job("j")]))
     assert admits(result)["j"].cluster_id == "c-free"
+
+
+# -- response ratio within a tenant ------------------------------------------------------
+
+
+def test_within_a_tenant_the_highest_response_ratio_goes_first() -> None:
+    one_gpu = [cluster("c", {"n0": gpus(1)})]
+    # long: (1 h waited + 10 h) / 10 h = 1.1; short: (10 min + 10 min) / 10 min = 2
+    long_job = job("long", submitted=NOW - timedelta(hours=1), time_limit_s=36_000)
+    short = job("short", submitted=NOW - timedelta(minutes=10), time_limit_s=600)
+    result = run_cycle(snap(one_gpu, [long_job, short]), get_policy("suanli"))
+    assert [a.job_id for a in result.admitted] == ["short"]
+    # after 20 h of waiting the long job's ratio (3.0) passes a fresh short job's (2.0)
+    old = job("old", submitted=NOW - timedelta(hours=20), time_limit_s=36_000)
+    fresh = job("fresh", submitted=NOW - timedelta(minutes=10), time_limit_s=600)
+    result = run_cycle(snap(one_gpu, [old, fresh]), get_policy("suanli"))
+    assert [a.job_id for a in result.admitted] == ["old"]
+
+
+def test_without_estimates_the_oldest_job_of_a_tenant_goes_first() -> None:
+    one_gpu = [cluster("c", {"n0": gpus(1)})]
+    first = job("first", submitted=NOW - timedelta(minutes=5))
+    second = job("second", submitted=NOW - timedelta(minutes=5))
+    result = run_cycle(snap(one_gpu, [second, first]), get_policy("suanli"))
+    assert [a.job_id for a in result.admitted] == ["first"]

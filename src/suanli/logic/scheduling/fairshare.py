@@ -7,9 +7,11 @@ A tenant's *share value* (lower is served first) blends
 - its past usage in standard units, decayed by a half-life (as Slurm's fair-share
   usage), as a fraction of all tenants' decayed usage;
 each divided by the tenant's normalised weight. Within a priority class the tenant with
-the lowest value goes next, with its oldest job; every admission raises the tenant's
-value at once (progressive filling), so one cycle interleaves tenants fairly. Age breaks
-ties and, over days, lifts old jobs: `age_weight` per `age_horizon_s` of waiting.
+the lowest value goes next, with its job of highest response ratio ((waiting + estimated
+run time) / estimated run time: short jobs first, and waiting raises a long job's ratio
+until it goes; equal ratios, oldest first); every admission raises the tenant's value at
+once (progressive filling), so one cycle interleaves tenants fairly. Age breaks ties
+between tenants and, over days, lifts old jobs: `age_weight` per `age_horizon_s`.
 """
 
 from __future__ import annotations
@@ -122,6 +124,24 @@ class FairShare:
         return min(waited * self._age_rate, cap)
 
 
+DEFAULT_ESTIMATE_S = 3600.0
+"""Run time assumed for a job with no estimate (no time limit, no known progress)."""
+
+
+def response_ratio(job: Job, snapshot: Snapshot, now: datetime) -> float:
+    """(waiting + estimated run time) / estimated run time: Brinch Hansen's highest
+    response ratio next. Short jobs go first, and a long job's ratio grows as it waits,
+    so nothing starves. The estimate is the remaining run time where progress is known
+    (the simulator's oracle), else the job's time limit (the user's estimate, as Slurm's
+    backfill uses it), else DEFAULT_ESTIMATE_S."""
+    progress = snapshot.progress.get(job.id)
+    estimate = progress.remaining_s() if progress is not None else None
+    if estimate is None:
+        estimate = float(job.spec.time_limit_s or DEFAULT_ESTIMATE_S)
+    waited = max(0.0, (now - job.submitted_at).total_seconds())
+    return (waited + estimate) / max(estimate, 1.0)
+
+
 class FairQueue:
     """The queue in admission order, re-ranked as the cycle admits (see module doc).
     Iterate it; the cycle's admissions reach it through the shared FairShare."""
@@ -132,9 +152,17 @@ class FairQueue:
         # per (class, tenant): that tenant's jobs of that class with their age bonus,
         # oldest first (reversed so pop() takes the oldest)
         lanes: dict[tuple[int, TenantId], list[tuple[Job, float]]] = {}
+        ratios: dict[tuple[int, TenantId], list[float]] = {}
         for job in sorted(snapshot.queue, key=lambda j: j.seq, reverse=True):
             key = (CLASS_RANK[job.spec.priority_class], job.tenant_id)
             lanes.setdefault(key, []).append((job, fair.age_bonus(job, now)))
+            ratios.setdefault(key, []).append(response_ratio(job, snapshot, now))
+        for key, lane in lanes.items():
+            # highest response ratio last (pop() takes it); the sort is stable, so equal
+            # ratios keep the oldest job last
+            r = ratios[key]
+            order = sorted(range(len(lane)), key=r.__getitem__)
+            lanes[key] = [lane[i] for i in order]
         self._lanes = lanes
         self._heap: list[tuple[int, float, int, TenantId]] = []
         for key in lanes:
