@@ -142,11 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 "family": family,
                 "workload": number,
                 "policy": policy,
-                **{
-                    k: v
-                    for k, v in measured.to_json().items()
-                    if k not in ("by_tenant", "series")
-                },
+                **{k: v for k, v in measured.to_json().items() if k not in ("by_tenant", "series")},
                 "wall_s": round(wall, 2),
             }
             rows.append(row)

@@ -14,7 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from suanli.cli import config, render
+from suanli.cli import config, render, sim
 from suanli.sdk.client import ApiError, Client
 
 app = typer.Typer(
@@ -558,6 +558,8 @@ def openapi() -> None:
 
     render.print_json(create_app(None).openapi())
 
+
+app.command(name="sim")(sim.sim)
 
 if __name__ == "__main__":
     app()

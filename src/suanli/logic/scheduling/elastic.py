@@ -27,7 +27,7 @@ from suanli.domain.ids import ClusterId, JobId
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.decisions import Preempt
 from suanli.logic.scheduling.placement import Candidate
-from suanli.logic.scheduling.snapshot import Snapshot
+from suanli.logic.scheduling.snapshot import Snapshot, rate_at
 from suanli.logic.scheduling.state import CycleState
 
 MIN_EFFICIENCY = 0.5
@@ -36,12 +36,8 @@ size (Pollux/Sia use goodput in the same spirit: GPUs that add little go elsewhe
 
 
 def _rate(scaling: Mapping[int, float] | None, gpus: int) -> float:
-    if not scaling:
-        return float(gpus)
-    if gpus in scaling:
-        return scaling[gpus]
-    below = [g for g in scaling if g < gpus]
-    return scaling[max(below)] if below else scaling[min(scaling)] * gpus / min(scaling)
+    """Measured scaling (`rate_at`), or linear in the GPU count where none is known."""
+    return rate_at(scaling, gpus) if scaling else float(gpus)
 
 
 def members_for(

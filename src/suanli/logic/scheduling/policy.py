@@ -74,7 +74,11 @@ def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
 def _load() -> None:
     # Import here so that registering modules load before the first lookup.
     import suanli.logic.scheduling.default
-    import suanli.logic.scheduling.fifo  # noqa: F401
+    import suanli.logic.scheduling.fifo
+    import suanli.logic.scheduling.gavel
+    import suanli.logic.scheduling.sjf
+    import suanli.logic.scheduling.themis
+    import suanli.logic.scheduling.tiresias  # noqa: F401
 
 
 def policy_names() -> list[str]:

@@ -44,6 +44,24 @@ class RegionView:
     carbon_intensity: float | None = None
 
 
+def rate_at(points: Mapping[int, float], gpus: int) -> float:
+    """A job's rate on `gpus` GPUs from rates measured at some GPU counts (non-empty):
+    the measured point, else linear between the nearest measured counts, proportional
+    below the smallest and flat above the largest (no gain is assumed where none was
+    measured)."""
+    if gpus in points:
+        return points[gpus]
+    counts = sorted(points)
+    if gpus < counts[0]:
+        return points[counts[0]] * gpus / counts[0]
+    if gpus > counts[-1]:
+        return points[counts[-1]]
+    hi = next(c for c in counts if c > gpus)
+    lo = max(c for c in counts if c < gpus)
+    f = (gpus - lo) / (hi - lo)
+    return points[lo] + f * (points[hi] - points[lo])
+
+
 @dataclass(frozen=True, slots=True)
 class JobProgress:
     """What is known of one job's progress: the service it has received and, where known

@@ -37,6 +37,9 @@ class SchedulerSettings:
     max_preemptions_per_cycle: int = 64
     """Bounds a cycle's work when a full pool meets many higher-priority jobs; the rest
     are considered in the next cycle."""
+    seed: int = 0
+    """Seeds the policies that draw at random (Gavel's FIFO and its worker-type shuffle),
+    so that a run is reproducible."""
 
 
 class CycleState:

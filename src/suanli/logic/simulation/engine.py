@@ -32,7 +32,13 @@ from suanli.domain.jobs import Job, JobStatus
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.policy import Policy, Rebalancing
-from suanli.logic.scheduling.snapshot import ClusterView, JobProgress, NodeView, Snapshot
+from suanli.logic.scheduling.snapshot import (
+    ClusterView,
+    JobProgress,
+    NodeView,
+    Snapshot,
+    rate_at,
+)
 from suanli.logic.simulation.events import EventQueue, Kind
 
 
@@ -56,23 +62,11 @@ class SimJob:
         return self.job.spec.resources.gpu_count * self.job.spec.gang_size
 
     def rate(self, model: str, gpus: int) -> float:
-        """Work per second on `gpus` GPUs of `model`. From `scaling`: the measured point,
-        else linear between the nearest measured counts, proportional below the smallest
-        and flat above the largest (no gain is assumed where none was measured). Else
+        """Work per second on `gpus` GPUs of `model`: from `scaling` (`rate_at`), else
         `speed`, scaled linearly from the requested size."""
         points = self.scaling.get(model)
         if points:
-            if gpus in points:
-                return points[gpus]
-            counts = sorted(points)
-            if gpus < counts[0]:
-                return points[counts[0]] * gpus / counts[0]
-            if gpus > counts[-1]:
-                return points[counts[-1]]
-            hi = next(c for c in counts if c > gpus)
-            lo = max(c for c in counts if c < gpus)
-            f = (gpus - lo) / (hi - lo)
-            return points[lo] + f * (points[hi] - points[lo])
+            return rate_at(points, gpus)
         base = self.speed.get(model, 1.0)
         requested = self.requested_gpus
         return base if requested in (0, gpus) else base * gpus / requested

@@ -1,0 +1,227 @@
+"""Gavel's policies (Narayanan et al., OSDI'20) on suanli's scheduling cycle.
+
+Registered names (Gavel's own in brackets), all deciding in 360 s rounds:
+- `gavel_fifo` [fifo]: arrival order; a job keeps the GPU model it was first given, and
+  a new job takes the model of a job that just left if it fits there, else a random
+  model with room (seeded: `SchedulerSettings.seed` or the `seed` argument).
+- `gavel_fifo_perf` [fifo_perf]: arrival order; each job on the fastest model with room,
+  decided afresh at each allocation (a job moves up when a faster model frees).
+- `gavel_max_min` [max_min_fairness] and `gavel_max_min_perf` [max_min_fairness_perf]:
+  the max-min fairness LP of `gavel_lp`, heterogeneity-agnostic and -aware.
+- `gavel_max_sum_throughput_perf` [max_sum_throughput_perf]: the max-sum LP.
+
+Each gives an allocation X (time fractions per job and model; FIFO's are 0 or 1), then
+Gavel's round mechanism (`gavel_rounds`) picks the round's jobs and their models. X is
+recomputed when the set of jobs changes, at most once per `min_reset_s` (Gavel's own
+simulator waits 1,920 s between resets; 0 here by default), and cached on the policy.
+A running job given its current model again renews its lease where it is.
+
+Throughputs, leases and behaviour without rounds: `gavel_base`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from suanli.domain.ids import JobId
+from suanli.logic.scheduling.gavel_base import Allocation, GavelPolicy
+from suanli.logic.scheduling.gavel_lp import max_min_allocation, max_sum_allocation
+from suanli.logic.scheduling.gavel_rounds import Entry
+from suanli.logic.scheduling.policy import register_policy
+from suanli.logic.scheduling.state import SchedulerSettings
+
+
+def _matrix(entries: Sequence[Entry], models: Sequence[str]) -> np.ndarray:
+    return np.array([[e.rates.get(m, 0.0) for m in models] for e in entries], dtype=np.float64)
+
+
+def _rows(entries: Sequence[Entry], models: Sequence[str], x: np.ndarray) -> Allocation:
+    return {
+        e.job_id: {m: float(v) for m, v in zip(models, row, strict=True)}
+        for e, row in zip(entries, x, strict=True)
+    }
+
+
+@register_policy("gavel_fifo_perf")
+class GavelFifoPerf(GavelPolicy):
+    """Arrival order, each job on its fastest model with room; stops at the first job
+    that fits nowhere (strict FIFO)."""
+
+    name = "gavel_fifo_perf"
+    skip_zero = True
+
+    def preferences(
+        self, entry: Entry, priority: Mapping[str, float], order: Sequence[str]
+    ) -> list[str]:
+        """Without rounds: the fastest usable model first."""
+        return sorted(
+            (m for m in order if entry.rates.get(m, 0.0) > 0), key=lambda m: -entry.rates[m]
+        )
+
+    def queue_key(self, entry: Entry, priority: Mapping[str, float]) -> tuple[float, ...]:
+        return (entry.seq,)
+
+    def allocate(
+        self, entries: Sequence[Entry], models: Sequence[str], capacity: Mapping[str, int]
+    ) -> Allocation:
+        room = dict(capacity)
+        out: Allocation = {e.job_id: dict.fromkeys(models, 0.0) for e in entries}
+        for e in sorted(entries, key=lambda e: e.seq):
+            fits = [m for m in models if e.rates.get(m, 0.0) > 0 and room.get(m, 0) >= e.gpus]
+            if not fits:
+                break
+            best = max(fits, key=lambda m: e.rates[m])  # ties: the faster-rated model
+            room[best] -= e.gpus
+            out[e.job_id][best] = 1.0
+        return out
+
+
+@register_policy("gavel_fifo")
+class GavelFifo(GavelPolicy):
+    """Arrival order, heterogeneity-agnostic: a job keeps the model it was first given;
+    when a job leaves, the head of the queue takes its model if it fits there; the
+    others, in order, a random model with room (seeded); stops at the first job that
+    fits nowhere (strict FIFO).
+
+    `replicate_gavel_code`: choose as Gavel's code does rather than as it means to.
+    Its `FIFOPolicy` (mode 'base') draws a random index but then uses a loop variable
+    left over from listing the models with room: the job goes to the last model in
+    name order among those with any free GPU ('v100' of k80/p100/v100), whether or not
+    its GPUs fit there, and the drawn index removes a random model from the list when
+    that model fills up. Jobs pile onto one model and time-share it by priority while
+    others may idle. Its published FIFO figures come from this (docs/fidelity.md)."""
+
+    name = "gavel_fifo"
+    perf = False
+    skip_zero = True
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        *,
+        seed: int | None = None,
+        min_reset_s: float = 0.0,
+        weights: Mapping[JobId, float] | None = None,
+        replicate_gavel_code: bool = False,
+    ) -> None:
+        super().__init__(settings, seed=seed, min_reset_s=min_reset_s, weights=weights)
+        self.replicate_gavel_code = replicate_gavel_code
+        self._rng = random.Random(self.seed)
+        self._given: dict[JobId, tuple[int, str]] = {}
+        """Each job's model once given (with its submission sequence)."""
+
+    def preferences(
+        self, entry: Entry, priority: Mapping[str, float], order: Sequence[str]
+    ) -> list[str]:
+        """Without rounds: the usable models in a random order."""
+        usable = [m for m in order if entry.rates.get(m, 0.0) > 0]
+        self._rng.shuffle(usable)
+        return usable
+
+    def queue_key(self, entry: Entry, priority: Mapping[str, float]) -> tuple[float, ...]:
+        return (entry.seq,)
+
+    def allocate(
+        self, entries: Sequence[Entry], models: Sequence[str], capacity: Mapping[str, int]
+    ) -> Allocation:
+        present = {e.job_id: e for e in entries}
+        room = dict(capacity)
+        queue = sorted((e for e in entries if e.job_id not in self._given), key=lambda e: e.seq)
+        if not self.replicate_gavel_code:
+            for jid, (_, model) in self._given.items():
+                if jid in present:
+                    room[model] -= present[jid].gpus
+        # In submission order; Gavel counts a running job's GPUs as it reaches it, so a
+        # job leaving early in the order may see room that later jobs hold.
+        for jid, (_, model) in sorted(self._given.items(), key=lambda kv: kv[1][0]):
+            if jid in present:
+                if self.replicate_gavel_code:
+                    room[model] -= present[jid].gpus
+                continue
+            del self._given[jid]
+            head = queue[0] if queue else None
+            if head is not None and head.rates.get(model, 0.0) > 0 and room[model] >= head.gpus:
+                queue.pop(0)
+                self._given[head.job_id] = (head.seq, model)
+                room[model] -= head.gpus
+        types = sorted(m for m in models if room.get(m, 0) > 0)
+        while queue and types:
+            e = queue.pop(0)
+            fits = [
+                i
+                for i, m in enumerate(types)
+                if room[m] >= e.gpus and (self.replicate_gavel_code or e.rates.get(m, 0.0) > 0)
+            ]
+            if not fits:
+                break
+            pick = fits[self._rng.randrange(len(fits))]
+            model = types[-1] if self.replicate_gavel_code else types[pick]
+            if e.rates.get(model, 0.0) <= 0:
+                continue
+            self._given[e.job_id] = (e.seq, model)
+            room[model] -= e.gpus
+            if room[model] == 0:
+                types.pop(pick)
+        out: Allocation = {e.job_id: dict.fromkeys(models, 0.0) for e in entries}
+        for jid, (_, model) in self._given.items():
+            out[jid][model] = 1.0
+        return out
+
+
+@register_policy("gavel_max_min_perf")
+class GavelMaxMinPerf(GavelPolicy):
+    """Max-min fairness over normalised effective throughput (gavel_lp)."""
+
+    name = "gavel_max_min_perf"
+    agnostic = False
+
+    def allocate(
+        self, entries: Sequence[Entry], models: Sequence[str], capacity: Mapping[str, int]
+    ) -> Allocation:
+        scale = np.array([e.gpus for e in entries], dtype=np.float64)
+        weights = np.array([self.weights.get(e.job_id, 1.0) for e in entries], dtype=np.float64)
+        cap = np.array([capacity[m] for m in models], dtype=np.float64)
+        x = max_min_allocation(
+            _matrix(entries, models), scale, weights, cap, agnostic=self.agnostic
+        )
+        return _rows(entries, models, x)
+
+
+@register_policy("gavel_max_min")
+class GavelMaxMin(GavelMaxMinPerf):
+    """Max-min fairness with every model counted as equally fast."""
+
+    name = "gavel_max_min"
+    agnostic = True
+    perf = False
+
+
+@register_policy("gavel_max_sum_throughput_perf")
+class GavelMaxSumThroughputPerf(GavelPolicy):
+    """Maximise the sum of normalised throughputs (gavel_lp.max_sum_allocation);
+    `normalize=False` sums raw throughputs as Gavel's code does."""
+
+    name = "gavel_max_sum_throughput_perf"
+
+    def __init__(
+        self,
+        settings: SchedulerSettings,
+        *,
+        seed: int | None = None,
+        min_reset_s: float = 0.0,
+        weights: Mapping[JobId, float] | None = None,
+        normalize: bool = True,
+    ) -> None:
+        super().__init__(settings, seed=seed, min_reset_s=min_reset_s, weights=weights)
+        self.normalize = normalize
+
+    def allocate(
+        self, entries: Sequence[Entry], models: Sequence[str], capacity: Mapping[str, int]
+    ) -> Allocation:
+        scale = np.array([e.gpus for e in entries], dtype=np.float64)
+        cap = np.array([capacity[m] for m in models], dtype=np.float64)
+        t = _matrix(entries, models)
+        return _rows(entries, models, max_sum_allocation(t, scale, cap, normalize=self.normalize))

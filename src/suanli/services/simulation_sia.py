@@ -1,0 +1,110 @@
+"""Sia workloads in `suanli sim`: their jobs come from the Sia artifact's model (work in
+iterations, rates from profiled step times; `adapters/traces/sia_jobs.py`), so they need
+the artifact's throughput_profiles folder (`--throughputs`).
+
+Without a cluster spec they run on the artifact's default 64-GPU cluster (6 nodes of 4
+T4 "aws", 2 of 8 A100 "dgx", 3 of 8 RTX 2080 Ti "rtx", as in bench/sia_results.py),
+keeping the cluster types the folder has profiles for. Every job runs rigid, at the GPUs
+it asked for, and only on the GPU models profiled for its application: a rate on any
+other model would be made up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+from suanli.adapters.traces import TraceError, TraceJob
+from suanli.adapters.traces._read import map_gpu
+from suanli.adapters.traces.sia_jobs import load_sia_profiles, sia_sim_jobs
+from suanli.domain.errors import InvalidInput
+from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
+from suanli.domain.resources import Resources
+from suanli.logic.scheduling.snapshot import ClusterView, NodeView
+from suanli.logic.simulation.engine import SimJob
+
+SIA_POOL: Mapping[str, tuple[str, int, int]] = {
+    # Sia cluster type: (GPU model, nodes, GPUs per node)
+    "aws": ("T4", 6, 4),
+    "dgx": ("A100-40GB", 2, 8),
+    "rtx": ("RTX2080TI", 3, 8),
+}
+SIA_POOL_SOURCE = (
+    "the Sia artifact's default cluster (6 x 4 T4, 2 x 8 A100-40GB, 3 x 8 RTX2080TI), "
+    "cluster types with profiles only"
+)
+
+
+def profiled_types(folder: Path) -> dict[str, str]:
+    """Sia cluster type -> GPU model, for the types `folder` has placement files of."""
+    if not folder.is_dir():
+        raise InvalidInput(
+            f"Sia workloads need the artifact's throughput profiles; {str(folder)!r} is "
+            "not a folder.",
+            field="throughputs",
+            hint="pass --throughputs sia-workloads/throughput_profiles (a folder of "
+            "APP/placements-CLUSTER.csv files).",
+        )
+    out: dict[str, str] = {}
+    for file in sorted(folder.glob("*/placements-*.csv")):
+        cluster = file.stem.removeprefix("placements-")
+        model = map_gpu(None, file, "file name", cluster, "sia-workloads")
+        if model is not None:
+            out[cluster] = model
+    return out
+
+
+def sia_pool(types: Mapping[str, str]) -> tuple[ClusterView, ...]:
+    """The artifact's default cluster, restricted to the profiled cluster types."""
+    clusters = []
+    for name, (model, nodes, per_node) in SIA_POOL.items():
+        if name not in types:
+            continue
+        cid = ClusterId(name)
+        cap = Resources(64_000, 512 * 1024, {model: per_node})
+        views = tuple(NodeView(cid, NodeId(f"{name}-{i}"), cap, cap) for i in range(nodes))
+        clusters.append(ClusterView(cid, RegionId("sia"), ProviderId("sia"), "sim", views))
+    return tuple(clusters)
+
+
+def sia_jobs(
+    rows: Sequence[TraceJob],
+    folder: Path,
+    types: Mapping[str, str],
+    clusters: Sequence[ClusterView],
+    *,
+    start: datetime,
+) -> list[SimJob]:
+    """Rigid Sia jobs on `clusters`, each restricted to its profiled GPU models."""
+    per_node: dict[str, int] = {}
+    for c in clusters:
+        for n in c.nodes:
+            for model, count in n.capacity.gpus.items():
+                per_node[model] = max(per_node.get(model, 0), count)
+    kept = sorted(t for t, model in types.items() if model in per_node)
+    if not kept:
+        raise InvalidInput(
+            f"The profiles in {folder.name} cover none of the pool's GPU models "
+            f"({', '.join(sorted(per_node))}).",
+            field="throughputs",
+            hint=f"give a cluster spec with some of {', '.join(sorted(set(types.values())))}.",
+        )
+    profiles = load_sia_profiles(folder, kept)
+    models = {types[t]: per_node[types[t]] for t in kept}
+    try:
+        jobs = sia_sim_jobs(rows, profiles, models, start=start)
+    except TraceError as exc:
+        if exc.hint is None:
+            exc.hint = (
+                "profile every application of the workload, or pass --jobs N to stop "
+                "before the first one without a profile."
+            )
+        raise
+    return [
+        replace(
+            j, job=replace(j.job, spec=replace(j.job.spec, gpu_models=tuple(sorted(j.scaling))))
+        )
+        for j in jobs
+    ]
