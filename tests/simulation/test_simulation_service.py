@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from suanli.domain.errors import InvalidInput
+from suanli.lab.pool import MAX_DEFAULT_GPUS, default_pool_gpus
+from suanli.lab.simulation import SimRequest, prepare, resolve_policies, simulate
 from suanli.logic.scheduling.policy import policy_names
 from suanli.logic.scheduling.state import SchedulerSettings
-from suanli.services.simulation import SimRequest, prepare, resolve_policies, simulate
-from suanli.services.simulation_pool import MAX_DEFAULT_GPUS, default_pool_gpus
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "traces"
 PHILLY = DATA / "philly" / "philly_sample.csv"

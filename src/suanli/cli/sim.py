@@ -22,7 +22,7 @@ from rich.table import Table
 from suanli.cli import render
 
 if TYPE_CHECKING:
-    from suanli.services.simulation import SimOutcome
+    from suanli.lab.simulation import SimOutcome
 
 
 def _fail(message: str) -> NoReturn:
@@ -127,7 +127,7 @@ def sim(
 ) -> None:
     """Replay a trace on a simulated pool under each policy and compare them."""
     from suanli.domain.errors import DomainError
-    from suanli.services.simulation import (
+    from suanli.lab.simulation import (
         DEFAULT_POLICIES,
         SimOutcome,
         SimRequest,

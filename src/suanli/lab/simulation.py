@@ -5,9 +5,9 @@ more policies, one `Report` per policy.
   `jobs` rows. Gavel traces give steps, not run times: with a throughputs table a
   job's run time on the reference GPU is its steps over that GPU's measured steps/s.
   Sia workloads take their work and rates from the Sia artifact's profiles folder
-  (`simulation_sia`).
+  (`lab/sia.py`).
 - The pool: a cluster spec YAML (regions, providers, clusters, node groups; docs/
-  traces.md), or the default pool sized to the trace (`simulation_pool`).
+  traces.md), or the default pool sized to the trace (`lab/pool.py`).
 - Speeds: each model's metering rating relative to the reference GPU the trace ran on
   (`reference`: given, else the model most of the trace's rows name, else P100 for
   Philly and V100 for the rest); where a throughputs table (Gavel JSON or a Sia profile
@@ -16,8 +16,9 @@ more policies, one `Report` per policy.
 - `seed` goes to the policies through `SchedulerSettings.seed` where the settings have
   one; the built-in policies are deterministic, and the scenario notes say so.
 
-The trace adapters are pure readers of local files; this service is where they meet the
-simulator, as in bench/sim.py.
+The policy lab is a shell, like the CLI and the API: it composes the trace adapters
+(pure readers of local files) with the simulator, as bench/sim.py does; no service
+depends on it.
 """
 
 from __future__ import annotations
@@ -47,14 +48,7 @@ from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
 from suanli.domain.standard import WorkloadClass
-from suanli.logic.metering.ratings import device_rating_pflops
-from suanli.logic.scheduling.policy import get_policy, policy_names
-from suanli.logic.scheduling.snapshot import ClusterView
-from suanli.logic.scheduling.state import SchedulerSettings
-from suanli.logic.simulation.engine import SimJob, SimSettings, Simulator
-from suanli.logic.simulation.metrics import Report, report
-from suanli.logic.simulation.scenario import PolicyInfo, Scenario
-from suanli.services.simulation_pool import (
+from suanli.lab.pool import (
     DEFAULT_MIX,
     GPUS_PER_NODE,
     MAX_DEFAULT_GPUS,
@@ -64,7 +58,14 @@ from suanli.services.simulation_pool import (
     pool_from_spec,
     pool_models,
 )
-from suanli.services.simulation_sia import SIA_POOL_SOURCE, profiled_types, sia_jobs, sia_pool
+from suanli.lab.sia import SIA_POOL_SOURCE, profiled_types, sia_jobs, sia_pool
+from suanli.logic.metering.ratings import device_rating_pflops
+from suanli.logic.scheduling.policy import get_policy, policy_names
+from suanli.logic.scheduling.snapshot import ClusterView
+from suanli.logic.scheduling.state import SchedulerSettings
+from suanli.logic.simulation.engine import SimJob, SimSettings, Simulator
+from suanli.logic.simulation.metrics import Report, report
+from suanli.logic.simulation.scenario import PolicyInfo, Scenario
 
 START = datetime(2017, 10, 1, tzinfo=UTC)
 """Simulated time 0 (only ages and timestamps inside the policies see it)."""
@@ -349,7 +350,7 @@ def _trace_input(
 
 
 def _sia_input(request: SimRequest, spec: ClusterSpec | None, rows: list[TraceJob]) -> _Input:
-    """Sia jobs from the artifact's model (`simulation_sia`)."""
+    """Sia jobs from the artifact's model (`lab/sia.py`)."""
     if request.throughputs is None:
         raise InvalidInput(
             "Sia workloads give no run times: their work and rates come from the Sia "
