@@ -125,10 +125,11 @@ def grow(
     spare: dict[tuple[ClusterId, str], int] = {}
     jobs = []
     for job in snapshot.running:
+        if not job.spec.elastic:
+            continue
         progress = snapshot.progress.get(job.id)
         if (
-            not job.spec.elastic
-            or job.preempt_requested
+            job.preempt_requested
             or job.cluster_id is None
             or progress is None
             or progress.remaining_work is None

@@ -406,9 +406,13 @@ class Simulator:
     def _cycle(self, now: float, events: EventQueue) -> None:
         rounds = self._settings.round_s is not None
         if not self._pending and not (
-            self._runs and (rounds or isinstance(self._policy, Rebalancing))
+            (rounds and self._runs)
+            or (
+                isinstance(self._policy, Rebalancing)
+                and any(r.job.spec.elastic for r in self._runs.values())
+            )
         ):
-            return
+            return  # nothing to decide (an empty queue matters only to resize jobs)
         result = run_cycle(self._snapshot(now), self._policy)
         admitted = list(result.admitted)
         if rounds:
