@@ -55,7 +55,11 @@ def up(
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
     data_dir: Annotated[Path | None, typer.Option("--data-dir", help="where state lives")] = None,
     policy: Annotated[
-        str, typer.Option(help="scheduling policy: suanli (default) or fifo")
+        str,
+        typer.Option(
+            help="scheduling policy: suanli (default), fifo, or one from the literature "
+            "(sjf, tiresias, themis, gavel_*; docs/literature-policies.md)"
+        ),
     ] = "suanli",
     no_agent: Annotated[bool, typer.Option("--no-agent", help="do not run a local agent")] = False,
     throughput: Annotated[
