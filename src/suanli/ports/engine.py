@@ -75,6 +75,26 @@ class EngineState:
 
 
 @dataclass(frozen=True, slots=True)
+class EngineUsage:
+    """What one task consumed, as its engine saw it: wall time from start to end (or to
+    now while it runs), the GPUs it held, and CPU time where the engine measures it."""
+
+    wall_s: float
+    gpus: int
+    cpu_s: float | None = None
+
+    @property
+    def gpu_s(self) -> float:
+        return self.gpus * self.wall_s
+
+
+END_REASONS = ("TIMEOUT", "OOM", "NODE_FAIL", "PREEMPTED")
+"""Prefixes of `EngineState.reason` for engine-side kills, followed by ': ' and the
+details (e.g. "TIMEOUT: time limit of 60 s exceeded"), so that users and the scheduler see
+why the engine ended a task, whatever the engine."""
+
+
+@dataclass(frozen=True, slots=True)
 class DetectedNode:
     hostname: str
     capacity: Resources
@@ -115,6 +135,24 @@ class Engine(ABC):
     def read_log(self, engine_job_id: str, stream: str, offset: int, limit: int) -> bytes:
         """Up to `limit` bytes of `stream` ('stdout' or 'stderr') from byte `offset`."""
         return self._read_log(engine_job_id, stream, offset, limit)
+
+    def usage(self, engine_job_id: str, now: datetime) -> EngineUsage | None:
+        """What the task consumed until `now` (all of it once it ended); None before it
+        starts. Engines that measure more (CPU time, from their accounting) say so."""
+        state = self._poll(engine_job_id)
+        if state.started_at is None:
+            return None
+        end = state.ended_at or now
+        wall = max(0.0, (end - state.started_at).total_seconds())
+        return EngineUsage(wall, self._gpus_of(engine_job_id), self._cpu_s(engine_job_id))
+
+    def _gpus_of(self, engine_job_id: str) -> int:
+        """GPUs the task holds (engines that remember the task's allocation say)."""
+        return 0
+
+    def _cpu_s(self, engine_job_id: str) -> float | None:
+        """CPU seconds the task used, where the engine's accounting has them."""
+        return None
 
     def known(self) -> list[EngineState]:
         """Every task this engine still knows of (for re-adoption after a restart)."""

@@ -143,6 +143,7 @@ class LocalEngine(Engine):
         meta = {
             "job_id": str(task.job_id),
             "attempt": task.attempt,
+            "gpus": task.allocation.gpu_count,
             "submitted_at": self._clock.now().isoformat(),
         }
         shim.write_json_atomic(task_dir / shim.SPEC_FILE, {**spec.to_json(), **meta})
@@ -168,6 +169,10 @@ class LocalEngine(Engine):
             for key, proc in list(self._children.items()):
                 if proc.poll() is not None:
                     del self._children[key]
+
+    def _gpus_of(self, engine_job_id: str) -> int:
+        spec = shim.read_json(self._existing_dir(engine_job_id) / shim.SPEC_FILE) or {}
+        return _opt_int(spec.get("gpus")) or 0
 
     # ---- poll -----------------------------------------------------------------------------
 
