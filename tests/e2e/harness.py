@@ -124,12 +124,21 @@ class Server:
 
     # ---- lifecycle ---------------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *extra: str) -> None:
+        """Start `suanli up` (with `extra` options)."""
         assert self.proc is None or self.proc.poll() is not None, "already running"
         self.starts += 1
         n = self.starts
         env = {**self.env, MARKER_ENV: self.marker}
-        argv = [*suanli_argv(), "up", "--port", str(self.port), "--data-dir", str(self.data_dir)]
+        argv = [
+            *suanli_argv(),
+            "up",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            *extra,
+        ]
         with (
             (self.logs_dir / f"up-{n}.stdout").open("wb") as out,
             (self.logs_dir / f"up-{n}.stderr").open("wb") as err,

@@ -14,7 +14,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 
-from suanli.cli import config, render, sim
+from suanli.cli import agent, config, render, sim
 from suanli.sdk.client import ApiError, Client
 
 app = typer.Typer(
@@ -69,6 +69,13 @@ def up(
     spread: Annotated[bool, typer.Option(help="spread one-node jobs instead of packing")] = False,
     backfill: Annotated[bool, typer.Option(help="EASY backfill around the head job")] = True,
     preemption: Annotated[bool, typer.Option(help="preempt by priority and to reclaim")] = True,
+    heartbeat_deadline: Annotated[
+        float,
+        typer.Option(
+            help="seconds without a heartbeat before a cluster is unreachable and its "
+            "running jobs are requeued elsewhere"
+        ),
+    ] = 15.0,
 ) -> None:
     """Run the platform on this machine: API, scheduler, dispatcher and a local agent."""
     from suanli.cli.up import serve  # heavy imports only for this command
@@ -83,6 +90,7 @@ def up(
         policy=policy,
         settings=SchedulerSettings(backfill=backfill, preemption=preemption, spread=spread),
         throughput_path=str(throughput) if throughput else None,
+        heartbeat_deadline_s=heartbeat_deadline,
     )
 
 
@@ -501,6 +509,61 @@ region_app = typer.Typer(no_args_is_help=True, help="Regions' settings.")
 app.add_typer(region_app, name="region")
 
 
+@region_app.command("add")
+def region_add(
+    region: str,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    lat: Annotated[float | None, typer.Option(help="latitude (for latency estimates)")] = None,
+    lon: Annotated[float | None, typer.Option(help="longitude")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Register a region (operator)."""
+    if (lat is None) != (lon is None):
+        fail("give both --lat and --lon, or neither.", 2)
+    with operator_client(url, token) as c:
+        data = call(c.add_region, region, name=name, latitude=lat, longitude=lon)
+    render.err.print(f"region {data['id']} added")
+
+
+provider_app = typer.Typer(no_args_is_help=True, help="Compute providers.")
+app.add_typer(provider_app, name="provider")
+
+
+@provider_app.command("add")
+def provider_add(
+    provider: str,
+    name: Annotated[str, typer.Option(help="display name")] = "",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Register a provider (operator)."""
+    with operator_client(url, token) as c:
+        data = call(c.add_provider, provider, name=name)
+    render.err.print(f"provider {data['id']} added")
+
+
+cluster_app = typer.Typer(no_args_is_help=True, help="Clusters of the pool.")
+app.add_typer(cluster_app, name="cluster")
+
+
+@cluster_app.command("add")
+def cluster_add(
+    cluster: str,
+    provider: Annotated[str, typer.Option(help="the provider that runs it")],
+    region: Annotated[str, typer.Option(help="where it is")],
+    engine: Annotated[str, typer.Option(help="local, slurm, ray or kubernetes")] = "local",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+) -> None:
+    """Register a cluster (operator); prints its agent token alone on stdout, once: run
+    `suanli agent --token TOKEN ...` beside the cluster's engine."""
+    with operator_client(url, token) as c:
+        data = call(c.add_cluster, cluster, provider=provider, region=region, engine=engine)
+    render.err.print(f"cluster {cluster} added; its agent token (shown once):")
+    print(data["agent_token"])
+
+
 @region_app.command("set")
 def region_set(
     region: str,
@@ -564,6 +627,7 @@ def openapi() -> None:
 
 
 app.command(name="sim")(sim.sim)
+app.command(name="agent")(agent.agent)
 
 if __name__ == "__main__":
     app()

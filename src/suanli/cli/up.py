@@ -60,6 +60,7 @@ def serve(
     policy: str = "suanli",
     settings: SchedulerSettings | None = None,
     throughput_path: str | None = None,
+    heartbeat_deadline_s: float = 15.0,
 ) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -77,6 +78,7 @@ def serve(
         PlatformConfig.with_env(sqlite_url(data_dir), policy=policy),
         scheduler=settings or SchedulerSettings(),
         throughput_path=throughput_path,
+        heartbeat_deadline_s=heartbeat_deadline_s,
     )
     try:
         platform = Platform(platform_config, clock=clock)

@@ -205,6 +205,37 @@ class Client:
         )
         return result
 
+    def add_region(
+        self,
+        region_id: str,
+        *,
+        name: str = "",
+        latitude: float | None = None,
+        longitude: float | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"id": region_id, "name": name}
+        if latitude is not None and longitude is not None:
+            body |= {"latitude": latitude, "longitude": longitude}
+        result: dict[str, Any] = self._json("POST", "/v1/regions", json=body)
+        return result
+
+    def add_provider(self, provider_id: str, *, name: str = "") -> dict[str, Any]:
+        result: dict[str, Any] = self._json(
+            "POST", "/v1/providers", json={"id": provider_id, "name": name}
+        )
+        return result
+
+    def add_cluster(
+        self, cluster_id: str, *, provider: str, region: str, engine: str
+    ) -> dict[str, Any]:
+        """Register a cluster: {"cluster": {...}, "agent_token": "..."} (token shown once)."""
+        result: dict[str, Any] = self._json(
+            "POST",
+            "/v1/clusters",
+            json={"id": cluster_id, "provider_id": provider, "region_id": region, "engine": engine},
+        )
+        return result
+
     # --- agents -----------------------------------------------------------------
     def agent_register(
         self, nodes: list[dict[str, Any]], *, version: str, known: list[dict[str, Any]]

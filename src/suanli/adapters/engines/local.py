@@ -89,9 +89,13 @@ class LocalEngine(Engine):
         *,
         python: str = sys.executable,
         timeout_grace_s: float = 10.0,
+        declared: DetectedNode | None = None,
     ) -> None:
         """`python` runs the shim; `timeout_grace_s` is the SIGTERM-to-SIGKILL grace when a
-        task's time limit is hit."""
+        task's time limit is hit. `declared`: offer this node instead of what the machine
+        has (demos and tests that run several clusters on one machine; its GPUs are
+        declared, not real, and it is not calibrated)."""
+        self._declared = declared
         self._root = Path(state_dir).absolute()
         self._root.mkdir(parents=True, exist_ok=True)
         self._clock = clock
@@ -384,13 +388,18 @@ class LocalEngine(Engine):
 
     def calibrate(self) -> dict[str, NodeCalibration]:
         """Measure this machine (CPU matmul and triad; CUDA GPUs through PyTorch when
-        present): a few seconds of full load."""
+        present): a few seconds of full load. A declared node is not this machine: it is
+        rated from the catalog alone."""
+        if self._declared is not None:
+            return {}
         measurement = calibration.calibrate()
         return {socket.gethostname(): node_calibration(measurement, self._clock.now())}
 
     # ---- detect -------------------------------------------------------------------------
 
     def detect(self) -> list[DetectedNode]:
+        if self._declared is not None:
+            return [self._declared]
         cpus = len(os.sched_getaffinity(0))
         gpus, gpu_memory = _detect_gpus()
         capacity = Resources(cpus * 1000, _memory_mb(), gpus, gpu_memory)
