@@ -51,3 +51,28 @@ def test_scores_lie_strictly_between_zero_and_one(counts: tuple[int, int]) -> No
     assert 0 < score < 1
     assert reliability(ended + 1, failed) >= score  # a success never lowers it
     assert reliability(ended + 1, failed + 1) <= score  # a failure never raises it
+
+
+def test_uptime_counts_outages_inside_the_window_only() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from suanli.logic.reliability import uptime
+
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    h = timedelta(hours=1)
+    outages = [(t0 - 5 * h, t0 + h), (t0 + 5 * h, t0 + 6 * h), (t0 + 9 * h, None)]
+    # window [t0, t0+10h]: 1 h + 1 h + 1 h (still open) down
+    assert uptime(outages, since=t0, now=t0 + 10 * h, registered_at=t0 - 24 * h) == 0.7
+    # a cluster younger than the window is judged on its age
+    assert uptime([], since=t0, now=t0 + h, registered_at=t0 + 2 * h) == 1.0
+
+
+def test_provider_scores_weigh_clusters_by_size() -> None:
+    from suanli.logic.reliability import cluster_score, provider_scores
+
+    scores = {ClusterId("a"): 1.0, ClusterId("b"): 0.5, ClusterId("c"): 0.8}
+    providers = {ClusterId("a"): "p", ClusterId("b"): "p", ClusterId("c"): "q"}
+    weights = {ClusterId("a"): 3.0, ClusterId("b"): 1.0, ClusterId("c"): 0.0}
+    assert provider_scores(scores, providers, weights) == {"p": 0.875, "q": 0.8}
+    assert cluster_score(None, 0.5) == NEW_CLUSTER_SCORE * 0.5
+    assert cluster_score((10, 0), 1.0) == reliability(10, 0)

@@ -419,6 +419,11 @@ class ProviderCreate(Strict):
 
 class ProviderPublic(ProviderCreate):
     model_config = ConfigDict(extra="ignore")
+    reliability: float | None = Field(
+        None,
+        description="its clusters' reliability, weighted by their GPUs (cores without); "
+        "null when it has no cluster",
+    )
 
 
 class ClusterCreate(Strict):
@@ -457,6 +462,14 @@ class ClusterPublic(BaseModel):
     gpu_hour_price: float | None = Field(
         None, description="posted price, CNY per GPU-hour (per core-hour without GPUs)"
     )
+    uptime: float = Field(
+        1.0, description="share of the last 7 days the cluster was reachable (heartbeats)"
+    )
+    reliability: float = Field(
+        1.0,
+        description="uptime x the smoothed share of its recent attempts it did not fail "
+        "(0..1; a new cluster starts at 0.9); the scheduler prefers reliable clusters",
+    )
 
     @classmethod
     def of(cls, u: ClusterUsage) -> ClusterPublic:
@@ -471,6 +484,8 @@ class ClusterPublic(BaseModel):
             last_heartbeat_at=c.last_heartbeat_at,
             agent_version=c.agent_version,
             gpu_hour_price=c.gpu_hour_price,
+            uptime=round(u.uptime, 4),
+            reliability=round(u.reliability, 4),
             running_jobs=u.running_jobs,
             capacity=ResourcesPublic.of(u.capacity),
             used=ResourcesPublic.of(u.used),

@@ -144,9 +144,12 @@ def pool_table(clusters: list[dict[str, Any]]) -> None:
         "MEM MiB",
         "GPUS",
         "JOBS",
+        "UPTIME",
+        "RELIABILITY",
         box=None,
         pad_edge=False,
-        caption="CPUS, MEM MiB and GPUS show used/total",
+        caption="CPUS, MEM MiB and GPUS show used/total; UPTIME and RELIABILITY over 7 days "
+        "(reachable share; x share of attempts the cluster did not fail)",
     )
     for c in clusters:
         cap, used = c["capacity"], c["used"]
@@ -162,6 +165,8 @@ def pool_table(clusters: list[dict[str, Any]]) -> None:
             f"{used['memory_mb']}/{cap['memory_mb']}",
             gpus or "-",
             str(c["running_jobs"]),
+            f"{c.get('uptime', 1.0):.1%}",
+            f"{c.get('reliability', 1.0):.2f}",
         )
     out.print(table)
 

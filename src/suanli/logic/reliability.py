@@ -1,5 +1,12 @@
-"""How reliable a cluster has been: the share of its recent attempts that the cluster did
-not fail, smoothed so that a handful of attempts cannot swing it to 0 or 1.
+"""How reliable a cluster has been: how much of a recent window it was reachable (its
+heartbeat uptime) times the share of its recent attempts that it did not fail, smoothed
+so that a handful of attempts cannot swing it to 0 or 1 (as Vast.ai rates hosts on
+uptime and failed jobs). A provider's score is its clusters', weighted by their GPUs
+(cores where they have none).
+
+Uptime: 1 - (time inside the window the cluster was UNREACHABLE: from its last heartbeat
+until it came back) / (the window, or the cluster's age if younger). Outages are recorded
+by the dispatcher (deadline missed) and closed by the agent's next register/heartbeat.
 
 Input per cluster is `(ended, failed)` from `JobRepo.attempt_outcomes(since)`: attempts
 that ended in the window, and of those how many the engine or the cluster failed (LOST,
@@ -19,8 +26,8 @@ failure costs a new cluster about 0.08, not 1.0. Scores lie in (0, 1).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from datetime import timedelta
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from suanli.domain.ids import ClusterId
 
@@ -58,3 +65,47 @@ def reliability_scores(
         cluster: reliability(ended, failed, prior_ok=prior_ok, prior_failed=prior_failed)
         for cluster, (ended, failed) in outcomes.items()
     }
+
+
+def uptime(
+    outages: Sequence[tuple[datetime, datetime | None]],
+    *,
+    since: datetime,
+    now: datetime,
+    registered_at: datetime,
+) -> float:
+    """Share of [max(since, registered_at), now] the cluster was reachable; an outage
+    still open (ended None) lasts until `now`. 1.0 for an empty window."""
+    start = max(since, registered_at)
+    span = (now - start).total_seconds()
+    if span <= 0:
+        return 1.0
+    down = 0.0
+    for began, ended in outages:
+        lo, hi = max(began, start), min(ended or now, now)
+        if hi > lo:
+            down += (hi - lo).total_seconds()
+    return max(0.0, 1.0 - min(down, span) / span)
+
+
+def cluster_score(outcomes: tuple[int, int] | None, up: float) -> float:
+    """The combined score: uptime times the smoothed success ratio of its attempts
+    (`NEW_CLUSTER_SCORE` without any)."""
+    ok = reliability(*outcomes) if outcomes is not None else NEW_CLUSTER_SCORE
+    return up * ok
+
+
+def provider_scores(
+    scores: Mapping[ClusterId, float],
+    provider_of: Mapping[ClusterId, str],
+    weight_of: Mapping[ClusterId, float],
+) -> dict[str, float]:
+    """Each provider's clusters' scores, averaged with the given weights (GPUs, or cores);
+    clusters of weight 0 count as 1."""
+    sums: dict[str, tuple[float, float]] = {}
+    for cluster, score in scores.items():
+        provider = provider_of[cluster]
+        w = weight_of.get(cluster) or 1.0
+        total, weights = sums.get(provider, (0.0, 0.0))
+        sums[provider] = (total + w * score, weights + w)
+    return {p: total / weights for p, (total, weights) in sums.items()}

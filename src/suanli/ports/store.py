@@ -83,6 +83,22 @@ class PoolRepo(Protocol):
         """Post (or, with None, withdraw) the cluster's price per GPU-hour."""
         ...
 
+    def open_outage(self, cluster_id: ClusterId, began_at: datetime) -> None:
+        """Record that the cluster went silent at `began_at` (no-op if an outage of it is
+        already open)."""
+        ...
+
+    def close_outage(self, cluster_id: ClusterId, ended_at: datetime) -> None:
+        """End the cluster's open outage, if any, at `ended_at`."""
+        ...
+
+    def outages_since(
+        self, since: datetime
+    ) -> dict[ClusterId, list[tuple[datetime, datetime | None]]]:
+        """Per cluster, its outages that were open at or after `since`: (began, ended or
+        None while still open)."""
+        ...
+
 
 class TenancyRepo(Protocol):
     def add_tenant(self, tenant: Tenant) -> None: ...

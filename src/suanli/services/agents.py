@@ -174,6 +174,7 @@ class AgentService:
             uow.pool.set_cluster_state(
                 cluster_id, ClusterState.READY, heartbeat_at=now, agent_version=agent_version
             )
+            uow.pool.close_outage(cluster_id, now)
             self._lose_unlisted(
                 uow,
                 cluster_id,
@@ -204,6 +205,8 @@ class AgentService:
             )
             now = self._clock.now()
             uow.pool.set_cluster_state(cluster_id, state, heartbeat_at=now)
+            if cluster.state is ClusterState.UNREACHABLE:
+                uow.pool.close_outage(cluster_id, now)
             # Handed out before the previous heartbeat and still not listed: it never
             # reached the engine (a lost claim answer, a failed start). Attempts claimed
             # since then may still be starting.

@@ -79,6 +79,8 @@ class DispatcherLoop:
                 unreachable = 1
                 why = f"cluster {cluster.id} missed its heartbeat deadline ({self.deadline_s:g} s)"
                 uow.pool.set_cluster_state(cluster.id, ClusterState.UNREACHABLE, heartbeat_at=None)
+                # it has been silent since its last heartbeat: the outage began then
+                uow.pool.open_outage(cluster.id, seen)
             for candidate in uow.jobs.active_on(cluster.id):
                 job = uow.jobs.get_for_update(candidate.id)
                 attempt = uow.jobs.get_attempt(candidate.id, candidate.attempt)

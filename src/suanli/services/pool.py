@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from enum import Enum
 
 from suanli.domain.errors import Conflict, InvalidInput, NotFound
@@ -16,6 +17,7 @@ from suanli.domain.permissions import Permission, require
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.resources import ZERO, Resources
 from suanli.domain.tenancy import Principal, Role
+from suanli.logic.reliability import cluster_score, provider_scores, uptime
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
 from suanli.ports.store import Store, UnitOfWork
@@ -66,6 +68,10 @@ class ClusterUsage:
     cluster: Cluster
     nodes: list[NodeUsage]
     running_jobs: int
+    uptime: float = 1.0
+    """Share of the reliability window the cluster was reachable (logic/reliability.py)."""
+    reliability: float = 1.0
+    """Uptime times the smoothed share of its attempts it did not fail."""
 
     @property
     def capacity(self) -> Resources:
@@ -74,6 +80,22 @@ class ClusterUsage:
     @property
     def used(self) -> Resources:
         return sum((n.used for n in self.nodes), ZERO)
+
+
+RELIABILITY_WINDOW = timedelta(days=7)
+"""The sliding window of reliability: outages and attempt outcomes of the last 7 days."""
+
+
+def reliability_by_cluster(uow: UnitOfWork, now: datetime) -> dict[ClusterId, tuple[float, float]]:
+    """(uptime, reliability) of every cluster over the window before `now`."""
+    since = now - RELIABILITY_WINDOW
+    outages = uow.pool.outages_since(since)
+    outcomes = uow.jobs.attempt_outcomes(since)
+    out: dict[ClusterId, tuple[float, float]] = {}
+    for c in uow.pool.list_clusters():
+        up = uptime(outages.get(c.id, []), since=since, now=now, registered_at=c.registered_at)
+        out[c.id] = (up, cluster_score(outcomes.get(c.id), up))
+    return out
 
 
 def cluster_usage(uow: UnitOfWork) -> list[ClusterUsage]:
@@ -271,9 +293,25 @@ class PoolService:
             return uow.pool.list_providers()
 
     def clusters(self, principal: Principal) -> list[ClusterUsage]:
+        """Every cluster with its usage and reliability over `RELIABILITY_WINDOW`."""
         require(principal, Permission.POOL_READ)
+        now = self._clock.now()
         with self._store.unit_of_work(readonly=True) as uow:
-            return cluster_usage(uow)
+            usage = cluster_usage(uow)
+            scores = reliability_by_cluster(uow, now)
+        return [
+            replace(u, uptime=scores[u.cluster.id][0], reliability=scores[u.cluster.id][1])
+            for u in usage
+        ]
+
+    def provider_reliability(self, principal: Principal) -> dict[str, float]:
+        """Each provider's reliability: its clusters', weighted by GPUs (else cores)."""
+        usage = self.clusters(principal)
+        return provider_scores(
+            {u.cluster.id: u.reliability for u in usage},
+            {u.cluster.id: u.cluster.provider_id for u in usage},
+            {u.cluster.id: float(u.capacity.gpu_count or u.capacity.cpus) for u in usage},
+        )
 
     def cluster(self, principal: Principal, cluster_id: ClusterId) -> ClusterUsage:
         for usage in self.clusters(principal):

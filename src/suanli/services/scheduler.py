@@ -23,7 +23,6 @@ from suanli.domain.ids import ClusterId, JobId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobStatus
 from suanli.domain.pool import Region
 from suanli.domain.quota import Quota, TenantShare
-from suanli.logic.reliability import reliability_scores
 from suanli.logic.scheduling.cycle import CycleResult
 from suanli.logic.scheduling.decisions import Admit
 from suanli.logic.scheduling.incremental import CycleMemo, decide
@@ -32,14 +31,13 @@ from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, 
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.lifecycle import move
-from suanli.services.pool import cluster_usage
+from suanli.services.pool import cluster_usage, reliability_by_cluster
 from suanli.services.preemption import request_preemption
 
 log = logging.getLogger("suanli.scheduler")
 MAX_HEADS = 50_000
 USAGE_HALF_LIFE_S = 7 * 86_400.0
 """Past usage halves every week (Slurm's PriorityDecayHalfLife default)."""
-RELIABILITY_WINDOW = timedelta(days=7)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +141,7 @@ def read_slow_inputs(uow: UnitOfWork, now: datetime, half_life_s: float) -> Slow
         shares={s.tenant_id: s for s in uow.tenancy.list_shares()},
         quotas=tuple(uow.tenancy.list_quotas()),
         usage_units=decayed_units(rows, now.date(), half_life_s),
-        reliability=reliability_scores(uow.jobs.attempt_outcomes(now - RELIABILITY_WINDOW)),
+        reliability={c: score for c, (_, score) in reliability_by_cluster(uow, now).items()},
         regions={r.id: RegionView(r.id, r.energy_price, r.carbon_intensity) for r in regions},
         latency=latency_matrix(regions),
     )

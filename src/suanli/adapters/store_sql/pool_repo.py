@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from suanli.adapters.store_sql.tables import clusters, nodes, providers, regions
+from suanli.adapters.store_sql.tables import cluster_outages, clusters, nodes, providers, regions
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
@@ -187,3 +187,30 @@ class SqlPoolRepo:
         if cluster_id is not None:
             query = query.where(nodes.c.cluster_id == cluster_id)
         return [_node(r) for r in self._c.execute(query)]
+
+    def open_outage(self, cluster_id: ClusterId, began_at: datetime) -> None:
+        open_one = select(cluster_outages.c.id).where(
+            cluster_outages.c.cluster_id == cluster_id, cluster_outages.c.ended_at.is_(None)
+        )
+        if self._c.execute(open_one).first() is None:
+            self._c.execute(
+                insert(cluster_outages).values(cluster_id=cluster_id, began_at=began_at)
+            )
+
+    def close_outage(self, cluster_id: ClusterId, ended_at: datetime) -> None:
+        self._c.execute(
+            update(cluster_outages)
+            .where(cluster_outages.c.cluster_id == cluster_id, cluster_outages.c.ended_at.is_(None))
+            .values(ended_at=ended_at)
+        )
+
+    def outages_since(
+        self, since: datetime
+    ) -> dict[ClusterId, list[tuple[datetime, datetime | None]]]:
+        query = select(
+            cluster_outages.c.cluster_id, cluster_outages.c.began_at, cluster_outages.c.ended_at
+        ).where(or_(cluster_outages.c.ended_at.is_(None), cluster_outages.c.ended_at >= since))
+        out: dict[ClusterId, list[tuple[datetime, datetime | None]]] = {}
+        for r in self._c.execute(query):
+            out.setdefault(ClusterId(r.cluster_id), []).append((r.began_at, r.ended_at))
+        return out

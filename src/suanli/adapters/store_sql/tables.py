@@ -94,6 +94,17 @@ clusters = Table(
     Column("gpu_hour_price", Float),
 )
 
+cluster_outages = Table(
+    "cluster_outages",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("cluster_id", String(ID), ForeignKey("clusters.id"), nullable=False),
+    Column("began_at", UTCDateTime(), nullable=False),
+    Column("ended_at", UTCDateTime()),
+    # reliability reads the outages that overlap a recent window
+    Index(None, "cluster_id", "began_at"),
+)
+
 nodes = Table(
     "nodes",
     metadata,

@@ -52,7 +52,11 @@ def update_region(region_id: str, body: RegionUpdate, caller: Caller, plat: Plat
 
 @router.get("/providers", response_model=list[ProviderPublic])
 def list_providers(caller: Caller, plat: Plat) -> list[ProviderPublic]:
-    return [ProviderPublic(id=p.id, name=p.name) for p in plat.pool.providers(caller)]
+    scores = plat.pool.provider_reliability(caller)
+    return [
+        ProviderPublic(id=p.id, name=p.name, reliability=scores.get(p.id))
+        for p in plat.pool.providers(caller)
+    ]
 
 
 @router.post("/providers", status_code=201, response_model=ProviderPublic)
