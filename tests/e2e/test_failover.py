@@ -192,3 +192,23 @@ def test_killed_agent_jobs_move_to_another_cluster_and_run_once(
         assert lost["ended_at"] is not None
     # nothing of attempt 1 is left running anywhere
     assert not [p for p in pids if process_alive(p)]
+
+
+def test_the_demo_pool_places_across_regions(make_server: Callable[[], Server]) -> None:
+    srv = make_server()
+    srv.start("--demo")
+    srv.wait_ready()
+    api = Client(srv.url, srv.token())
+    demo = {"bj-a100", "zz-h100", "gy-t4"}
+
+    def ready() -> bool:
+        states = {c["id"]: c["state"] for c in api.clusters()}
+        return all(states.get(c) == "READY" for c in demo)
+
+    wait_until(ready, 60, "the demo clusters to be READY")
+    job = submit(srv, "--gpus", "T4:1", "--", "python3", "-c", "print(42)")
+    done = wait_terminal(srv, job, timeout=60)
+    assert done["status"] == "SUCCEEDED", json.dumps(done, indent=1)
+    assert done["cluster_id"] == "gy-t4" and done["attempts"][-1]["region_id"] == "guiyang"
+    rc, out, _ = srv.cli("logs", job)
+    assert (rc, out) == (0, "42\n")

@@ -76,8 +76,16 @@ def up(
             "running jobs are requeued elsewhere"
         ),
     ] = 15.0,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="also start a demo pool: three clusters in three regions (Beijing, "
+            "Zhengzhou, Guiyang), each with its own agent process"
+        ),
+    ] = False,
 ) -> None:
     """Run the platform on this machine: API, scheduler, dispatcher and a local agent."""
+    from suanli.cli.demo import DEMO_HEARTBEAT_DEADLINE_S
     from suanli.cli.up import serve  # heavy imports only for this command
     from suanli.logic.scheduling.state import SchedulerSettings
 
@@ -90,7 +98,10 @@ def up(
         policy=policy,
         settings=SchedulerSettings(backfill=backfill, preemption=preemption, spread=spread),
         throughput_path=str(throughput) if throughput else None,
-        heartbeat_deadline_s=heartbeat_deadline,
+        heartbeat_deadline_s=(
+            min(heartbeat_deadline, DEMO_HEARTBEAT_DEADLINE_S) if demo else heartbeat_deadline
+        ),
+        demo=demo,
     )
 
 

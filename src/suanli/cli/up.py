@@ -22,6 +22,7 @@ from suanli.adapters.store_sql.database import sqlite_url
 from suanli.agent.runner import Agent, AgentSettings
 from suanli.api.app import create_app
 from suanli.cli import config
+from suanli.cli.demo import DemoAgent, guide, start_demo, stop_demo
 from suanli.cli.render import err
 from suanli.domain.errors import DomainError
 from suanli.logic.scheduling.state import SchedulerSettings
@@ -61,6 +62,7 @@ def serve(
     settings: SchedulerSettings | None = None,
     throughput_path: str | None = None,
     heartbeat_deadline_s: float = 15.0,
+    demo: bool = False,
 ) -> None:
     data_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(
@@ -101,6 +103,11 @@ def serve(
     )
     stop = threading.Event()
     platform.start_loops()
+    demo_agents: list[DemoAgent] = []
+    if demo:
+        operator = platform.auth.authenticate(tokens.operator)
+        demo_agents = start_demo(platform, operator, url, data_dir)
+        err.print(guide(demo_agents))
     agent_thread: threading.Thread | None = None
     if with_agent:
         engine = LocalEngine(data_dir / "engine", clock)
@@ -128,6 +135,7 @@ def serve(
     try:
         server.run()
     finally:
+        stop_demo(demo_agents)
         stop.set()
         if agent_thread is not None:
             agent_thread.join(timeout=5)

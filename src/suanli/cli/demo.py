@@ -1,0 +1,160 @@
+"""`suanli up --demo`: a multi-region pool on one machine.
+
+Three clusters in three regions of the city network — Beijing (A100), Zhengzhou (H100)
+and Guiyang (T4, the cheap western hub of 东数西算) — each with its own `suanli agent`
+process and local engine, offering a declared node (its GPUs are declared, not real: jobs
+run as ordinary processes). The regions are places of the shipped latency table, so
+placement sees real estimated RTTs between them. A newcomer sees cross-region placement
+(`suanli submit --gpus T4:1 ...` runs in Guiyang) and failover: kill one agent (its pid
+is printed) and its jobs are requeued elsewhere within two heartbeat deadlines; start it
+again with the printed command and it re-adopts, then abandons, what its engine still
+runs.
+
+Slurm and Ray clusters join the demo when their engines are installed here (the engine
+factory knows them); otherwise the three local clusters are the demo.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shlex
+import signal
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from suanli.domain.errors import Conflict
+from suanli.domain.ids import ClusterId, ProviderId, RegionId
+from suanli.domain.pool import Provider, Region
+from suanli.domain.tenancy import Principal
+from suanli.platform import Platform
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCluster:
+    id: str
+    region: str
+    region_name: str
+    provider: str
+    declare: str
+    price: float
+
+
+DEMO_CLUSTERS = (
+    DemoCluster(
+        "bj-a100", "beijing", "Beijing", "jingcloud", "cpus=8,memory=32G,gpus=A100:4", 18.0
+    ),
+    DemoCluster(
+        "zz-h100", "zhengzhou", "Zhengzhou", "zhongyuan", "cpus=8,memory=32G,gpus=H100:2", 32.0
+    ),
+    DemoCluster("gy-t4", "guiyang", "Guiyang", "guian-dc", "cpus=16,memory=64G,gpus=T4:8", 3.5),
+)
+DEMO_HEARTBEAT_DEADLINE_S = 6.0
+"""A short deadline so that failover shows within seconds."""
+
+
+@dataclass
+class DemoAgent:
+    cluster: DemoCluster
+    argv: list[str]
+    proc: subprocess.Popen[bytes]
+
+
+def _agent_argv(url: str, token: str, cluster: DemoCluster, data_dir: Path) -> list[str]:
+    root = data_dir / "demo" / cluster.id
+    root.mkdir(parents=True, exist_ok=True)
+    return [
+        sys.executable,
+        "-m",
+        "suanli.cli.main",
+        "agent",
+        "--url",
+        url,
+        "--token",
+        token,
+        "--state-dir",
+        str(root / "engine"),
+        "--declare",
+        cluster.declare,
+        "--hostname",
+        f"{cluster.id}-node0",
+        "--heartbeat-s",
+        "1",
+        "--no-calibrate",
+        "--log-file",
+        str(root / "agent.log"),
+    ]
+
+
+def start_demo(
+    platform: Platform, operator: Principal, url: str, data_dir: Path
+) -> list[DemoAgent]:
+    """Register the demo's regions, providers and clusters (idempotent: a restarted demo
+    re-issues the agents' tokens) and start one agent process per cluster."""
+    agents: list[DemoAgent] = []
+    tokens_file = data_dir / "demo" / "tokens.json"
+    tokens: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        tokens = dict(json.loads(tokens_file.read_text()))
+    for c in DEMO_CLUSTERS:
+        with contextlib.suppress(Conflict):
+            platform.pool.add_region(operator, Region(RegionId(c.region), c.region_name))
+        with contextlib.suppress(Conflict):
+            platform.pool.add_provider(operator, Provider(ProviderId(c.provider), c.provider))
+        try:
+            _, token = platform.pool.add_cluster(
+                operator,
+                ClusterId(c.id),
+                provider_id=ProviderId(c.provider),
+                region_id=RegionId(c.region),
+                engine="local",
+            )
+            platform.pool.set_cluster_price(operator, ClusterId(c.id), c.price)
+            tokens[c.id] = token
+        except Conflict:
+            if c.id not in tokens:
+                raise
+    tokens_file.parent.mkdir(parents=True, exist_ok=True)
+    tokens_file.write_text(json.dumps(tokens))
+    tokens_file.chmod(0o600)
+    for c in DEMO_CLUSTERS:
+        argv = _agent_argv(url, tokens[c.id], c, data_dir)
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        agents.append(DemoAgent(c, argv, proc))
+    return agents
+
+
+def guide(agents: list[DemoAgent]) -> str:
+    """What to try, with the agents' pids and restart commands."""
+    lines = ["demo pool: three clusters in three regions (suanli pool):"]
+    for a in agents:
+        c = a.cluster
+        lines.append(
+            f"  {c.id:8} {c.region_name:10} {c.declare:32} {c.price:>5} CNY/GPU-h  "
+            f"agent pid {a.proc.pid}"
+        )
+    first = agents[-1]
+    lines += [
+        "try:",
+        "  suanli submit --gpus T4:1 -- python3 -c 'print(42)'          # runs in Guiyang",
+        "  suanli submit --region guiyang --region zhengzhou --gpus any:1 "
+        "-- sleep 300   # prefers Guiyang, falls back",
+        f"  kill -9 {first.proc.pid}   # Guiyang's agent dies: its jobs move within "
+        f"{2 * DEMO_HEARTBEAT_DEADLINE_S:g} s",
+        f"  {shlex.join(first.argv)} &   # bring it back",
+    ]
+    return "\n".join(lines)
+
+
+def stop_demo(agents: list[DemoAgent]) -> None:
+    """SIGTERM the agents this demo started (their running jobs keep running)."""
+    for a in agents:
+        if a.proc.poll() is None:
+            a.proc.send_signal(signal.SIGTERM)
+    for a in agents:
+        try:
+            a.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            a.proc.kill()
