@@ -20,9 +20,9 @@ START = datetime(2026, 1, 1, tzinfo=UTC)
 LINEAR = {"T4": {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}}
 
 
-def one_node(gpus: int = 4) -> tuple[ClusterView, ...]:
-    cid = ClusterId("c")
-    cap = Resources(64_000, 262_144, {"T4": gpus})
+def one_node(gpus: int = 4, model: str = "T4", name: str = "c") -> tuple[ClusterView, ...]:
+    cid = ClusterId(name)
+    cap = Resources(64_000, 262_144, {model: gpus})
     node = NodeView(cid, NodeId("n0"), cap, cap)
     return (ClusterView(cid, RegionId("r"), ProviderId("p"), "sim", (node,)),)
 
@@ -111,3 +111,35 @@ def test_the_spec_checks_the_elastic_range() -> None:
         command=["x"], resources=Resources.request(gpus={"any": 1}), gang_size=2, max_gang_size=8
     )
     assert spec.gang_range == (2, 8) and spec.elastic
+
+
+# -- review regressions ---------------------------------------------------------------------
+
+
+def test_growing_stays_within_the_elastic_range() -> None:
+    # j1 accepts 2-3 members; a move to the faster model must keep at least 2 (never 1)
+    t4, v100 = one_node(2, "T4", "slow")[0], one_node(2, "V100", "fast")[0]
+    scaling = {"T4": {1: 1.0, 2: 2.0, 3: 3.0}, "V100": {1: 10.0, 2: 9.0, 3: 8.0}}
+    blocker = job(2, 0, 1000, gang=2, scaling={"V100": {2: 1.0}, "T4": {2: 0.5}})
+    elastic = job(1, 10, 40_000, gang=2, span=(2, 3), scaling=scaling)
+    settings = SimSettings(min_gap_s=0.0, grace_s=30.0)
+    sim = Simulator(
+        (t4, v100), [blocker, elastic], get_policy("suanli"), start=START, settings=settings
+    )
+    out: dict[str, JobOutcome] = {o.job_id: o for o in sim.run().outcomes}
+    # it moves once, to 2 x V100, and does not bounce back and forth
+    assert out["j1"].preemptions == 1
+
+
+def test_a_job_that_fits_nowhere_does_not_stop_others_from_growing() -> None:
+    never_fits = job(9, 0, 10, gang=8)  # 8 members on a 4-GPU pool
+    out = run([job(1, 10, 8000, gang=2, span=(1, 4), scaling=LINEAR), never_fits])
+    assert out["j1"].finish_s == pytest.approx(10 + 8000 / 4)
+
+
+def test_a_resize_held_back_by_its_cooldown_happens_when_the_cooldown_ends() -> None:
+    # j1 is shrunk for j2 at 1000; j2 ends at 1130 but j1 may only grow again at 2800
+    # (30 min after the shrink): the simulator must come back then, not at the next event
+    out = run([job(1, 0, 80_000, gang=2, span=(1, 4), scaling=LINEAR), job(2, 1000, 100, gang=2)])
+    assert out["j1"].preemptions == 2
+    assert out["j1"].finish_s < 25_000  # at 2 GPUs until the end it would be ~40,000

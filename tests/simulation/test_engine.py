@@ -207,3 +207,39 @@ def test_rates_interpolate_measured_scaling_and_stay_flat_beyond_it() -> None:
     assert elastic.rate("A100", 2) == pytest.approx(18.0)
     assert elastic.rate("A100", 8) == 34.0
     assert elastic.rate("T4", 1) == 1.0
+
+
+def test_duplicate_job_ids_are_refused_not_dropped() -> None:
+    from suanli.domain.errors import InvalidInput
+
+    with pytest.raises(InvalidInput, match="appears more than once"):
+        Simulator(
+            pool(T4=1), [sim_job(1, 0, 10), sim_job(1, 5, 10)], get_policy("fifo"), start=START
+        )
+
+
+def test_a_simulator_runs_once() -> None:
+    sim = Simulator(pool(T4=1), [sim_job(1, 0, 10)], get_policy("fifo"), start=START)
+    sim.run()
+    with pytest.raises(RuntimeError, match="runs once"):
+        sim.run()
+
+
+def test_a_job_that_never_fits_does_not_stretch_the_makespan() -> None:
+    jobs = [sim_job(1, 0, 100), sim_job(2, 0, 10, gpus=8)]  # j2 never fits one T4
+    result = run(jobs, pool(T4=1), "suanli")
+    assert result.unfinished == ("j2",)
+    assert result.makespan_s == 100.0
+
+
+def test_rounds_keep_deciding_while_a_policy_holds_queued_jobs_back() -> None:
+    from suanli.logic.scheduling.gavel import GavelMaxMinPerf
+
+    jobs = [
+        sim_job(1, 0, 100, model="V100", speed={"V100": 1.0}),
+        sim_job(2, 500, 100, model="V100", speed={"V100": 1.0}),
+    ]
+    # Gavel reallocates at most every 1,920 s: j2 waits for that, on an idle pool
+    policy = GavelMaxMinPerf(SchedulerSettings(), min_reset_s=1920.0)
+    result = Simulator(pool(V100=4), jobs, policy, start=START).run()
+    assert not result.unfinished and len(result.outcomes) == 2

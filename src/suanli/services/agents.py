@@ -105,7 +105,15 @@ def member_nodes(spec: JobSpec, placements: tuple[Placement, ...]) -> tuple[Node
     request's CPUs, and failing that one member per placement is assumed."""
     counts = [p.members for p in placements]
     low, high = spec.gang_range
-    if spec.elastic and low <= sum(counts) <= high:
+    # counts are trusted only where each placement holds that many members' resources
+    # (the GPU model of a request for model 'any' is bound in the allocation)
+    member = spec.resources
+    counted = all(
+        p.allocation.gpu_count == member.gpu_count * p.members
+        and p.allocation.cpu_milli == member.cpu_milli * p.members
+        for p in placements
+    )
+    if spec.elastic and counted and low <= sum(counts) <= high:
         # an elastic job runs with the members it was admitted with
         return tuple(p.node_id for p, n in zip(placements, counts, strict=True) for _ in range(n))
     if sum(counts) != spec.gang_size:

@@ -26,7 +26,7 @@ from suanli.domain.quota import Quota, TenantShare
 from suanli.logic.scheduling.cycle import CycleResult
 from suanli.logic.scheduling.decisions import Admit
 from suanli.logic.scheduling.incremental import CycleMemo, decide
-from suanli.logic.scheduling.policy import Policy
+from suanli.logic.scheduling.policy import Policy, Rebalancing
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, Snapshot
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
@@ -219,7 +219,8 @@ class SchedulerLoop:
         with self._store.unit_of_work(readonly=True) as uow:
             slow = self._slow_inputs(uow)
             snapshot = take_snapshot(uow, self._clock, self._queue, slow, self._throughput)
-        if not snapshot.queue and not any(j.spec.elastic for j in snapshot.running):
+        resizing = isinstance(self.policy, Rebalancing)
+        if not snapshot.queue and not (resizing and any(j.spec.elastic for j in snapshot.running)):
             # an empty queue needs no cycle, unless running elastic jobs may be resized
             return CycleReport(0, 0, 0)
         result, memo, _ = decide(snapshot, self.policy, self._memo)

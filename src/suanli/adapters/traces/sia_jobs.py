@@ -140,6 +140,8 @@ def load_sia_profiles(folder: Path, clusters: Sequence[str]) -> dict[tuple[str, 
                     row.number("sync_time", what="seconds"),
                 )
                 by.setdefault(_normalise([int(d) for d in placement]), []).append(point)
+            if not by:
+                raise TraceError(file, None, None, "at least one placement row", "none")
             points = {p: tuple(sorted(v, key=lambda x: x.local_bsz)) for p, v in by.items()}
             app = file.parent.name
             max_local = max(pt.local_bsz for v in points.values() for pt in v)

@@ -85,6 +85,6 @@ def _run_cycle(snapshot: Snapshot, policy: Policy, blocked_by: Job | None) -> Cy
         state.position += 1
     if isinstance(policy, Rebalancing):
         # 6a: jobs already running may be resized or moved (stopped and requeued)
-        preemptions.extend(policy.rebalance(snapshot, state, len(waiting)))
+        preemptions.extend(policy.rebalance(snapshot, state, [w.job_id for w in waiting]))
     # 6: the waiting decisions are the requeue set
     return CycleResult(tuple(admitted), tuple(waiting), tuple(preemptions), state.reservation)

@@ -28,8 +28,8 @@ from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
 from suanli.logic.scheduling.elastic import (
     RESIZE_COOLDOWN_S,
     Target,
-    grow,
     members_for,
+    rebalance,
     sizes_to_try,
 )
 from suanli.logic.scheduling.fairshare import CLASS_RANK, FairQueue
@@ -201,14 +201,16 @@ class SuanliPolicy:
                 return placed
         return None
 
-    def rebalance(self, snapshot: Snapshot, state: CycleState, waiting: int) -> list[Preempt]:
-        """Grow running elastic jobs onto idle GPUs (elastic.grow)."""
+    def rebalance(
+        self, snapshot: Snapshot, state: CycleState, waiting: Sequence[JobId]
+    ) -> list[Preempt]:
+        """Resize running elastic jobs (elastic.rebalance)."""
         if not self.settings.preemption:
             return []
         if len(self._targets) > MAX_KEYS:
             horizon = snapshot.now - timedelta(seconds=RESIZE_COOLDOWN_S)
             self._targets = {k: t for k, t in self._targets.items() if t.at >= horizon}
-        return grow(snapshot, state, waiting, self.settings.preemption_grace_s, self._targets)
+        return rebalance(snapshot, state, waiting, self.settings.preemption_grace_s, self._targets)
 
     @staticmethod
     def _held_back(job: Job, allowed: Sequence[Candidate], state: CycleState) -> str | None:

@@ -13,13 +13,15 @@ The size, for the candidate (cluster, model) the job would be placed on:
 - when other jobs wait behind it this cycle: at most its preferred size (it shares);
   when none do: up to its maximum (idle GPUs speed it up);
 - the largest such size that is still efficient.
-While it runs, an elastic job is grown when GPUs sit idle and nobody waits (`grow`): it
-is stopped at a checkpoint and admitted again at the larger size.
+While it runs (`rebalance`), an elastic job is grown onto GPUs that sit idle with nobody
+waiting for them (`grow`), and shrunk back to its preferred size when a waiting job could
+use the GPUs it grew onto (`shrink`); either way it is stopped at a checkpoint and
+admitted again at the new size.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -53,9 +55,9 @@ def members_for(
     spec = job.spec
     if not spec.elastic:
         return spec.gang_size
-    if target is not None and (target.cluster_id, target.model) == (cand.cluster.id, cand.model):
-        return target.members
     low, high = spec.gang_range
+    if target is not None and (target.cluster_id, target.model) == (cand.cluster.id, cand.model):
+        return min(max(target.members, low), high)
     fit = state.capacity.members_now(cand.cluster.id, cand.member)
     waiting = len(snapshot.queue) - state.position - 1
     cap = high if waiting <= 0 else spec.gang_size
@@ -105,27 +107,72 @@ RESTART_ESTIMATE_S = 300.0
 """What a resize is assumed to cost: stop at a checkpoint, restore, warm up."""
 
 
-def grow(
+MAX_CONTENDERS = 200
+"""Waiting jobs examined for the GPUs they could use (a resize decision needs only to know
+whether anyone waits for a cluster and model, not who all of them are)."""
+
+
+def contended(
+    snapshot: Snapshot, state: CycleState, waiting: Sequence[JobId]
+) -> set[tuple[ClusterId, str]]:
+    """The (cluster, model) pairs some waiting job could ever run on: a job that fits
+    nowhere, or only elsewhere, does not stop a resize."""
+    by_id = {j.id: j for j in snapshot.queue}
+    out: set[tuple[ClusterId, str]] = set()
+    for job_id in waiting[:MAX_CONTENDERS]:
+        job = by_id.get(job_id)
+        if job is None:
+            continue
+        candidates, _ = state.placer.candidates(job)
+        out.update((c.cluster.id, c.model) for c in candidates)
+    return out
+
+
+def rebalance(
     snapshot: Snapshot,
     state: CycleState,
-    waiting: int,
+    waiting: Sequence[JobId],
     grace_s: float,
     targets: dict[JobId, Target],
 ) -> list[Preempt]:
-    """Resizes for running elastic jobs when GPUs sit idle: with no job left waiting
-    this cycle, each running elastic job whose remaining work is known is checked for a
-    larger size on its cluster and model (what is free there plus what it holds); if
-    that saves enough time, the job is stopped (checkpoint, `grace_s`) and requeued, and
-    the next cycle admits it at the larger size (recorded in `targets`; a job resized
-    less than RESIZE_COOLDOWN_S ago is left alone). Longest remaining jobs first; the
-    idle GPUs one resize counts on are not counted again."""
-    if waiting:
-        return shrink(snapshot, grace_s, targets)
+    """Resizes of running elastic jobs, after the queue is decided: those grown past
+    their preferred size on GPUs a waiting job could use shrink back (`shrink`); the
+    others may grow onto GPUs nobody waits for (`grow`). A job resized less than
+    RESIZE_COOLDOWN_S ago is left alone; resizes are recorded in `targets`."""
+    if not any(j.spec.elastic for j in snapshot.running):
+        return []
+    busy = contended(snapshot, state, waiting) if waiting else set()
+    out = shrink(snapshot, grace_s, targets, busy)
+    shrinking = {p.job_id for p in out}
+    return out + grow(snapshot, state, grace_s, targets, busy, shrinking)
+
+
+def _cooling(job_id: JobId, snapshot: Snapshot, targets: dict[JobId, Target]) -> bool:
+    last = targets.get(job_id)
+    return last is not None and (snapshot.now - last.at).total_seconds() < RESIZE_COOLDOWN_S
+
+
+def grow(
+    snapshot: Snapshot,
+    state: CycleState,
+    grace_s: float,
+    targets: dict[JobId, Target],
+    busy: set[tuple[ClusterId, str]],
+    skip: set[JobId],
+) -> list[Preempt]:
+    """Each running elastic job whose remaining work and scaling are measured is checked
+    for a larger (or faster) size on a cluster and model it may use where no waiting job
+    could use the GPUs (what is free there, plus what it holds where it runs), sizes
+    within its range, each GPU doing at least MIN_EFFICIENCY of the per-GPU work at its
+    minimum size. If that saves enough time after stopping and restarting, the job is
+    stopped (checkpoint, `grace_s`) and the next cycle admits it there at that size.
+    Longest remaining jobs first; the idle GPUs one resize counts on are not counted
+    again."""
     out: list[Preempt] = []
     spare: dict[tuple[ClusterId, str], int] = {}
     jobs = []
     for job in snapshot.running:
-        if not job.spec.elastic:
+        if not job.spec.elastic or job.id in skip or _cooling(job.id, snapshot, targets):
             continue
         progress = snapshot.progress.get(job.id)
         if (
@@ -137,33 +184,33 @@ def grow(
             or not job.allocation.gpus
         ):
             continue
-        last = targets.get(job.id)
-        if last is not None and (snapshot.now - last.at).total_seconds() < RESIZE_COOLDOWN_S:
-            continue
+        if not progress.scaling.get(next(iter(job.allocation.gpus))):
+            continue  # its current speed is not measured: no basis to compare
         jobs.append((progress.remaining_work, job, progress))
     for _, job, progress in sorted(jobs, key=lambda t: -t[0]):
         assert job.cluster_id is not None and job.allocation is not None
         model = next(iter(job.allocation.gpus))
+        here = (job.cluster_id, model)
         per = max(job.spec.resources.gpu_count, 1)
         members = job.allocation.gpus[model] // per
         now_rate = _rate(progress.scaling.get(model), members * per)
-        best, best_rate, best_at = members, now_rate, (job.cluster_id, model)
-        _, high = job.spec.gang_range
+        best, best_rate, best_at = members, now_rate, here
+        low, high = job.spec.gang_range
         candidates, _ = state.placer.candidates(job)
         for cand in candidates:
             key = (cand.cluster.id, cand.model)
             scaling = progress.scaling.get(cand.model)
-            if not scaling:
-                continue  # unmeasured: no basis to move it
+            if not scaling or key in busy:
+                continue  # unmeasured, or a waiting job could use these GPUs
             if key not in spare:
                 spare[key] = state.capacity.free_devices(*key) // per
-            room = spare[key] + (members if key == (job.cluster_id, model) else 0)
-            base = _rate(scaling, 1 * per) / per
-            for m in range(1, min(high, room) + 1):
+            room = spare[key] + (members if key == here else 0)
+            base = _rate(scaling, low * per) / (low * per)
+            for m in range(low, min(high, room) + 1):
                 r = _rate(scaling, m * per)
                 if r / (m * per) >= MIN_EFFICIENCY * base and r > best_rate:
                     best, best_rate, best_at = m, r, key
-        if (best_at == (job.cluster_id, model) and best == members) or now_rate <= 0:
+        if (best_at == here and best == members) or now_rate <= 0:
             continue
         assert progress.remaining_work is not None
         left_now = progress.remaining_work / now_rate
@@ -171,7 +218,7 @@ def grow(
         saving = left_now - left_new
         if saving < max(GROW_MIN_SAVING_S, GROW_MIN_GAIN * left_now):
             continue
-        spare[best_at] -= best - (members if best_at == (job.cluster_id, model) else 0)
+        spare[best_at] -= best - (members if best_at == here else 0)
         targets[job.id] = Target(best_at[0], best_at[1], best, snapshot.now)
         out.append(
             Preempt(
@@ -187,11 +234,18 @@ def grow(
     return out
 
 
-def shrink(snapshot: Snapshot, grace_s: float, targets: dict[JobId, Target]) -> list[Preempt]:
-    """Jobs wait: running elastic jobs grown past the size they prefer give the extra
-    GPUs back (stopped at a checkpoint, admitted again at their preferred size on the
-    same cluster and model), largest first; cooldown as for growing."""
+def shrink(
+    snapshot: Snapshot,
+    grace_s: float,
+    targets: dict[JobId, Target],
+    busy: set[tuple[ClusterId, str]],
+) -> list[Preempt]:
+    """Running elastic jobs grown past the size they prefer, on a cluster and model a
+    waiting job could use, give the extra GPUs back (stopped at a checkpoint, admitted
+    again at their preferred size there), largest first."""
     out: list[Preempt] = []
+    if not busy:
+        return out
     for job in sorted(
         snapshot.running, key=lambda j: -(j.allocation.gpu_count if j.allocation else 0)
     ):
@@ -202,10 +256,9 @@ def shrink(snapshot: Snapshot, grace_s: float, targets: dict[JobId, Target]) -> 
         model = next(iter(job.allocation.gpus))
         per = max(job.spec.resources.gpu_count, 1)
         members = job.allocation.gpus[model] // per
-        if members <= job.spec.gang_size:
+        if members <= job.spec.gang_size or (job.cluster_id, model) not in busy:
             continue
-        last = targets.get(job.id)
-        if last is not None and (snapshot.now - last.at).total_seconds() < RESIZE_COOLDOWN_S:
+        if _cooling(job.id, snapshot, targets):
             continue
         targets[job.id] = Target(job.cluster_id, model, job.spec.gang_size, snapshot.now)
         out.append(

@@ -7,10 +7,11 @@ admissions (step 5). Policies register by name; the operator picks one in config
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
 from suanli.domain.errors import InvalidInput
+from suanli.domain.ids import JobId
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.capacity import NodeKey
 from suanli.logic.scheduling.decisions import Decision, Preempt
@@ -51,9 +52,11 @@ class Rebalancing(Protocol):
     """A policy that may also stop running jobs after the queue is decided (to resize an
     elastic job when GPUs sit idle): they are requeued and admitted again."""
 
-    def rebalance(self, snapshot: Snapshot, state: CycleState, waiting: int) -> list[Preempt]:
+    def rebalance(
+        self, snapshot: Snapshot, state: CycleState, waiting: Sequence[JobId]
+    ) -> list[Preempt]:
         """Preemptions of running jobs (each job's own id as `job_id` and only victim),
-        given the cycle's final state and how many queued jobs still wait."""
+        given the cycle's final state and the queued jobs that still wait."""
         ...
 
 

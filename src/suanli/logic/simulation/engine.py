@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
+from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, NodeId
 from suanli.domain.jobs import Job, JobStatus
 from suanli.domain.resources import Resources
@@ -92,6 +93,14 @@ class SimSettings:
     round_s: float | None = None
     """Rounds mode (see the module doc): a cycle every this many seconds; None: the
     policy's own `round_s` (None for event-driven policies)."""
+    rebalance_period_s: float = 300.0
+    """Event-driven mode, a `Rebalancing` policy with elastic jobs running: a cycle at least
+    this often, so that resizes held back (a cooldown) are looked at again, as the live
+    loop's periodic cycle does."""
+    max_idle_rounds: int = 32
+    """Rounds mode: with jobs queued but nothing running, keep deciding this many rounds
+    (a policy may hold jobs back for a while, e.g. until its next reallocation), then
+    wait for an arrival."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,6 +205,17 @@ class Simulator:
         if self._settings.round_s is None and policy.round_s is not None:
             self._settings = replace(self._settings, round_s=policy.round_s)
         self._jobs = {j.job.id: j for j in jobs}
+        if len(self._jobs) != len(jobs):
+            counts: dict[JobId, int] = {}
+            for j in jobs:
+                counts[j.job.id] = counts.get(j.job.id, 0) + 1
+            dup = next(i for i, n in counts.items() if n > 1)
+            raise InvalidInput(
+                f"Job id {dup!r} appears more than once in the simulation's input.",
+                field="jobs",
+                hint="give every job (trace row) a distinct id or name.",
+            )
+        self._ran = False
         self._units = units_per_gpu_hour or (lambda model: 0.0)
         self._capacity: dict[tuple[ClusterId, NodeId], Resources] = {
             (c.id, n.node_id): n.capacity for c in self._clusters for n in c.nodes
@@ -270,7 +290,11 @@ class Simulator:
 
     def run(self, progress: Callable[[int, int], None] | None = None) -> SimResult:
         """Simulate until every job has finished or nothing more can happen.
-        `progress(finished, total)` is called after every cycle."""
+        `progress(finished, total)` is called after every cycle. A simulator runs once
+        (its policy keeps state across cycles): build a new one to run again."""
+        if self._ran:
+            raise RuntimeError("a Simulator runs once; build a new one to run again")
+        self._ran = True
         s = self._settings
         events = EventQueue()
         for sj in self._jobs.values():
@@ -286,8 +310,9 @@ class Simulator:
         cycle_at: float | None = None
         last_cycle = -(s.round_s or s.min_gap_s)
         busy = 0.0
-        now = 0.0
-        handled = cycles = 0
+        now = changed_at = 0.0
+        handled = cycles = idle_rounds = 0
+        rebalancing = isinstance(self._policy, Rebalancing)
 
         def want_cycle(t: float) -> None:
             nonlocal cycle_at
@@ -312,12 +337,14 @@ class Simulator:
             if event.kind is Kind.ARRIVE:
                 sj = self._jobs[JobId(event.subject)]
                 self._pending[sj.job.id] = replace(sj.job, submitted_at=self._at(now))
+                changed_at, idle_rounds = now, 0
                 want_cycle(now)
             elif event.kind is Kind.FINISH:
                 run = self._runs.get(JobId(event.subject))
                 if run is None or run.version != event.version:
                     continue  # preempted or moved since
                 self._stop(run, now)
+                changed_at = now
                 self._remaining[run.job.id] = 0.0
                 sj = self._jobs[run.job.id]
                 outcomes.append(
@@ -338,6 +365,7 @@ class Simulator:
                 if run is None or run.version != event.version:
                     continue
                 self._suspend(run, now)
+                changed_at = now
                 want_cycle(now)
             else:  # CYCLE
                 if cycle_at != now:
@@ -345,16 +373,24 @@ class Simulator:
                 cycle_at = None
                 last_cycle = now
                 cycles += 1
-                self._cycle(now, events)
+                if self._cycle(now, events):
+                    changed_at = now
+                    idle_rounds = 0
+                elif not self._runs:
+                    idle_rounds += 1
                 timeline.append(Sample(now, self._busy_gpus, len(self._pending), len(self._runs)))
-                if s.round_s is not None and self._runs:
-                    # Next round; with nothing running, only an arrival changes anything.
-                    want_cycle(now)
+                if s.round_s is not None:
+                    # Next round while anything runs; with only queued jobs, a few more
+                    # (the policy may be holding them back), then only an arrival.
+                    if self._runs or (self._pending and idle_rounds < s.max_idle_rounds):
+                        want_cycle(now)
+                elif rebalancing and any(r.job.spec.elastic for r in self._runs.values()):
+                    want_cycle(now + s.rebalance_period_s)
                 if progress is not None:
                     progress(len(outcomes), len(self._jobs))
         unfinished = tuple(sorted({*self._pending, *self._runs}))
         # Stale events (runs stopped since) may come later than anything that happened.
-        end = now if unfinished else max((o.finish_s for o in outcomes), default=0.0)
+        end = changed_at if unfinished else max((o.finish_s for o in outcomes), default=0.0)
         return SimResult(
             tuple(outcomes),
             unfinished,
@@ -403,7 +439,9 @@ class Simulator:
             preempt_requested=False,
         )
 
-    def _cycle(self, now: float, events: EventQueue) -> None:
+    def _cycle(self, now: float, events: EventQueue) -> bool:
+        """Run one cycle at `now` and carry out its decisions; True if anything started,
+        stopped or was asked to stop."""
         rounds = self._settings.round_s is not None
         if not self._pending and not (
             (rounds and self._runs)
@@ -412,9 +450,10 @@ class Simulator:
                 and any(r.job.spec.elastic for r in self._runs.values())
             )
         ):
-            return  # nothing to decide (an empty queue matters only to resize jobs)
+            return False  # nothing to decide (an empty queue matters only to resizes)
         result = run_cycle(self._snapshot(now), self._policy)
         admitted = list(result.admitted)
+        changed = False
         if rounds:
             chosen = {a.job_id: a for a in admitted}
             for jid, run in list(self._runs.items()):
@@ -427,7 +466,9 @@ class Simulator:
                     admitted.remove(a)  # lease renewed where it is
                     continue
                 self._suspend(run, now)
+                changed = True
         for admit in admitted:
+            changed = True
             job = self._pending.pop(admit.job_id)
             for p in admit.placements:
                 key = (admit.cluster_id, p.node_id)
@@ -461,3 +502,5 @@ class Simulator:
                     continue
                 stopping.job = replace(stopping.job, preempt_requested=True)
                 events.push(now + self._settings.grace_s, Kind.STOP, victim, stopping.version)
+                changed = True
+        return changed
