@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Install suanli with its test extras into .venv and run every check: ruff, mypy, and the
-# whole pytest suite (SQLite and PostgreSQL, real processes). This is the README's test
-# command; .ci/run calls it.
+# Install suanli with its test extras into .venv, start the real engines the tests use
+# (PostgreSQL, Kubernetes control plane), and run every check: ruff, mypy, and the whole
+# pytest suite (SQLite and PostgreSQL, real processes and engines). This is the README's
+# test command; .ci/run calls it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -10,9 +11,13 @@ if [ ! -x .venv/bin/python ]; then
   "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install --quiet --upgrade pip
-.venv/bin/python -m pip install --quiet -e '.[test]'
+.venv/bin/python -m pip install --quiet -e '.[test,kubernetes]'
 
 scripts/ensure-postgres.sh
+# Real engines for the engine contract suite (tests/engines): a missing engine fails the
+# tests, it never skips them. The Kubernetes control plane is built once (8-12 min) and
+# cached outside the clone (~/.cache/suanli); later runs start it in seconds.
+scripts/ensure-kube.sh start
 
 echo "== ruff"
 .venv/bin/ruff check src tests bench examples

@@ -18,7 +18,12 @@ from typing import Annotated
 import typer
 
 from suanli.adapters.clock import SystemClock
-from suanli.adapters.engines.factory import ENGINE_NAMES, make_engine, parse_declared
+from suanli.adapters.engines.factory import (
+    ENGINE_NAMES,
+    make_engine,
+    parse_declared,
+    parse_options,
+)
 from suanli.agent.runner import Agent, AgentSettings
 from suanli.cli.render import err
 from suanli.domain.errors import DomainError
@@ -37,6 +42,10 @@ def agent(
     engine: Annotated[
         str, typer.Option(help=f"the cluster's engine: {', '.join(ENGINE_NAMES)}")
     ] = "local",
+    engine_option: Annotated[
+        list[str] | None,
+        typer.Option(help="KEY=VALUE for the engine (repeat), e.g. image=python:3.11-slim"),
+    ] = None,
     declare: Annotated[
         str | None,
         typer.Option(
@@ -62,7 +71,13 @@ def agent(
     clock = SystemClock()
     try:
         declared = parse_declared(declare, hostname or socket.gethostname()) if declare else None
-        eng = make_engine(engine, state_dir, clock, declared=declared)
+        eng = make_engine(
+            engine,
+            state_dir,
+            clock,
+            declared=declared,
+            options=parse_options(engine_option or []),
+        )
     except DomainError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None

@@ -1,5 +1,5 @@
-"""Engines by name, as an agent is configured: `local` now; `slurm`, `ray` and
-`kubernetes` when their adapters and client libraries are installed.
+"""Engines by name, as an agent is configured: `local`, `kubernetes` (the optional
+`kubernetes` extra), and `slurm` and `ray` as they land.
 
 Options are strings (from the command line or a config file); each engine documents the
 ones it reads. Unknown names and options are refused with what to use instead.
@@ -7,7 +7,7 @@ ones it reads. Unknown names and options are refused with what to use instead.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from suanli.adapters.engines.local import LocalEngine
@@ -17,7 +17,8 @@ from suanli.domain.resources import Resources
 from suanli.ports.clock import Clock
 from suanli.ports.engine import DetectedNode, Engine
 
-ENGINE_NAMES = ("local",)
+ENGINE_NAMES = ("local", "kubernetes")
+KUBERNETES_OPTIONS = ("image", "namespace", "kubeconfig", "context", "instance", "gpu_label")
 
 
 def parse_declared(text: str, hostname: str) -> DetectedNode:
@@ -70,8 +71,65 @@ def make_engine(
                 field="engine_option",
             )
         return LocalEngine(state_dir, clock, declared=declared)
+    if name == "kubernetes":
+        opts = _checked(name, options or {}, KUBERNETES_OPTIONS, required=("image",))
+        try:
+            from suanli.adapters.engines.kubernetes import KubernetesEngine
+            from suanli.adapters.engines.kubernetes_manifest import DEFAULT_GPU_LABEL
+        except ImportError as exc:  # the optional extra is not installed
+            raise InvalidInput(
+                f"The Kubernetes engine needs its client library ({exc.name}).",
+                field="engine",
+                hint="pip install 'suanli[kubernetes]'.",
+            ) from None
+        return KubernetesEngine(
+            clock,
+            image=opts["image"],
+            namespace=opts.get("namespace", "default"),
+            kubeconfig=opts.get("kubeconfig"),
+            context=opts.get("context"),
+            instance=opts.get("instance", "default"),
+            gpu_label=opts.get("gpu_label", DEFAULT_GPU_LABEL),
+        )
     raise InvalidInput(
         f"Unknown engine {name!r}.",
         field="engine",
         hint=f"use one of: {', '.join(ENGINE_NAMES)}.",
     )
+
+
+def _checked(
+    engine: str,
+    options: Mapping[str, str],
+    allowed: tuple[str, ...],
+    *,
+    required: tuple[str, ...] = (),
+) -> dict[str, str]:
+    unknown = sorted(set(options) - set(allowed))
+    missing = [k for k in required if not options.get(k)]
+    if unknown or missing:
+        what = f"unknown option(s) {', '.join(unknown)}" if unknown else ""
+        what += ("; " if what and missing else "") + (
+            f"missing {', '.join(missing)}" if missing else ""
+        )
+        raise InvalidInput(
+            f"The {engine} engine: {what}.",
+            field="engine_option",
+            hint=f"give --engine-option KEY=VALUE with KEY in {', '.join(allowed)}.",
+        )
+    return dict(options)
+
+
+def parse_options(items: Sequence[str]) -> dict[str, str]:
+    """KEY=VALUE items (from repeated --engine-option) as a mapping."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise InvalidInput(
+                f"--engine-option {item!r} is not KEY=VALUE.",
+                field="engine_option",
+                hint="e.g. --engine-option image=python:3.11-slim.",
+            )
+        out[key] = value
+    return out
