@@ -328,7 +328,7 @@ def time_sbatch(sbatch: str, count: int) -> dict[str, Any]:
         for _ in range(count):
             s0 = time.perf_counter()
             done = subprocess.run(
-                [sbatch, "--parsable", "--wrap", "true"],
+                [sbatch, "--parsable", "--output", "/dev/null", "--wrap", "true"],
                 capture_output=True,
                 text=True,
                 check=False,

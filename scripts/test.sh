@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install suanli with its test extras into .venv, start the real engines the tests use
-# (PostgreSQL, a Ray head, a Kubernetes control plane), and run every check: ruff, mypy, and the whole
+# (PostgreSQL, single-node Slurm, a Ray head, a Kubernetes control plane), and run every check: ruff, mypy, and the whole
 # pytest suite (SQLite and PostgreSQL, real processes and engines). This is the README's
 # test command; .ci/run calls it.
 set -euo pipefail
@@ -18,6 +18,7 @@ scripts/ensure-postgres.sh
 # tests, it never skips them. The Kubernetes control plane is built once (8-12 min) and
 # cached outside the clone (~/.cache/suanli); later runs start it in seconds.
 scripts/ensure-kube.sh start
+scripts/ensure-slurm.sh start >/dev/null   # single node, fake GPUs, slurmdbd for sacct
 scripts/ensure-ray.sh start      # installs ray[default] into .venv if missing
 
 echo "== ruff"

@@ -1,5 +1,7 @@
 """Engines by name, as an agent is configured: `local`, `kubernetes` (the optional
-`kubernetes` extra), and `slurm` and `ray` as they land.
+`kubernetes` extra), `slurm` (Slurm's client commands on the PATH; options partition,
+slurm_conf, gres_types=MODEL:TYPE,...) and `ray` (the optional `ray` extra; options address
+(the dashboard URL, default http://127.0.0.1:8265), instance, python).
 
 Options are strings (from the command line or a config file); each engine documents the
 ones it reads. Unknown names and options are refused with what to use instead.
@@ -17,8 +19,10 @@ from suanli.domain.resources import Resources
 from suanli.ports.clock import Clock
 from suanli.ports.engine import DetectedNode, Engine
 
-ENGINE_NAMES = ("local", "kubernetes")
+ENGINE_NAMES = ("local", "kubernetes", "slurm", "ray")
 KUBERNETES_OPTIONS = ("image", "namespace", "kubeconfig", "context", "instance", "gpu_label")
+SLURM_OPTIONS = ("partition", "slurm_conf", "gres_types")
+RAY_OPTIONS = ("address", "instance", "python")
 
 
 def parse_declared(text: str, hostname: str) -> DetectedNode:
@@ -91,6 +95,38 @@ def make_engine(
             instance=opts.get("instance", "default"),
             gpu_label=opts.get("gpu_label", DEFAULT_GPU_LABEL),
         )
+    if name == "slurm":
+        opts = _checked(name, options or {}, SLURM_OPTIONS)
+        if declared is not None:
+            raise InvalidInput(
+                "The slurm engine offers the nodes Slurm has; --declare is for the local engine.",
+                field="declare",
+            )
+        from suanli.adapters.engines.slurm import SlurmEngine
+
+        return SlurmEngine(
+            state_dir,
+            clock,
+            partition=opts.get("partition") or None,
+            slurm_conf=opts.get("slurm_conf") or None,
+            gres_types=_pairs(opts.get("gres_types", ""), field="engine_option"),
+        )
+    if name == "ray":
+        opts = _checked(name, options or {}, RAY_OPTIONS)
+        if declared is not None:
+            raise InvalidInput(
+                "The ray engine offers the nodes Ray has; --declare is for the local engine.",
+                field="declare",
+            )
+        from suanli.adapters.engines.ray import RayEngine
+
+        return RayEngine(
+            opts.get("address") or "http://127.0.0.1:8265",
+            state_dir,
+            clock,
+            instance=opts.get("instance") or "default",
+            python=opts.get("python") or "python3",
+        )
     raise InvalidInput(
         f"Unknown engine {name!r}.",
         field="engine",
@@ -118,6 +154,21 @@ def _checked(
             hint=f"give --engine-option KEY=VALUE with KEY in {', '.join(allowed)}.",
         )
     return dict(options)
+
+
+def _pairs(text: str, *, field: str) -> dict[str, str]:
+    """'A:x,B:y' as {'A': 'x', 'B': 'y'} (e.g. the slurm engine's gres_types=H100:h100)."""
+    out: dict[str, str] = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition(":")
+        if not sep or not key or not value:
+            raise InvalidInput(
+                f"{item!r} is not MODEL:GRES_TYPE.",
+                field=field,
+                hint="e.g. --engine-option gres_types=A100-40GB:a100_40g,H100:h100.",
+            )
+        out[key] = value
+    return out
 
 
 def parse_options(items: Sequence[str]) -> dict[str, str]:
