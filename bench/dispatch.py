@@ -104,7 +104,7 @@ class Bench:
                 time.sleep(0.3)
         raise RuntimeError("suanli up did not answer")
 
-    def add_cluster(self, engine: str) -> str:
+    def add_cluster(self, engine: str, options: Sequence[str] = ()) -> str:
         region, cluster = f"r-{engine}", f"c-{engine}"
         self.cli("region", "add", region)
         self.cli("provider", "add", f"p-{engine}")
@@ -133,6 +133,8 @@ class Bench:
         ]
         if engine == "local":
             args += ["--declare", "cpus=64,memory=64G", "--hostname", "bench-node"]
+        for option in options:
+            args += ["--engine-option", option]
         self.spawn(*args, log_name=f"agent-{engine}")
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
@@ -140,7 +142,8 @@ class Bench:
             if states.get(cluster) == "READY":
                 return region
             time.sleep(0.3)
-        raise RuntimeError(f"the {engine} agent did not register (see agent-{engine}.log)")
+        tail = (self.root / f"agent-{engine}.log").read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"the {engine} agent did not register: {tail}")
 
     def latencies(self, region: str, jobs: int, gap: float) -> list[float]:
         ids = []
@@ -205,15 +208,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             for engine in args.engines.split(","):
                 try:
                     script = ENSURE.get(engine)
+                    options: list[str] = []
                     if script is not None:
                         log(f"starting {engine}: {script.name}")
-                        subprocess.run(
+                        started = subprocess.run(
                             ["bash", str(script), "start"],
                             check=True,
                             capture_output=True,
+                            text=True,
                             timeout=600,
                         )
-                    region = bench.add_cluster(engine)
+                        if engine == "slurm":  # the script prints the SLURM_CONF to use
+                            conf = started.stdout.strip().splitlines()[-1]
+                            options.append(f"slurm_conf={conf}")
+                    region = bench.add_cluster(engine, options)
                     log(f"{engine}: {args.jobs} jobs")
                     ms = bench.latencies(region, args.jobs, args.gap)
                     result[engine] = {
