@@ -10,20 +10,26 @@ is printed) and its jobs are requeued elsewhere within two heartbeat deadlines; 
 again with the printed command and it re-adopts, then abandons, what its engine still
 runs.
 
-Slurm and Ray clusters join the demo when their engines are installed here (the engine
-factory knows them); otherwise the three local clusters are the demo.
+Slurm (Wuhan) and Ray (Shanghai) clusters join the demo when such an engine answers on
+this machine (`scripts/ensure-slurm.sh start`, `scripts/ensure-ray.sh start`); their
+agents run jobs on the engine's own nodes.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
+import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+
+import httpx
 
 from suanli.domain.errors import Conflict
 from suanli.domain.ids import ClusterId, ProviderId, RegionId
@@ -38,8 +44,11 @@ class DemoCluster:
     region: str
     region_name: str
     provider: str
-    declare: str
+    declare: str | None
+    """The node a local engine offers; None: the engine's own nodes (Slurm, Ray)."""
     price: float
+    engine: str = "local"
+    options: tuple[str, ...] = ()
 
 
 DEMO_CLUSTERS = (
@@ -51,6 +60,10 @@ DEMO_CLUSTERS = (
     ),
     DemoCluster("gy-t4", "guiyang", "Guiyang", "guian-dc", "cpus=16,memory=64G,gpus=T4:8", 3.5),
 )
+DEFAULT_SLURM_CONF = Path("/var/tmp/suanli-slurm/etc/slurm.conf")
+"""Where scripts/ensure-slurm.sh writes its configuration."""
+RAY_ADDRESS = "http://127.0.0.1:8265"
+"""Where scripts/ensure-ray.sh's head serves the Job API."""
 DEMO_HEARTBEAT_DEADLINE_S = 6.0
 """A short deadline so that failover shows within seconds."""
 
@@ -76,10 +89,14 @@ def _agent_argv(url: str, token: str, cluster: DemoCluster, data_dir: Path) -> l
         token,
         "--state-dir",
         str(root / "engine"),
-        "--declare",
-        cluster.declare,
-        "--hostname",
-        f"{cluster.id}-node0",
+        "--engine",
+        cluster.engine,
+        *(a for option in cluster.options for a in ("--engine-option", option)),
+        *(
+            ("--declare", cluster.declare, "--hostname", f"{cluster.id}-node0")
+            if cluster.declare
+            else ()
+        ),
         "--heartbeat-s",
         "1",
         "--no-calibrate",
@@ -98,7 +115,8 @@ def start_demo(
     tokens: dict[str, str] = {}
     with contextlib.suppress(OSError, ValueError):
         tokens = dict(json.loads(tokens_file.read_text()))
-    for c in DEMO_CLUSTERS:
+    clusters = (*DEMO_CLUSTERS, *present_engines())
+    for c in clusters:
         with contextlib.suppress(Conflict):
             platform.pool.add_region(operator, Region(RegionId(c.region), c.region_name))
         with contextlib.suppress(Conflict):
@@ -109,7 +127,7 @@ def start_demo(
                 ClusterId(c.id),
                 provider_id=ProviderId(c.provider),
                 region_id=RegionId(c.region),
-                engine="local",
+                engine=c.engine,
             )
             platform.pool.set_cluster_price(operator, ClusterId(c.id), c.price)
             tokens[c.id] = token
@@ -119,23 +137,69 @@ def start_demo(
     tokens_file.parent.mkdir(parents=True, exist_ok=True)
     tokens_file.write_text(json.dumps(tokens))
     tokens_file.chmod(0o600)
-    for c in DEMO_CLUSTERS:
+    for c in clusters:
         argv = _agent_argv(url, tokens[c.id], c, data_dir)
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
         agents.append(DemoAgent(c, argv, proc))
     return agents
 
 
+def present_engines() -> list[DemoCluster]:
+    """A Slurm and a Ray cluster for the demo, when such an engine answers on this
+    machine (scripts/ensure-slurm.sh, scripts/ensure-ray.sh start them)."""
+    out: list[DemoCluster] = []
+    conf = os.environ.get("SLURM_CONF") or str(DEFAULT_SLURM_CONF)
+    if shutil.which("squeue") and Path(conf).is_file():
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
+            probe = subprocess.run(
+                ["squeue", "-h"],
+                env={**os.environ, "SLURM_CONF": conf},
+                capture_output=True,
+                timeout=5,
+                check=False,
+            )
+            if probe.returncode == 0:
+                out.append(
+                    DemoCluster(
+                        "wh-slurm",
+                        "wuhan",
+                        "Wuhan",
+                        "wuhan-hpc",
+                        None,
+                        12.0,
+                        "slurm",
+                        (f"slurm_conf={conf}",),
+                    )
+                )
+    if importlib.util.find_spec("ray") is not None:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{RAY_ADDRESS}/api/version", timeout=2).status_code == 200:
+                out.append(
+                    DemoCluster(
+                        "sh-ray",
+                        "shanghai",
+                        "Shanghai",
+                        "pujiang-ai",
+                        None,
+                        20.0,
+                        "ray",
+                        (f"address={RAY_ADDRESS}",),
+                    )
+                )
+    return out
+
+
 def guide(agents: list[DemoAgent]) -> str:
     """What to try, with the agents' pids and restart commands."""
-    lines = ["demo pool: three clusters in three regions (suanli pool):"]
+    lines = [f"demo pool: {len(agents)} clusters in {len(agents)} regions (suanli pool):"]
     for a in agents:
         c = a.cluster
+        offer = c.declare or f"the {c.engine} engine's own nodes"
         lines.append(
-            f"  {c.id:8} {c.region_name:10} {c.declare:32} {c.price:>5} CNY/GPU-h  "
+            f"  {c.id:8} {c.region_name:10} {offer:32} {c.price:>5} CNY/GPU-h  "
             f"agent pid {a.proc.pid}"
         )
-    first = agents[-1]
+    first = next(a for a in agents if a.cluster.id == "gy-t4")
     lines += [
         "try:",
         "  suanli submit --gpus T4:1 -- python3 -c 'print(42)'          # runs in Guiyang",
