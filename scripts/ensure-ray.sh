@@ -141,6 +141,9 @@ do_status() {
 }
 
 do_start() {
+  # This virtualenv needs the client library even when a head already runs (another
+  # checkout's, e.g. CI's clean clone beside a developer's tree).
+  do_install
   if gcs_running && job_api_ready; then
     say "already running: $URL"
     echo "$URL"
