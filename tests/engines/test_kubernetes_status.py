@@ -17,14 +17,17 @@ T0, T1 = "2025-01-02T03:04:05Z", "2025-01-02T03:05:05Z"
 
 
 def job(
-    notes: Mapping[str, str] | None = None, *, conditions: list[dict[str, Any]] | None = None
+    notes: Mapping[str, str] | None = None,
+    *,
+    conditions: list[dict[str, Any]] | None = None,
+    deadline: int = 600,
 ) -> dict[str, Any]:
     return {
         "metadata": {
             "name": "suanli-j-1-abc",
             "annotations": {"suanli.io/job-id": "j", "suanli.io/attempt": "1", **(notes or {})},
         },
-        "spec": {"activeDeadlineSeconds": 60},
+        "spec": {"activeDeadlineSeconds": deadline},
         "status": {"startTime": T0, "conditions": conditions or []},
     }
 
@@ -120,7 +123,7 @@ def test_deadline_exceeded_is_a_timeout() -> None:
     failed = condition(
         "Failed", "DeadlineExceeded", "Job was active longer than specified deadline"
     )
-    s = verdict(job(conditions=[failed]), [], healthy, NOW).state
+    s = verdict(job(conditions=[failed], deadline=60), [], healthy, NOW).state
     assert s.status == JobStatus.FAILED
     assert s.reason.startswith("TIMEOUT: time limit of 60 s exceeded")
     assert s.started_at == at(T0) and s.ended_at == at(T1)
@@ -192,3 +195,14 @@ def test_a_cancelled_pod_on_a_lost_node_does_not_keep_it_running() -> None:
 @pytest.mark.parametrize("text", [None, "", "not json", '{"status": "RUNNING", "at": "x"}'])
 def test_unreadable_end_records_are_ignored(text: str | None) -> None:
     assert EndRecord.parse(text) is None
+
+
+def test_a_deadline_the_job_controller_misses_is_enforced_by_the_engine() -> None:
+    # v1.20 notices a passed deadline only when the Job is synced for another reason
+    overdue = verdict(job(deadline=60), [pod("Running", running())], healthy, NOW)
+    assert overdue.state.status == JobStatus.RUNNING and overdue.stop
+    end = json.loads(overdue.annotations["suanli.io/end"])
+    assert end["status"] == "FAILED" and end["reason"].startswith("TIMEOUT: time limit of 60 s")
+    stopped = verdict(job(overdue.annotations, deadline=60), [], healthy, NOW)
+    assert stopped.state.status == JobStatus.FAILED
+    assert stopped.state.reason.startswith("TIMEOUT")

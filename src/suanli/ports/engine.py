@@ -58,6 +58,19 @@ class EngineTask:
     def gang_size(self) -> int:
         return max(1, len(self.nodes))
 
+    def job_env(self) -> dict[str, str]:
+        """The task's environment plus what every engine passes to the job:
+        SUANLI_JOB_ID, SUANLI_ATTEMPT, SUANLI_GANG_SIZE and (for a gang) SUANLI_NODES."""
+        env = {
+            **self.env,
+            "SUANLI_JOB_ID": str(self.job_id),
+            "SUANLI_ATTEMPT": str(self.attempt),
+            "SUANLI_GANG_SIZE": str(self.gang_size),
+        }
+        if self.nodes:
+            env["SUANLI_NODES"] = ",".join(self.nodes)
+        return env
+
 
 @dataclass(frozen=True, slots=True)
 class EngineState:

@@ -77,14 +77,7 @@ def label_value(text: str) -> str:
 
 def task_env(task: EngineTask, *, cuda_visible_devices: bool) -> dict[str, str]:
     """The container's environment: the task's own plus the SUANLI_* variables."""
-    env = {
-        **task.env,
-        "SUANLI_JOB_ID": str(task.job_id),
-        "SUANLI_ATTEMPT": str(task.attempt),
-        "SUANLI_GANG_SIZE": str(task.gang_size),
-    }
-    if task.nodes:
-        env["SUANLI_NODES"] = ",".join(task.nodes)
+    env = task.job_env()
     gpus = task.allocation.gpu_count
     if gpus and cuda_visible_devices and "CUDA_VISIBLE_DEVICES" not in task.env:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(str(i) for i in range(gpus))

@@ -59,11 +59,16 @@ NODE_POD_REASONS = frozenset({"Evicted", "NodeLost", "Shutdown", "NodeShutdown",
 _PLAIN_EXIT_REASONS = frozenset({"", "Error", "Completed"})
 
 
+DEADLINE_SLACK_S = 10.0
+"""How long past a Job's activeDeadlineSeconds the engine waits for the Job controller
+before it stops the Job itself."""
+
+
 @dataclass(frozen=True, slots=True)
 class EndRecord:
     """The engine's record of an end it caused or declared (annotation ``suanli.io/end``)."""
 
-    status: JobStatus  # CANCELLED or LOST
+    status: JobStatus  # CANCELLED, LOST, or FAILED (a time limit the engine enforced)
     at: datetime
     reason: str = ""
     started_at: datetime | None = None
@@ -92,7 +97,7 @@ class EndRecord:
             at = datetime.fromisoformat(data["at"])
         except (ValueError, KeyError, TypeError):
             return None
-        if status not in (JobStatus.CANCELLED, JobStatus.LOST):
+        if status not in (JobStatus.CANCELLED, JobStatus.LOST, JobStatus.FAILED):
             return None
         grace = data.get("grace_s")
         return cls(
@@ -187,6 +192,18 @@ def verdict(job: Obj, pods: Sequence[Obj], node_problem: NodeProblem, now: datet
         record[END] = lost_end.to_json()
         st = state(JobStatus.LOST, started_at=started, ended_at=ended, reason=lost.reason)
         return Verdict(st, record, stop=True)
+    limit = (job.get("spec") or {}).get("activeDeadlineSeconds")
+    if limit and fallback_start is not None:
+        overdue = (now - fallback_start).total_seconds() - float(limit)
+        if overdue > DEADLINE_SLACK_S:
+            # The Job controller of v1.20 notices a passed deadline only when the Job is
+            # synced again for another reason: enforce it (parallelism 0 stops the pods).
+            why = (
+                f"TIMEOUT: time limit of {limit} s exceeded (enforced by suanli after "
+                f"{overdue:.0f} s without the Job controller's DeadlineExceeded)"
+            )
+            record[END] = EndRecord(JobStatus.FAILED, now, why, fallback_start).to_json()
+            return Verdict(state(JobStatus.RUNNING, started_at=fallback_start), record, stop=True)
     return Verdict(state(JobStatus.RUNNING, started_at=_container_start(pod) or started), record)
 
 
@@ -207,16 +224,16 @@ def _recorded_end(
         )
         return Verdict(st, record)
     if end.ended_at is not None:
-        st = state(JobStatus.CANCELLED, started_at=started, ended_at=end.ended_at)
+        st = state(end.status, started_at=started, ended_at=end.ended_at, reason=end.reason)
         return Verdict(st, record, stop=False)
     live = [p for p in pods if _live(p) and not _on_problem_node(p, node_problem)]
     if live:  # still being stopped
         return Verdict(state(JobStatus.RUNNING, started_at=started), record)
     ends = [e for e in (_container_end(p) for p in pods) if e is not None]
     ended = max(ends) if ends else now
-    done = EndRecord(JobStatus.CANCELLED, end.at, end.reason, started, ended, end.grace_s)
+    done = EndRecord(end.status, end.at, end.reason, started, ended, end.grace_s)
     record[END] = done.to_json()
-    return Verdict(state(JobStatus.CANCELLED, started_at=started, ended_at=ended), record)
+    return Verdict(state(end.status, started_at=started, ended_at=ended, reason=end.reason), record)
 
 
 def _pod_end(pod: Obj, state: Callable[..., EngineState], started: datetime | None) -> EngineState:

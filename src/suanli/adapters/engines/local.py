@@ -135,14 +135,7 @@ class LocalEngine(Engine):
             default = task_dir / "work"
             default.mkdir()
             working_dir = str(default)
-        env = {
-            **task.env,
-            "SUANLI_JOB_ID": str(task.job_id),
-            "SUANLI_ATTEMPT": str(task.attempt),
-            "SUANLI_GANG_SIZE": str(task.gang_size),
-        }
-        if task.nodes:
-            env["SUANLI_NODES"] = ",".join(task.nodes)
+        env = task.job_env()
         spec = shim.ShimSpec(task.argv, env, working_dir, task.time_limit_s, self._timeout_grace_s)
         meta = {
             "job_id": str(task.job_id),

@@ -122,17 +122,10 @@ def entrypoint(task: EngineTask, sid: str, *, python: str, grace_s: float) -> st
 
 
 def job_env(task: EngineTask, stop_wait_s: int) -> dict[str, str]:
-    env = {
-        **task.env,
-        "SUANLI_JOB_ID": str(task.job_id),
-        "SUANLI_ATTEMPT": str(task.attempt),
-        "SUANLI_GANG_SIZE": str(task.gang_size),
-        # Read by the job's supervisor (it runs in the job's runtime env): Ray's grace
-        # between SIGTERM and SIGKILL on stop.
-        "RAY_JOB_STOP_WAIT_TIME_S": str(stop_wait_s),
-    }
-    if task.nodes:
-        env["SUANLI_NODES"] = ",".join(task.nodes)
+    env = task.job_env()
+    # Read by the job's supervisor (it runs in the job's runtime env): Ray's grace
+    # between SIGTERM and SIGKILL on stop.
+    env["RAY_JOB_STOP_WAIT_TIME_S"] = str(stop_wait_s)
     return env
 
 

@@ -309,14 +309,7 @@ def task_env(task: EngineTask) -> dict[str, str]:
                 f"task {task.key}: environment variable {name!r} cannot be passed to Slurm "
                 "(names are letters, digits and '_'; SLURM_* and SBATCH_* are Slurm's own)."
             )
-    env = {
-        **task.env,
-        "SUANLI_JOB_ID": str(task.job_id),
-        "SUANLI_ATTEMPT": str(task.attempt),
-        "SUANLI_GANG_SIZE": str(task.gang_size),
-    }
-    if task.nodes:
-        env["SUANLI_NODES"] = ",".join(task.nodes)
+    env = task.job_env()
     return env
 
 
