@@ -24,17 +24,16 @@ from tests.engines.contract import PY, EngineContract, final, running, stdout_of
 
 from suanli.adapters.clock import ManualClock, SystemClock
 from suanli.adapters.engines.factory import make_engine
-from suanli.adapters.engines.slurm import (
-    SlurmEngine,
+from suanli.adapters.engines.slurm import SlurmEngine
+from suanli.adapters.engines.slurm_output import (
     SlurmJob,
     classify,
-    default_gres_type,
     parse_duration,
     parse_gres,
     parse_sacct,
     parse_squeue,
-    sbatch_argv,
 )
+from suanli.adapters.engines.slurm_request import default_gres_type, sbatch_argv
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId, NodeId
 from suanli.domain.jobs import JobStatus, Placement

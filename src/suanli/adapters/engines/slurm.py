@@ -50,21 +50,37 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
-import re
 import shlex
 import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from suanli.adapters.engines.local_shim import read_json, write_json_atomic
+from suanli.adapters.engines.slurm_output import (
+    SACCT_FIELDS,
+    SQUEUE_FIELDS,
+    SlurmJob,
+    classify,
+    describe_exit,
+    parse_gres,
+    parse_sacct,
+    parse_squeue,
+    rows,
+)
+from suanli.adapters.engines.slurm_request import (
+    JOB_PREFIX,
+    PASSED_ENV,
+    STDERR_LOG,
+    STDOUT_LOG,
+    sbatch_argv,
+    task_env,
+)
 from suanli.domain.catalog import default_catalog
-from suanli.domain.devices import ANY_GPU, canonical_gpu_model
+from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import JobStatus
@@ -81,70 +97,15 @@ from suanli.ports.engine import (
 
 log = logging.getLogger("suanli.engine.slurm")
 
-JOB_PREFIX = "suanli-"
-"""Job names of this engine's jobs: the prefix, then the task key."""
 WRAPPER = '#!/bin/sh\n# suanli: run the task argv (this script\'s arguments) as given.\nexec "$@"\n'
-STDOUT_LOG, STDERR_LOG, META_FILE, CANCEL_FILE = (
-    "stdout.log",
-    "stderr.log",
-    "meta.json",
-    "cancel.json",
-)
+META_FILE, CANCEL_FILE = "meta.json", "cancel.json"
 _STREAMS = {"stdout": STDOUT_LOG, "stderr": STDERR_LOG}
-PASSED_ENV = ("PATH",)
-"""The agent's variables every job gets besides the task's own (so that a job finds the
-programs the agent finds)."""
 
-SQUEUE_FIELDS = (
-    "JobID",
-    "Name",
-    "State",
-    "Reason",
-    "StartTime",
-    "EndTime",
-    "exit_code",
-    "tres-alloc",
-    "NodeList",
-    "STDOUT",
-)
-SACCT_FIELDS = (
-    "JobID",
-    "JobName",
-    "State",
-    "Reason",
-    "Start",
-    "End",
-    "ExitCode",
-    "AllocTRES",
-    "NodeList",
-    "TotalCPU",
-)
 SINFO_FIELDS = ("NodeList", "CPUs", "Memory", "Gres", "StateLong")
 
-LIVE_STATES = frozenset(
-    {
-        "PENDING",
-        "CONFIGURING",
-        "RUNNING",
-        "COMPLETING",
-        "SUSPENDED",
-        "REQUEUED",
-        "REQUEUE_FED",
-        "REQUEUE_HOLD",
-        "RESIZING",
-        "SIGNALING",
-        "STAGE_OUT",
-        "SPECIAL_EXIT",
-        "RESV_DEL_HOLD",
-        "STOPPED",
-    }
-)
 NOT_STARTED = frozenset({"PENDING", "CONFIGURING", "REQUEUED", "REQUEUE_FED", "REQUEUE_HOLD"})
 UNUSABLE_NODE_STATES = ("down", "drain", "fail", "future", "inval", "maint", "unk", "power")
 _OOM_MARKERS = ("exceeded memory limit", "exceeded job memory limit", "oom-kill")
-_GRES_SUFFIX = re.compile(r"-(\d+GB|PCIE|SXM\d*|NVL)$", re.IGNORECASE)
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_RESERVED_ENV = ("SLURM_", "SBATCH_")
 # Variables that would change what the Slurm tools do or print: never passed to them.
 _TOOL_ENV = ("SLURM_", "SBATCH_", "SQUEUE_", "SACCT_", "SINFO_", "SCANCEL_")
 
@@ -152,204 +113,7 @@ _TOOL_ENV = ("SLURM_", "SBATCH_", "SQUEUE_", "SACCT_", "SINFO_", "SCANCEL_")
 # ---- what Slurm says about a job ------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class SlurmJob:
-    """One job as squeue or sacct describe it."""
-
-    job_id: str
-    name: str
-    state: str
-    """Slurm's base state, e.g. RUNNING, TIMEOUT, CANCELLED (sacct's "by <uid>" dropped)."""
-    reason: str = ""
-    start: datetime | None = None
-    end: datetime | None = None
-    exit_code: int | None = None
-    """The program's exit code, or 128+N when signal N killed it."""
-    gpus: int | None = None
-    """gres/gpu of the allocation; None when Slurm does not account GPUs (or none yet)."""
-    nodes: str = ""
-    stdout: str = ""
-    cpu_s: float | None = None
-    """sacct's TotalCPU (known once steps end); None from squeue."""
-
-    @property
-    def live(self) -> bool:
-        return self.state in LIVE_STATES
-
-
-def parse_squeue(text: str) -> list[SlurmJob]:
-    """Jobs from ``squeue --noheader -O <SQUEUE_FIELDS, each with suffix '|'>`` output
-    printed with ``SLURM_TIME_FORMAT=%s``. squeue's exit_code is the raw wait status."""
-    jobs: list[SlurmJob] = []
-    for row in _rows(text, len(SQUEUE_FIELDS)):
-        job_id, name, state, reason, start, end, status, tres, nodes, stdout = row
-        jobs.append(
-            SlurmJob(
-                job_id=job_id,
-                name=name,
-                state=_base_state(state),
-                reason=_clean(reason),
-                start=_epoch(start),
-                end=_epoch(end),
-                exit_code=_from_wait_status(status),
-                gpus=parse_tres(tres).get("gres/gpu"),
-                nodes=_clean(nodes),
-                stdout=stdout,
-            )
-        )
-    return jobs
-
-
-def parse_sacct(text: str) -> list[SlurmJob]:
-    """Jobs (not their steps) from ``sacct --noheader --parsable2 -o <SACCT_FIELDS>``
-    output printed with ``SLURM_TIME_FORMAT=%s``. sacct's ExitCode is ``code:signal``."""
-    jobs: list[SlurmJob] = []
-    for row in _rows(text, len(SACCT_FIELDS)):
-        job_id, name, state, reason, start, end, code, tres, nodes, total_cpu = row
-        if not job_id.isdigit():
-            continue  # a step (123.batch, 123.0) or an array/het part: not a job of ours
-        jobs.append(
-            SlurmJob(
-                job_id=job_id,
-                name=name,
-                state=_base_state(state),
-                reason=_clean(reason),
-                start=_epoch(start),
-                end=_epoch(end),
-                exit_code=_from_code_signal(code),
-                gpus=parse_tres(tres).get("gres/gpu"),
-                nodes=_clean(nodes),
-                cpu_s=parse_duration(total_cpu),
-            )
-        )
-    return jobs
-
-
-def parse_tres(text: str) -> dict[str, int]:
-    """Counts of a TRES string such as ``cpu=1,mem=100M,node=1,gres/gpu=2`` (memory and
-    other suffixed sizes are left out)."""
-    counts: dict[str, int] = {}
-    for part in text.split(","):
-        name, sep, value = part.partition("=")
-        if sep and value.isdigit():
-            counts[name.strip()] = int(value)
-    return counts
-
-
-def parse_duration(text: str) -> float | None:
-    """Seconds of a Slurm duration: ``MM:SS.mmm``, ``HH:MM:SS`` or ``D-HH:MM:SS``."""
-    text = text.strip()
-    days, _, clock = text.rpartition("-")
-    if not clock:
-        return None
-    try:
-        seconds = 0.0
-        for part in clock.split(":"):
-            seconds = seconds * 60 + float(part)
-        return seconds + (int(days) * 86400 if days else 0)
-    except ValueError:
-        return None
-
-
-def classify(job: SlurmJob, *, time_limit_s: int | None = None) -> tuple[JobStatus, str]:
-    """The port's status and reason for what Slurm says of a job (cancel requests and
-    memory kills seen in the job's stderr are the engine's to add)."""
-    state, where = job.state, f" on {job.nodes}" if job.nodes else ""
-    slurm_reason = f" (Slurm: {job.reason})" if job.reason and job.reason != "None" else ""
-    if job.live:
-        return JobStatus.RUNNING, "" if state == "RUNNING" else f"Slurm: {state}{slurm_reason}"
-    if state == "COMPLETED":
-        return JobStatus.SUCCEEDED, ""
-    if state in ("TIMEOUT", "DEADLINE"):
-        limit = f" of {time_limit_s} s" if time_limit_s else ""
-        what = "deadline" if state == "DEADLINE" else f"time limit{limit}"
-        return JobStatus.FAILED, f"TIMEOUT: Slurm's {what} was exceeded{where}"
-    if state == "OUT_OF_MEMORY":
-        return JobStatus.FAILED, f"OOM: the job ran out of memory{where}{slurm_reason}"
-    if state in ("NODE_FAIL", "BOOT_FAIL"):
-        what = "failed to boot" if state == "BOOT_FAIL" else "failed"
-        return JobStatus.LOST, f"NODE_FAIL: the node{where or 's'} {what}{slurm_reason}"
-    if state == "PREEMPTED":
-        return JobStatus.LOST, f"PREEMPTED: Slurm preempted the job{where}{slurm_reason}"
-    if state in ("CANCELLED", "REVOKED"):
-        return JobStatus.LOST, f"Slurm says {state}, but not at suanli's request{slurm_reason}"
-    return JobStatus.FAILED, f"{_describe_exit(job.exit_code)}{where}{slurm_reason}"
-
-
 # ---- what the engine asks of Slurm --------------------------------------------------------
-
-
-def default_gres_type(model: str) -> str:
-    """The GRES type a cluster most likely calls a catalog model: lowercased, memory and
-    form-factor suffixes dropped (A100-80GB -> a100, H100-PCIE -> h100, H100 -> h100)."""
-    name = model
-    while (stripped := _GRES_SUFFIX.sub("", name)) != name:
-        name = stripped
-    return name.lower()
-
-
-def gres_request(gpus: Mapping[str, int], gres_types: Mapping[str, str]) -> str | None:
-    """``--gres`` value for GPUs by canonical model (None without GPUs)."""
-    parts = []
-    for model, count in sorted(gpus.items()):
-        if count <= 0:
-            continue
-        if model == ANY_GPU:
-            parts.append(f"gpu:{count}")
-        else:
-            parts.append(f"gpu:{gres_types.get(model) or default_gres_type(model)}:{count}")
-    return ",".join(parts) or None
-
-
-def task_env(task: EngineTask) -> dict[str, str]:
-    """The variables a task's job gets from the engine: its own and SUANLI_*."""
-    for name in task.env:
-        if not _ENV_NAME.match(name) or name.startswith(_RESERVED_ENV):
-            raise EngineError(
-                f"task {task.key}: environment variable {name!r} cannot be passed to Slurm "
-                "(names are letters, digits and '_'; SLURM_* and SBATCH_* are Slurm's own)."
-            )
-    env = task.job_env()
-    return env
-
-
-def sbatch_argv(
-    task: EngineTask,
-    *,
-    wrapper: Path,
-    task_dir: Path,
-    working_dir: str,
-    partition: str | None = None,
-    gres_types: Mapping[str, str] | None = None,
-) -> list[str]:
-    """The sbatch command line for `task` (values of the exported variables go in sbatch's
-    own environment: ``--export`` names them, so commas in values are safe)."""
-    per_node = _per_node(task)
-    argv = [
-        "sbatch",
-        "--parsable",
-        f"--job-name={JOB_PREFIX}{task.key}",
-        f"--output={task_dir / STDOUT_LOG}",
-        f"--error={task_dir / STDERR_LOG}",
-        f"--chdir={working_dir}",
-        "--no-requeue",
-        f"--nodes={max(1, len(task.placements))}",
-        "--ntasks-per-node=1",
-        f"--cpus-per-task={max(1, math.ceil(per_node.cpu_milli / 1000))}",
-    ]
-    if per_node.memory_mb > 0:  # --mem=0 would mean "all of the node's memory"
-        argv.append(f"--mem={per_node.memory_mb}M")
-    gres = gres_request(per_node.gpus, gres_types or {})
-    if gres:
-        argv.append(f"--gres={gres}")
-    if task.time_limit_s is not None:
-        argv.append(f"--time={max(1, math.ceil(task.time_limit_s / 60))}")
-    if partition:
-        argv.append(f"--partition={partition}")
-    names = [*PASSED_ENV, *sorted(n for n in task_env(task) if n not in PASSED_ENV)]
-    argv.append(f"--export={','.join(names)}")
-    argv += [str(wrapper), *task.argv]
-    return argv
 
 
 # ---- the engine -------------------------------------------------------------------------------
@@ -541,7 +305,7 @@ class SlurmEngine(Engine):
         if requested is None or job.end is None or job.end >= requested - timedelta(seconds=1):
             if not job.nodes:
                 return JobStatus.CANCELLED, "cancelled before the job started"
-            return JobStatus.CANCELLED, f"cancelled ({_describe_exit(job.exit_code)})"
+            return JobStatus.CANCELLED, f"cancelled ({describe_exit(job.exit_code)})"
         return status, reason
 
     def _killed_for_memory(self, key: str) -> bool:
@@ -676,7 +440,7 @@ class SlurmEngine(Engine):
         if self._partition:
             argv.append(f"--partition={self._partition}")
         nodes: dict[str, DetectedNode] = {}
-        for name, cpus, memory, gres, state in _rows(self._run(argv).stdout, len(SINFO_FIELDS)):
+        for name, cpus, memory, gres, state in rows(self._run(argv).stdout, len(SINFO_FIELDS)):
             usable = not state.endswith(("*", "~", "#", "!", "%", "$", "@", "^", "-"))
             if name in nodes or not usable or state.lower().startswith(UNUSABLE_NODE_STATES):
                 continue
@@ -791,35 +555,6 @@ class SlurmEngine(Engine):
 # ---- helpers ------------------------------------------------------------------------------
 
 
-def parse_gres(text: str) -> list[tuple[str, str | None, int]]:
-    """(name, type or None, count) of a node's GRES such as ``gpu:h100:4(S:0-1),gpu:2``."""
-    entries: list[tuple[str, str | None, int]] = []
-    for entry in re.sub(r"\([^)]*\)", "", text).split(","):
-        parts = [p for p in entry.strip().split(":") if p]
-        if len(parts) < 2 or parts[0] == "(null)":
-            continue
-        count = re.match(r"\d+", parts[-1])
-        if count is None:
-            continue
-        gres_type = parts[1] if len(parts) >= 3 else None
-        entries.append((parts[0], gres_type, int(count.group())))
-    return entries
-
-
-def _per_node(task: EngineTask) -> Resources:
-    """What each node of the task holds: its allocation, or the largest placement's."""
-    if not task.placements:
-        return task.allocation
-    allocations = [p.allocation for p in task.placements]
-    gpus: dict[str, int] = {}
-    for a in allocations:
-        for model, n in a.gpus.items():
-            gpus[model] = max(gpus.get(model, 0), n)
-    return Resources(
-        max(a.cpu_milli for a in allocations), max(a.memory_mb for a in allocations), gpus
-    )
-
-
 def _gpu_memory_mb(gpus: Mapping[str, int]) -> int:
     """The least memory of the node's GPU models, from the catalog (0 if unknown)."""
     catalog = default_catalog()
@@ -834,60 +569,6 @@ def _gpu_memory_mb(gpus: Mapping[str, int]) -> int:
 def _format(fields: Iterable[str]) -> str:
     # "<field>:|" prints the whole value followed by '|', whatever its length.
     return ",".join(f"{f}:|" for f in fields)
-
-
-def _rows(text: str, width: int) -> Iterable[list[str]]:
-    """Rows of '|'-separated output with `width` fields (a trailing '|' is allowed)."""
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        cells = [c.strip() for c in line.rstrip("\n").split("|")]
-        if len(cells) == width + 1 and cells[-1] == "":
-            cells.pop()
-        if len(cells) != width:
-            log.warning("slurm: skipping unparseable line %r", line[:200])
-            continue
-        yield cells
-
-
-def _base_state(text: str) -> str:
-    # sacct writes "CANCELLED by 0"; squeue may append "+" to some states.
-    return text.strip().split(" ", 1)[0].rstrip("+").upper()
-
-
-def _clean(text: str) -> str:
-    text = text.strip()
-    return "" if text in ("(null)", "N/A", "None assigned") else text
-
-
-def _epoch(text: str) -> datetime | None:
-    text = text.strip()
-    if not text.isdigit() or int(text) <= 0:
-        return None  # N/A, Unknown, None, 0
-    return datetime.fromtimestamp(int(text), UTC)
-
-
-def _from_wait_status(text: str) -> int | None:
-    if not text.strip().isdigit():
-        return None
-    status = int(text)
-    signal = status & 0x7F
-    return 128 + signal if signal else (status >> 8) & 0xFF
-
-
-def _from_code_signal(text: str) -> int | None:
-    code, _, signal = text.strip().partition(":")
-    if not code.isdigit():
-        return None
-    return 128 + int(signal) if signal.isdigit() and int(signal) else int(code)
-
-
-def _describe_exit(code: int | None) -> str:
-    if code is None:
-        return "ended"
-    if code > 128:
-        return f"killed by signal {code - 128} (exit code {code})"
-    return f"exited with code {code}"
 
 
 def _split_key(key: str, meta: Mapping[str, object]) -> tuple[JobId, int]:
