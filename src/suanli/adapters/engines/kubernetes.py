@@ -41,7 +41,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
 from typing import Any, TypeVar
 
 import urllib3
@@ -51,7 +50,7 @@ from kubernetes.client.exceptions import ApiException
 
 from suanli.adapters.engines import kubernetes_manifest as manifest
 from suanli.adapters.engines.kubernetes_manifest import parse_cpu_milli, parse_memory_mib
-from suanli.adapters.engines.kubernetes_status import EndRecord, NodeLoss, verdict
+from suanli.adapters.engines.kubernetes_status import EndRecord, NodeLoss, parse_time, verdict
 from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.jobs import JobStatus
@@ -230,7 +229,7 @@ class KubernetesEngine(Engine):
                     why += f": {condition['message']}"
                 return NodeLoss(
                     f"node {node_name} stopped reporting ({why})",
-                    _time(condition.get("lastHeartbeatTime")),
+                    parse_time(condition.get("lastHeartbeatTime")),
                 )
         return None
 
@@ -524,15 +523,6 @@ def _engine_error(what: str, exc: BaseException) -> EngineError:
             f"Kubernetes API: {what} failed: {detail}{f': {message}' if message else ''}"
         )
     return EngineError(f"Kubernetes API: {what} failed: cannot reach the API server: {exc}")
-
-
-def _time(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _ready(node: Obj) -> bool:

@@ -104,8 +104,8 @@ class EndRecord:
             status,
             at,
             str(data.get("reason") or ""),
-            _time(data.get("started_at")),
-            _time(data.get("ended_at")),
+            parse_time(data.get("started_at")),
+            parse_time(data.get("ended_at")),
             float(grace) if isinstance(grace, int | float) else None,
         )
 
@@ -125,7 +125,7 @@ def verdict(job: Obj, pods: Sequence[Obj], node_problem: NodeProblem, now: datet
     annotations: Mapping[str, str] = meta.get("annotations") or {}
     name = str(meta.get("name", ""))
     pod = _primary(pods)
-    started = _time(annotations.get(STARTED_AT)) or _container_start(pod)
+    started = parse_time(annotations.get(STARTED_AT)) or _container_start(pod)
     record: dict[str, str] = {}
     if STARTED_AT not in annotations and _container_start(pod) is not None:
         record[STARTED_AT] = _iso(_container_start(pod))
@@ -144,11 +144,11 @@ def verdict(job: Obj, pods: Sequence[Obj], node_problem: NodeProblem, now: datet
         return _recorded_end(end, pods, pod, node_problem, now, state, started, record)
 
     status = job.get("status") or {}
-    fallback_start = started or _time(status.get("startTime"))
+    fallback_start = started or parse_time(status.get("startTime"))
     complete = _condition(job, "Complete")
     if complete is not None:
-        ended = _container_end(pod) or _time(status.get("completionTime"))
-        ended = ended or _time(complete.get("lastTransitionTime"))
+        ended = _container_end(pod) or parse_time(status.get("completionTime"))
+        ended = ended or parse_time(complete.get("lastTransitionTime"))
         code = _exit_code(pod)
         st = state(
             JobStatus.SUCCEEDED,
@@ -164,7 +164,7 @@ def verdict(job: Obj, pods: Sequence[Obj], node_problem: NodeProblem, now: datet
         st = state(
             JobStatus.FAILED,
             started_at=fallback_start,
-            ended_at=_time(failed.get("lastTransitionTime")),
+            ended_at=parse_time(failed.get("lastTransitionTime")),
             exit_code=_exit_code(pod),
             reason=reason,
         )
@@ -176,7 +176,7 @@ def verdict(job: Obj, pods: Sequence[Obj], node_problem: NodeProblem, now: datet
         st = state(
             JobStatus.FAILED,
             started_at=fallback_start,
-            ended_at=_time(failed.get("lastTransitionTime")),
+            ended_at=parse_time(failed.get("lastTransitionTime")),
             reason=reason,
         )
         return Verdict(st, record)
@@ -239,7 +239,7 @@ def _recorded_end(
 def _pod_end(pod: Obj, state: Callable[..., EngineState], started: datetime | None) -> EngineState:
     status = pod.get("status") or {}
     terminated = _terminated(pod) or {}
-    ended = _time(terminated.get("finishedAt"))
+    ended = parse_time(terminated.get("finishedAt"))
     code = _int(terminated.get("exitCode"))
     if status.get("phase") == "Succeeded":
         return state(
@@ -321,14 +321,14 @@ def _terminated(pod: Obj | None) -> Obj | None:
 def _container_start(pod: Obj | None) -> datetime | None:
     state = _container(pod).get("state") or {}
     for phase in ("running", "terminated"):
-        started = _time((state.get(phase) or {}).get("startedAt"))
+        started = parse_time((state.get(phase) or {}).get("startedAt"))
         if started is not None:
             return started
     return None
 
 
 def _container_end(pod: Obj | None) -> datetime | None:
-    return _time((_terminated(pod) or {}).get("finishedAt"))
+    return parse_time((_terminated(pod) or {}).get("finishedAt"))
 
 
 def _exit_code(pod: Obj | None) -> int | None:
@@ -362,7 +362,8 @@ def _condition(job: Obj, kind: str) -> Obj | None:
     return None
 
 
-def _time(value: object) -> datetime | None:
+def parse_time(value: object) -> datetime | None:
+    """An API timestamp ("2025-01-02T03:04:05Z"), or None when absent or unreadable."""
     if not isinstance(value, str) or not value:
         return None
     try:

@@ -47,6 +47,7 @@ from typing import Any
 
 from suanli.adapters import calibration
 from suanli.adapters.engines import local_shim as shim
+from suanli.adapters.engines.local_shim import read_time
 from suanli.adapters.node_calibration import node_calibration
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.devices import canonical_gpu_model
@@ -216,8 +217,8 @@ class LocalEngine(Engine):
             job_id=JobId(str(spec.get("job_id", ""))),
             attempt=_opt_int(spec.get("attempt")) or 0,
             status=status,
-            started_at=_opt_time(state.get("started_at")),
-            ended_at=_opt_time(state.get("ended_at")),
+            started_at=read_time(state.get("started_at")),
+            ended_at=read_time(state.get("ended_at")),
             exit_code=_opt_int(state.get("exit_code")),
             reason=str(state.get("reason") or ""),
         )
@@ -229,14 +230,14 @@ class LocalEngine(Engine):
         state: Mapping[str, Any] | None,
         lost: Mapping[str, Any],
     ) -> EngineState:
-        started = _opt_time((state or {}).get("started_at"))
+        started = read_time((state or {}).get("started_at"))
         return EngineState(
             engine_job_id=engine_job_id,
             job_id=JobId(str(spec.get("job_id", ""))),
             attempt=_opt_int(spec.get("attempt")) or 0,
             status=JobStatus.LOST,
             started_at=started,
-            ended_at=_opt_time(lost.get("at")),
+            ended_at=read_time(lost.get("at")),
             reason=str(lost.get("reason") or "the supervisor died"),
         )
 
@@ -410,15 +411,6 @@ def _opt_int(value: object) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _opt_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
-
-
 def _shim_record(task_dir: Path, state: Mapping[str, Any] | None) -> tuple[int | None, int | None]:
     """The shim's pid and start ticks, as the engine recorded them or else as the shim did
     (the engine finds no ticks if the shim had already exited when it looked)."""
@@ -522,5 +514,5 @@ def _last_sign_of_life(task_dir: Path, state: Mapping[str, Any] | None, now: dat
         mtime = (task_dir / shim.ALIVE_FILE).stat().st_mtime
         return datetime.fromtimestamp(mtime, UTC)
     except OSError:
-        started = _opt_time(state.get("started_at")) if state else None
+        started = read_time(state.get("started_at")) if state else None
         return started or now

@@ -84,6 +84,16 @@ def write_json_atomic(path: Path, data: Mapping[str, object]) -> None:
     tmp.replace(path)
 
 
+def read_time(value: object) -> datetime | None:
+    """A time written into a record as ISO 8601, or None when absent or unreadable."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        return None
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
     """The JSON object in `path`, or None if it is missing or not a JSON object."""
     try:

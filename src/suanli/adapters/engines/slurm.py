@@ -56,10 +56,10 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
-from suanli.adapters.engines.local_shim import read_json, write_json_atomic
+from suanli.adapters.engines.local_shim import read_json, read_time, write_json_atomic
 from suanli.adapters.engines.slurm_output import (
     SACCT_FIELDS,
     SQUEUE_FIELDS,
@@ -288,7 +288,7 @@ class SlurmEngine(Engine):
         status: JobStatus,
         reason: str,
     ) -> tuple[JobStatus, str]:
-        requested = _opt_time(cancel.get("requested_at"))
+        requested = read_time(cancel.get("requested_at"))
         grace = cancel.get("grace_s")
         grace_s = float(grace) if isinstance(grace, int | float) else 0.0
         if status is JobStatus.RUNNING:
@@ -577,15 +577,6 @@ def _split_key(key: str, meta: Mapping[str, object]) -> tuple[JobId, int]:
     if isinstance(recorded_job, str) and isinstance(recorded_attempt, int):
         return JobId(recorded_job), recorded_attempt
     return JobId(job_id), int(attempt) if attempt.isdigit() else 0
-
-
-def _opt_time(value: object) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 def _tail(path: Path, size: int) -> str:
