@@ -6,30 +6,37 @@ adapters to services.
 
 from __future__ import annotations
 
+import math
 import os
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.ids import RandomIds
 from suanli.adapters.signals import ThreadWakeup
 from suanli.adapters.store_sql.store import SqlStore
+from suanli.domain.errors import InvalidInput
+from suanli.domain.jobs import LOG_RETENTION_DAYS, MAX_LOG_BYTES
 from suanli.logic.scheduling.policy import get_policy
 from suanli.logic.scheduling.state import SchedulerSettings
 from suanli.logic.scheduling.throughput import load_throughput
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
+from suanli.services.accounts import AccountsService
 from suanli.services.agents import AgentService
+from suanli.services.audit import AuditService
 from suanli.services.auth import Authenticator
 from suanli.services.dispatcher import DispatcherLoop
 from suanli.services.jobs import JobService
 from suanli.services.loops import run_loop
 from suanli.services.pool import PoolService
+from suanli.services.ratelimit import RateLimit, RateLimiter
 from suanli.services.scheduler import SchedulerLoop
 from suanli.services.tenancy import TenancyService
 from suanli.services.usage import UsageService
 
 DATABASE_URL_ENV = "SUANLI_DATABASE_URL"
+RATE_LIMIT_ENV = "SUANLI_RATE_LIMIT"
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +50,43 @@ class PlatformConfig:
     scheduler_period_s: float = 2.0
     scheduler_min_gap_s: float = 0.25
     dispatcher_period_s: float = 1.0
+    max_log_bytes: int = MAX_LOG_BYTES
+    """Cap of the stored log of each attempt's stdout and stderr (16 MiB); output beyond
+    it is dropped after a one-line marker."""
+    log_retention_days: float = LOG_RETENTION_DAYS
+    """Logs of jobs that ended more than this many days ago are deleted (hourly)."""
+    rate_limit: RateLimit = field(default_factory=lambda: RateLimit(100.0, 500.0))
+    """Requests per token: sustained per second, and bursts (0 per second: no limit)."""
+    agent_rate_limit: RateLimit = field(default_factory=lambda: RateLimit(1000.0, 5000.0))
+    """Agents poll, heartbeat and upload logs: a higher limit, still bounded."""
 
     @classmethod
     def with_env(cls, default_url: str, *, policy: str = "suanli") -> PlatformConfig:
-        """Config whose database URL comes from SUANLI_DATABASE_URL when set."""
-        return cls(database_url=os.environ.get(DATABASE_URL_ENV) or default_url, policy=policy)
+        """Config whose database URL comes from SUANLI_DATABASE_URL and per-token rate
+        limit from SUANLI_RATE_LIMIT ('RATE/BURST' requests, e.g. '100/500'; '0' turns
+        it off), when set."""
+        base = cls(database_url=os.environ.get(DATABASE_URL_ENV) or default_url, policy=policy)
+        raw = os.environ.get(RATE_LIMIT_ENV)
+        return base if raw is None else replace(base, rate_limit=parse_rate_limit(raw))
+
+
+def parse_rate_limit(text: str) -> RateLimit:
+    """'RATE/BURST' or 'RATE' (burst = 5 x rate) in requests per second; '0': no limit."""
+    rate_text, _, burst_text = text.strip().partition("/")
+    try:
+        rate = float(rate_text)
+        burst = float(burst_text) if burst_text else 5 * rate
+    except ValueError:
+        rate = burst = math.nan
+    if not (
+        (math.isfinite(rate) and math.isfinite(burst) and rate >= 0 and burst >= 1) or rate == 0
+    ):
+        raise InvalidInput(
+            f"{RATE_LIMIT_ENV}={text!r} is not a rate limit.",
+            field=RATE_LIMIT_ENV,
+            hint="write RATE/BURST in requests per second, e.g. 100/500, or 0 for none.",
+        )
+    return RateLimit(rate, burst)
 
 
 class Platform:
@@ -63,9 +102,14 @@ class Platform:
         self.auth = Authenticator(self.store, self.clock)
         self.jobs = JobService(self.store, self.clock, self.ids, self.scheduler_wakeup)
         self.pool = PoolService(self.store, self.clock, self.ids)
-        self.agents = AgentService(self.store, self.clock, self.scheduler_wakeup)
+        self.agents = AgentService(
+            self.store, self.clock, self.scheduler_wakeup, max_log_bytes=config.max_log_bytes
+        )
         self.usage = UsageService(self.store)
-        self.tenancy = TenancyService(self.store)
+        self.tenancy = TenancyService(self.store, self.clock)
+        self.accounts = AccountsService(self.store, self.clock, self.ids, self.auth)
+        self.audit = AuditService(self.store, self.clock)
+        self.rate_limiter = RateLimiter(self.clock)
         self.scheduler = SchedulerLoop(
             self.store,
             self.clock,
@@ -77,6 +121,7 @@ class Platform:
             self.clock,
             self.scheduler_wakeup,
             heartbeat_deadline_s=config.heartbeat_deadline_s,
+            log_retention_days=config.log_retention_days,
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

@@ -43,6 +43,9 @@ def test_tenants_list_shows_weights_cohorts_and_quotas(
             "weight": 1.0,
             "cohort": None,
             "quotas": [],
+            "sector": "other",
+            "contact": "",
+            "created_at": "2026-03-01T08:00:00Z",
         },
         {
             "id": "operator",
@@ -50,6 +53,9 @@ def test_tenants_list_shows_weights_cohorts_and_quotas(
             "weight": 1.0,
             "cohort": None,
             "quotas": [],
+            "sector": "other",
+            "contact": "",
+            "created_at": "2026-03-01T08:00:00Z",
         },
     ]
     assert [t["id"] for t in api.get("/v1/tenants", headers=auth(tokens.user)).json()] == [

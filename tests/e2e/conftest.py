@@ -15,6 +15,7 @@ def _shutdown(server: Server) -> None:
         server.stop()
     finally:
         server.kill_leftovers()
+        server.remove_files()
 
 
 @pytest.fixture(scope="module")

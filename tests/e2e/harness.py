@@ -2,9 +2,18 @@
 
 Nothing is mocked. Each server gets a free port, a temporary data dir and a temporary
 SUANLI_CONFIG (XDG_* point into the temporary tree too, so the real user config is never
-read or written). `up` is started with a unique marker in its environment; the engine's
-shims and the jobs inherit that environment, which is how teardown finds and kills whatever
-a test left running, even after `up` itself was SIGKILLed.
+read or written).
+
+The tree lives in a directory of its own under the system's temporary dir (mode 0755),
+not under pytest's `tmp_path`: run as root, the local engine runs jobs as per-tenant users,
+who must be able to reach their working dir (the CLI's cwd, `workdir`) and their scratch
+dirs (`jobs_root`, given to `up` as --jobs-root), and who cannot enter pytest's 0700 base
+dir. The data dir in that tree is protected by `up` itself (0700), as in real use.
+
+Teardown finds what a test left running, even after `up` itself was SIGKILLed: `up` and
+`suanli agent` processes carry a unique marker in their environment; shims name a task dir
+under the tree on their command line; jobs run in the tree (their cwd) -- jobs no longer
+inherit any environment -- and every descendant of those is included.
 """
 
 from __future__ import annotations
@@ -12,10 +21,12 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime
@@ -91,13 +102,53 @@ def _under(arg: str, directory: str) -> bool:
     return arg == directory or arg.startswith(directory + os.sep)
 
 
+def _cwd(pid: int) -> str:
+    try:
+        return str(Path(f"/proc/{pid}/cwd").readlink())
+    except OSError:
+        return ""
+
+
+def _parents() -> dict[int, int]:
+    """Every live process's parent pid."""
+    parents = {}
+    for pid in all_pids():
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        if len(fields) > 1 and fields[1].isdigit():
+            parents[pid] = int(fields[1])
+    return parents
+
+
+def with_descendants(pids: set[int]) -> set[int]:
+    """`pids` and all their descendants (the sandbox processes and jobs under a shim)."""
+    children: dict[int, list[int]] = {}
+    for pid, parent in _parents().items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = set(pids), list(pids)
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
 class Server:
     """One `suanli up` on a fixed port and data dir; it can be killed and started again."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, pytest_dir: Path) -> None:
+        """`pytest_dir` (the test's own temporary dir) only names the tree, which is made
+        elsewhere (see the module doc) and deleted by `remove_files`."""
+        root = Path(tempfile.mkdtemp(prefix=f"suanli-e2e-{pytest_dir.name}-"))
+        root.chmod(0o755)
         self.root = root
         self.data_dir = root / "data"
         self.workdir = root / "work"
+        self.jobs_root = root / "jobs"
         self.logs_dir = root / "up-logs"
         self.config_path = root / "config" / "suanli.json"
         for d in (self.workdir, self.logs_dir):
@@ -137,6 +188,8 @@ class Server:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
+            "--jobs-root",
+            str(self.jobs_root),
             *extra,
         ]
         with (
@@ -204,18 +257,23 @@ class Server:
         self.proc.wait(STOP_GRACE_S)
 
     def leftover_pids(self) -> list[int]:
-        """Live processes this server started: `up`, shims and jobs (they inherit the
-        marker), or anything naming the data dir on its command line."""
+        """Live processes this server started: `up` and agents (they carry the marker),
+        shims (their task dir is in the tree), jobs (their cwd is in the tree), and all
+        their descendants."""
         entry = f"{MARKER_ENV}={self.marker}".encode()
-        data_dir = str(self.data_dir)
+        root = str(self.root)
         me = os.getpid()
-        return [
+        roots = {
             pid
             for pid in all_pids()
             if pid != me
-            and process_alive(pid)
-            and (_environ_has(pid, entry) or any(_under(a, data_dir) for a in cmdline(pid)))
-        ]
+            and (
+                _environ_has(pid, entry)
+                or any(_under(a, root) for a in cmdline(pid))
+                or _under(_cwd(pid), root)
+            )
+        }
+        return sorted(p for p in with_descendants(roots) if p != me and process_alive(p))
 
     def kill_leftovers(self) -> list[int]:
         """SIGKILL every leftover process and its process group (never ours)."""
@@ -232,6 +290,10 @@ class Server:
         while any(process_alive(p) for p in found) and time.monotonic() < deadline:
             time.sleep(0.05)
         return found
+
+    def remove_files(self) -> None:
+        """Delete the server's tree (after `kill_leftovers`)."""
+        shutil.rmtree(self.root, ignore_errors=True)
 
     # ---- the CLI -------------------------------------------------------------------------
 

@@ -41,10 +41,10 @@ class Agents:
             "agent",
             "--url",
             self.srv.url,
-            "--token",
-            token,
             "--state-dir",
             str(root / "engine"),
+            "--jobs-root",
+            str(self.srv.jobs_root),
             "--declare",
             f"cpus={JOBS},memory=64G",
             "--hostname",
@@ -55,7 +55,8 @@ class Agents:
             "--log-file",
             str(root / "agent.log"),
         ]
-        env = {**self.srv.env, MARKER_ENV: self.srv.marker}
+        # the token in the environment, never on the command line (ps shows that to all)
+        env = {**self.srv.env, MARKER_ENV: self.srv.marker, "SUANLI_AGENT_TOKEN": token}
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self.procs.append(proc)
         return proc

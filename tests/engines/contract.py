@@ -12,17 +12,22 @@ provides three fixtures:
   node goes DOWN), or None when the engine cannot lose a node on one machine (the test
   says so and checks nothing else).
 
-Jobs run `sys.executable`, so they need the engine to run on this machine (single-node
-Slurm, a local Ray head). Timeouts are generous: real engines take seconds, and Slurm
-checks time limits every 30 s or so (`limit_timeout_s`).
+Jobs run `job_python` (default `sys.executable`), so they need the engine to run on this
+machine (single-node Slurm, a local Ray head); an engine whose jobs run as other users sets
+it to `python_every_user_can_run()`. Timeouts are generous: real engines take seconds, and
+Slurm checks time limits every 30 s or so (`limit_timeout_s`).
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import stat
 import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
 import pytest
@@ -35,6 +40,24 @@ from suanli.ports.engine import Capability, Engine, EngineState, EngineTask
 PY = sys.executable
 T = TypeVar("T")
 _seq = iter(range(1, 1 << 30))
+
+
+def python_every_user_can_run() -> str:
+    """`sys.executable` if every user can run it, else the system's python3: jobs that run
+    as other users (the local engine as root runs each tenant's jobs as a user of its
+    own) cannot reach an interpreter under a private home, such as /root/.pyenv."""
+    system = shutil.which("python3", path="/usr/local/bin:/usr/bin:/bin")
+    for candidate in (sys.executable, system):
+        if candidate and _everyone_can_run(Path(os.path.realpath(candidate))):
+            return candidate
+    return PY
+
+
+def _everyone_can_run(program: Path) -> bool:
+    try:
+        return all(p.stat().st_mode & stat.S_IXOTH for p in (program, *program.parents))
+    except OSError:
+        return False
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float, what: str) -> T:
@@ -83,6 +106,8 @@ class EngineContract:
     limit_timeout_s: ClassVar[float] = 120.0
     time_limit_s: ClassVar[int] = 2
     """The limit given in the time-limit test (an engine may round it up: Slurm to 60 s)."""
+    job_python: ClassVar[str] = PY
+    """The interpreter the test jobs run (stdlib only)."""
 
     def test_declares_its_name_and_capabilities(self, engine: Engine) -> None:
         assert engine.name and engine.name != "engine"
@@ -90,7 +115,7 @@ class EngineContract:
 
     def test_runs_the_argv_as_given_without_a_shell(self, engine: Engine) -> None:
         code = "import sys; print(sys.argv[1:])"
-        key = engine.submit(task(PY, "-c", code, "a b", "$HOME", "*"))
+        key = engine.submit(task(self.job_python, "-c", code, "a b", "$HOME", "*"))
         state = final(engine, key, self.timeout_s)
         assert state.status == JobStatus.SUCCEEDED, state
         assert state.exit_code == 0
@@ -99,20 +124,20 @@ class EngineContract:
         assert stdout_of(engine, key) == "['a b', '$HOME', '*']\n"
 
     def test_reports_the_exit_code_of_a_failure(self, engine: Engine) -> None:
-        key = engine.submit(task(PY, "-c", "raise SystemExit(3)"))
+        key = engine.submit(task(self.job_python, "-c", "raise SystemExit(3)"))
         state = final(engine, key, self.timeout_s)
         assert (state.status, state.exit_code) == (JobStatus.FAILED, 3), state
 
     def test_passes_the_environment(self, engine: Engine) -> None:
         code = "import os; print(os.environ['GREETING'], os.environ['SUANLI_JOB_ID'])"
-        t = task(PY, "-c", code, env={"GREETING": "ni hao"})
+        t = task(self.job_python, "-c", code, env={"GREETING": "ni hao"})
         key = engine.submit(t)
         assert final(engine, key, self.timeout_s).status == JobStatus.SUCCEEDED
         assert stdout_of(engine, key) == f"ni hao {t.job_id}\n"
 
     def test_logs_are_separate_streams_read_from_an_offset(self, engine: Engine) -> None:
         code = "import sys; print('out-line'); print('err-line', file=sys.stderr)"
-        key = engine.submit(task(PY, "-c", code))
+        key = engine.submit(task(self.job_python, "-c", code))
         assert final(engine, key, self.timeout_s).status == JobStatus.SUCCEEDED
         assert engine.read_log(key, "stdout", 0, 100) == b"out-line\n"
         assert engine.read_log(key, "stdout", 4, 100) == b"line\n"
@@ -124,7 +149,7 @@ class EngineContract:
             assert not engine.supports(Capability.GPUS_BY_MODEL)
             return
         code = "import os; print(os.environ.get('CUDA_VISIBLE_DEVICES', 'none'))"
-        key = engine.submit(task(PY, "-c", code, gpus={gpu_model: 2}))
+        key = engine.submit(task(self.job_python, "-c", code, gpus={gpu_model: 2}))
         state = final(engine, key, self.timeout_s)
         assert state.status == JobStatus.SUCCEEDED, state
         devices = stdout_of(engine, key).strip()
@@ -133,7 +158,7 @@ class EngineContract:
         assert usage is not None and usage.gpus == 2
 
     def test_cancel_stops_a_running_task(self, engine: Engine) -> None:
-        key = engine.submit(task(PY, "-c", "import time; time.sleep(600)"))
+        key = engine.submit(task(self.job_python, "-c", "import time; time.sleep(600)"))
         running(engine, key, self.timeout_s)
         engine.cancel(key, grace_s=2.0)
         state = final(engine, key, self.timeout_s)
@@ -141,14 +166,16 @@ class EngineContract:
         assert state.ended_at is not None
 
     def test_time_limit_exceeded_is_reported(self, engine: Engine) -> None:
-        t = task(PY, "-c", "import time; time.sleep(600)", time_limit_s=self.time_limit_s)
+        t = task(
+            self.job_python, "-c", "import time; time.sleep(600)", time_limit_s=self.time_limit_s
+        )
         key = engine.submit(t)
         state = final(engine, key, self.limit_timeout_s)
         assert state.status == JobStatus.FAILED, state
         assert state.reason.startswith("TIMEOUT"), state.reason
 
     def test_usage_of_a_finished_task(self, engine: Engine) -> None:
-        key = engine.submit(task(PY, "-c", "import time; time.sleep(1.5)"))
+        key = engine.submit(task(self.job_python, "-c", "import time; time.sleep(1.5)"))
         state = final(engine, key, self.timeout_s)
         usage = engine.usage(key, datetime.now(UTC))
         assert usage is not None and usage.gpus == 0
@@ -163,7 +190,7 @@ class EngineContract:
     ) -> None:
         if fail_node is None:
             pytest.fail("every engine must say how one of its nodes fails")
-        key = engine.submit(task(PY, "-c", "import time; time.sleep(600)"))
+        key = engine.submit(task(self.job_python, "-c", "import time; time.sleep(600)"))
         running(engine, key, self.timeout_s)
         fail_node(engine, key)
         state = final(engine, key, self.limit_timeout_s)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.engines.contract import EngineContract, wait_for
+from tests.engines.contract import EngineContract, python_every_user_can_run, wait_for
 
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.engines import local_shim as shim
@@ -17,8 +17,9 @@ from suanli.ports.engine import Engine
 
 
 @pytest.fixture
-def engine(tmp_path: Path) -> LocalEngine:
-    return LocalEngine(tmp_path / "engine", SystemClock(), timeout_grace_s=0.5)
+def engine(tmp_path: Path, jobs_root: Path) -> LocalEngine:
+    """The engine as `suanli up` makes it: isolating jobs when the tests run as root."""
+    return LocalEngine(tmp_path / "engine", SystemClock(), timeout_grace_s=0.5, jobs_root=jobs_root)
 
 
 @pytest.fixture
@@ -50,3 +51,4 @@ class TestLocalEngineContract(EngineContract):
     timeout_s = 20.0
     limit_timeout_s = 20.0
     time_limit_s = 1
+    job_python = python_every_user_can_run()

@@ -5,7 +5,6 @@ SIGTERM with the preemption grace -> the job checkpoints -> requeued)."""
 from __future__ import annotations
 
 import random
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from tests.engines.contract import python_every_user_can_run
 
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.engines.local import LocalEngine
@@ -29,7 +29,7 @@ from suanli.services.bootstrap import LocalTokens, bootstrap_local
 from suanli.services.lifecycle import move
 from suanli.services.preemption import request_preemption
 
-PY = sys.executable
+PY = python_every_user_can_run()  # jobs may run as a tenant's user (tests run as root)
 
 
 def wait_for(probe: Callable[[], object], timeout: float, what: str) -> None:
@@ -55,8 +55,10 @@ ENV_SCRIPT = (
 )
 
 
-def test_a_gang_runs_once_with_its_members_nodes_in_the_environment(tmp_path: Path) -> None:
-    engine = LocalEngine(tmp_path / "engine", SystemClock())
+def test_a_gang_runs_once_with_its_members_nodes_in_the_environment(
+    tmp_path: Path, jobs_root: Path
+) -> None:
+    engine = LocalEngine(tmp_path / "engine", SystemClock(), jobs_root=jobs_root)
     placements = (
         Placement(NodeId("n1"), Resources(2000, 2048)),
         Placement(NodeId("n2"), Resources(1000, 1024)),
@@ -76,8 +78,8 @@ def test_a_gang_runs_once_with_its_members_nodes_in_the_environment(tmp_path: Pa
     assert stdout_of(engine, key) == "j-gang 3 n1,n1,n2 bar\n"  # one process, once
 
 
-def test_an_ordinary_job_is_a_gang_of_one(tmp_path: Path) -> None:
-    engine = LocalEngine(tmp_path / "engine", SystemClock())
+def test_an_ordinary_job_is_a_gang_of_one(tmp_path: Path, jobs_root: Path) -> None:
+    engine = LocalEngine(tmp_path / "engine", SystemClock(), jobs_root=jobs_root)
     script = "import os; e = os.environ; print(e['SUANLI_GANG_SIZE'], e['SUANLI_NODES'])"
     task = EngineTask(
         JobId("j-one"), 1, (PY, "-c", script), Resources(1000, 1), nodes=(NodeId("n1"),)
@@ -123,13 +125,13 @@ time.sleep(60)
 
 
 def test_a_preempted_job_checkpoints_on_sigterm_and_is_requeued(
-    plat: Platform, tmp_path: Path
+    plat: Platform, tmp_path: Path, jobs_root: Path
 ) -> None:
     tokens: LocalTokens = bootstrap_local(
         plat.store, plat.clock, plat.ids, user="alice", previous=None
     )
     app = create_app(plat)
-    engine = LocalEngine(tmp_path / "engine", SystemClock())
+    engine = LocalEngine(tmp_path / "engine", SystemClock(), jobs_root=jobs_root)
     settings = AgentSettings(calibrate_on_register=False, preemption_grace_s=7)
     agent = Agent(InProcessClient(app, tokens.agent), engine, SystemClock(), settings)
     agent.register()

@@ -1,17 +1,22 @@
-"""The local engine against real processes: outcomes, cancel, time limits, adoption, loss."""
+"""The local engine against real processes: outcomes, cancel, time limits, adoption, loss.
+
+The engine is built as `suanli up` builds it, so when the tests run as root (as CI does)
+every job here runs isolated: as a tenant's own user, in a PID namespace of its own
+(tests/engines/test_local_isolation.py covers what that guarantees)."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 import signal
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
+from tests.engines.contract import python_every_user_can_run
 
 from suanli.adapters.clock import ManualClock, SystemClock
 from suanli.adapters.engines import local_shim as shim
@@ -21,8 +26,9 @@ from suanli.domain.jobs import JobStatus
 from suanli.domain.resources import Resources
 from suanli.ports.engine import Capability, EngineError, EngineState, EngineTask
 
-PY = sys.executable
+PY = python_every_user_can_run()
 T = TypeVar("T")
+_unique = itertools.count(1)
 
 
 def wait_for(probe: Callable[[], T | None], timeout: float = 10.0, what: str = "it") -> T:
@@ -86,10 +92,28 @@ def group_gone(pgid: int) -> bool:
     return True
 
 
-def process_gone(pid: int) -> bool:
-    """`pid` is dead (absent, or a zombie awaiting its reaper)."""
-    fields = _stat_fields(pid)
-    return fields is None or fields[0] == "Z"
+def unique_seconds() -> str:
+    """An argument for sleep(1) that no other process on this machine uses, so that a
+    test finds the job's processes by their argv (inside a PID namespace a job cannot
+    tell its children's pids as the test sees them)."""
+    return f"600.{os.getpid()}{next(_unique):04d}"
+
+
+def live_with_argv(argv: list[str]) -> list[int]:
+    """Live (not zombie) processes whose command line is exactly `argv`."""
+    found = []
+    wanted = b"\0".join(a.encode() for a in argv) + b"\0"
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        fields = _stat_fields(entry.name)
+        if cmdline == wanted and fields and fields[0] != "Z":
+            found.append(int(entry.name))
+    return found
 
 
 @pytest.fixture
@@ -98,8 +122,8 @@ def state_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def engine(state_dir: Path) -> LocalEngine:
-    return LocalEngine(state_dir, SystemClock(), timeout_grace_s=0.5)
+def engine(state_dir: Path, jobs_root: Path) -> LocalEngine:
+    return LocalEngine(state_dir, SystemClock(), timeout_grace_s=0.5, jobs_root=jobs_root)
 
 
 def test_capabilities(engine: LocalEngine) -> None:
@@ -136,8 +160,8 @@ def test_failure_exit_code(engine: LocalEngine, code: str, expected: int, words:
     assert words in state.reason
 
 
-def test_working_dir_and_env(engine: LocalEngine, tmp_path: Path, state_dir: Path) -> None:
-    workdir = tmp_path / "wd"
+def test_working_dir_and_env(engine: LocalEngine, shared_tmp: Path, state_dir: Path) -> None:
+    workdir = shared_tmp / "wd"
     workdir.mkdir()
     script = (
         "import os; e = os.environ; "
@@ -149,9 +173,15 @@ def test_working_dir_and_env(engine: LocalEngine, tmp_path: Path, state_dir: Pat
     assert final(engine, key).status == JobStatus.SUCCEEDED
     assert stdout_of(engine, key).splitlines() == [str(workdir), "b a r", "j-env 1"]
 
-    key = engine.submit(task("j-default-wd", PY, "-c", "import os; print(os.getcwd())"))
+    script = "import os; print(os.getcwd()); print(os.environ['HOME'], os.environ['TMPDIR'])"
+    key = engine.submit(task("j-default-wd", PY, "-c", script))
     assert final(engine, key).status == JobStatus.SUCCEEDED
-    assert Path(stdout_of(engine, key).strip()).parent == state_dir / key
+    cwd, home_tmp = stdout_of(engine, key).splitlines()
+    # the task's scratch dir, outside the state dir: <jobs dir>/<job user>/<key>/work
+    scratch = Path(cwd).parent
+    assert (Path(cwd).name, scratch.name, scratch.parent.parent) == ("work", key, engine.jobs_dir)
+    assert home_tmp.split() == [str(scratch), str(scratch / "tmp")]
+    assert not Path(cwd).is_relative_to(state_dir)
 
 
 def test_missing_working_dir_fails(engine: LocalEngine, tmp_path: Path) -> None:
@@ -199,23 +229,27 @@ def test_cancel_right_after_submit(engine: LocalEngine, state_dir: Path) -> None
 
 
 def test_cancel_kills_grandchildren(engine: LocalEngine, state_dir: Path) -> None:
-    key = engine.submit(task("j-tree", "sh", "-c", "sleep 600 & echo $!; sleep 600"))
+    child, main = unique_seconds(), unique_seconds()
+    script = f"sleep {child} & echo started; sleep {main}"
+    key = engine.submit(task("j-tree", "sh", "-c", script))
     pgid = started(state_dir, key)["pgid"]
-    grandchild = int(wait_for(lambda: stdout_of(engine, key).strip(), 5.0, "the child's pid"))
+    wait_for(lambda: stdout_of(engine, key).strip(), 5.0, "the child to start")
+    wait_for(lambda: live_with_argv(["sleep", child]), 5.0, "the grandchild to run")
     engine.cancel(key, grace_s=5.0)
     assert final(engine, key, timeout=5.0).status == JobStatus.CANCELLED
     wait_for(lambda: group_gone(pgid), 5.0, "the job's group to vanish")
-    wait_for(lambda: process_gone(grandchild), 5.0, "the grandchild to vanish")
+    wait_for(lambda: not live_with_argv(["sleep", child]), 5.0, "the grandchild to vanish")
 
 
 def test_leftovers_are_killed_when_the_main_process_exits(
     engine: LocalEngine, state_dir: Path
 ) -> None:
-    key = engine.submit(task("j-bg", "sh", "-c", "sleep 600 & echo $!"))
+    seconds = unique_seconds()
+    key = engine.submit(task("j-bg", "sh", "-c", f"sleep {seconds} & echo started"))
     state = final(engine, key)
     assert state.status == JobStatus.SUCCEEDED
-    background = int(stdout_of(engine, key))
-    wait_for(lambda: process_gone(background), 5.0, "the background process to vanish")
+    assert stdout_of(engine, key) == "started\n"
+    wait_for(lambda: not live_with_argv(["sleep", seconds]), 5.0, "the background to vanish")
 
 
 def test_cancel_escalates_to_sigkill_after_grace(engine: LocalEngine, state_dir: Path) -> None:
@@ -252,8 +286,10 @@ def test_time_limit(engine: LocalEngine, state_dir: Path) -> None:
     wait_for(lambda: group_gone(pgid), 5.0, "the job's group to vanish")
 
 
-def test_readoption_by_a_new_engine(engine: LocalEngine, state_dir: Path, tmp_path: Path) -> None:
-    workdir = tmp_path / "wd"
+def test_readoption_by_a_new_engine(
+    engine: LocalEngine, state_dir: Path, shared_tmp: Path, jobs_root: Path
+) -> None:
+    workdir = shared_tmp / "wd"
     workdir.mkdir()
     waiter = "while [ ! -e go ]; do sleep 0.05; done; echo adopted"
     first = engine.submit(task("j-adopt", "sh", "-c", waiter, working_dir=str(workdir)))
@@ -261,7 +297,7 @@ def test_readoption_by_a_new_engine(engine: LocalEngine, state_dir: Path, tmp_pa
     started(state_dir, first)
     started(state_dir, second)
 
-    restarted = LocalEngine(state_dir, SystemClock())
+    restarted = LocalEngine(state_dir, SystemClock(), jobs_root=jobs_root)
     known = {s.engine_job_id: s.status for s in restarted.known()}
     assert known == {first: JobStatus.RUNNING, second: JobStatus.RUNNING}
 
@@ -274,9 +310,9 @@ def test_readoption_by_a_new_engine(engine: LocalEngine, state_dir: Path, tmp_pa
     assert final(restarted, second, timeout=5.0).status == JobStatus.CANCELLED
 
 
-def test_dead_supervisor_means_lost(state_dir: Path) -> None:
+def test_dead_supervisor_means_lost(state_dir: Path, jobs_root: Path) -> None:
     clock = ManualClock()
-    engine = LocalEngine(state_dir, clock)
+    engine = LocalEngine(state_dir, clock, jobs_root=jobs_root)
     key = engine.submit(task("j-lost", "sleep", "600"))
     record = started(state_dir, key)
     os.kill(record["shim_pid"], signal.SIGKILL)
@@ -290,7 +326,7 @@ def test_dead_supervisor_means_lost(state_dir: Path) -> None:
     assert state.started_at <= state.ended_at
     assert abs(state.ended_at.timestamp() - alive) < 1e-3
     clock.advance(60)
-    again = LocalEngine(state_dir, clock).poll(key)
+    again = LocalEngine(state_dir, clock, jobs_root=jobs_root).poll(key)
     assert (again.status, again.ended_at, again.reason) == (
         JobStatus.LOST,
         state.ended_at,
@@ -309,10 +345,12 @@ def test_lost_task_leaves_no_orphan(engine: LocalEngine, state_dir: Path) -> Non
 def test_forget_and_unknown_ids(engine: LocalEngine, state_dir: Path) -> None:
     key = engine.submit(task("j-forget", "true"))
     final(engine, key)
+    (scratch,) = engine.jobs_dir.glob(f"*/{key}")
     with pytest.raises(EngineError):
         engine.submit(task("j-forget", "true"))
     engine.forget(key)
     assert not (state_dir / key).exists()
+    assert not scratch.exists()
     assert engine.known() == []
     for bad in (key, "../etc", ""):
         with pytest.raises(EngineError):

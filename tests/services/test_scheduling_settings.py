@@ -10,7 +10,7 @@ import pytest
 
 from suanli.adapters.clock import ManualClock
 from suanli.domain.errors import Forbidden, InvalidInput, NotFound
-from suanli.domain.ids import ClusterId, RegionId, TenantId, UserId
+from suanli.domain.ids import ClusterId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.tenancy import Principal, Role
 from suanli.platform import Platform
@@ -31,7 +31,10 @@ def w(platform: Platform, clock: ManualClock) -> World:
 def provider(w: World) -> Principal:
     with w.plat.store.unit_of_work() as uow:
         token = issue_token(
-            uow, w.plat.ids, w.clock, Principal(OPERATOR_TENANT, UserId("prov"), Role.PROVIDER)
+            uow,
+            w.plat.ids,
+            w.clock,
+            Principal(None, UserId("prov"), Role.PROVIDER, provider_id=ProviderId("local")),
         )
         uow.commit()
     return w.plat.auth.authenticate(token)

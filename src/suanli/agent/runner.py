@@ -160,6 +160,7 @@ class Agent:
                 for p in a.get("placements", [])
             ),
             nodes=tuple(NodeId(n) for n in a.get("nodes", [])),
+            tenant_id=str(a.get("tenant_id") or ""),
         )
         try:
             engine_job_id = self._engine.submit(task)

@@ -1,4 +1,6 @@
-"""The FastAPI application. Every /v1 route passes through `current_principal`."""
+"""The FastAPI application. Every /v1 route passes through `current_principal` and
+documents the problem responses it may give; every request passes the transport guards
+(body limits, URL text) and an unexpected error is an ordinary 500 (api/errors.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +9,27 @@ from fastapi import APIRouter, Depends, FastAPI
 import suanli
 from suanli.api import errors
 from suanli.api.batching import SubmitBatcher
-from suanli.api.routes import agent, jobs, pool, tenants, usage
+from suanli.api.limits import BodyLimit, BodyLimits, TextUrl
+from suanli.api.routes import accounts, agent, jobs, pool, tenants, usage
 from suanli.api.security import current_principal
 from suanli.platform import Platform
 
+V1 = "/v1"
 
-def create_app(platform: Platform | None) -> FastAPI:
+
+def v1_routers() -> list[APIRouter]:
+    """Every router served under /v1 (behind `current_principal`); each route's path is
+    V1 + its own path."""
+    return [
+        *(m.router for m in (jobs, pool, tenants, accounts, usage, agent)),
+        jobs.services_router,
+    ]
+
+
+def create_app(platform: Platform | None, *, body_limits: BodyLimits | None = None) -> FastAPI:
     """The application serving `platform`; with None, an app good only for generating
-    the OpenAPI document (`suanli openapi`)."""
+    the OpenAPI document (`suanli openapi`). `body_limits` defaults to
+    `BodyLimits.from_env()` (1 MiB, 5 MiB for agent log chunks)."""
     app = FastAPI(
         title="suanli",
         version=suanli.__version__,
@@ -26,9 +41,16 @@ def create_app(platform: Platform | None) -> FastAPI:
         app.state.platform = platform
         app.state.submit_batcher = SubmitBatcher(platform.jobs)
     errors.install(app)
-    v1 = APIRouter(prefix="/v1", dependencies=[Depends(current_principal)])
-    for module in (jobs, pool, tenants, usage, agent):
-        v1.include_router(module.router)
-    v1.include_router(jobs.services_router)
+    # add_middleware puts each one outside those added before it: UnexpectedErrors last.
+    app.add_middleware(BodyLimit, limits=body_limits or BodyLimits.from_env())
+    app.add_middleware(TextUrl)
+    app.add_middleware(errors.UnexpectedErrors)
+    v1 = APIRouter(
+        prefix=V1,
+        dependencies=[Depends(current_principal)],
+        responses=errors.PROBLEM_RESPONSES,
+    )
+    for router in v1_routers():
+        v1.include_router(router)
     app.include_router(v1)
     return app

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.catalog import default_catalog
@@ -18,6 +18,7 @@ from suanli.domain.quota import Quota
 from suanli.domain.resources import Resources
 from suanli.domain.standard import WorkloadClass, parse_sector, parse_workload_class
 from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
+from suanli.domain.validation import check_text
 from suanli.logic.metering.ratings import node_ratings
 from suanli.services.pool import ClusterUsage
 from suanli.services.tenancy import TenantSettings, from_stored, quota_units
@@ -29,14 +30,34 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
-Name = Annotated[str, Field(max_length=200)]
-Slug = Annotated[str, Field(min_length=1, max_length=64)]
+def _storable(value: str) -> str:
+    # Text every store and wire can carry. PostgreSQL text cannot hold NUL and no UTF-8
+    # encoder takes a lone surrogate (JSON can carry "\ud800"): unchecked, either is a
+    # 500 when stored, and SQLite keeps a NUL that no id, name or report should hold.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL (\\u0000)")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"character {exc.start} is a lone surrogate, not text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+Name = Annotated[Text, Field(max_length=200)]
+Slug = Annotated[Text, Field(min_length=1, max_length=64)]
+StrictNumber = Annotated[float, Field(strict=True)]
+"""A JSON number (an integer is fine); `true` is not 1."""
 
 
 class JobCreate(Strict):
+    """A job submission. Numbers are strict (JSON `true` is not a count, "2" is not a
+    number); everything else, limits included, is checked by the domain (`to_spec`), so
+    API and CLI give the same messages."""
+
     command: list[str] = Field(description="argv: program and arguments (no shell)")
     name: str = ""
-    cpus: float = 1.0
+    cpus: float = Field(1.0, strict=True)
     memory: str = Field("1G", description="e.g. '4G', '512M'")
     gpus: str | None = Field(None, description="MODEL:N, MODEL, or N (any model)")
     gpu_memory: str | None = Field(None, description="least memory per GPU, e.g. '40G'")
@@ -45,23 +66,26 @@ class JobCreate(Strict):
     regions: list[str] = Field(default_factory=list, description="allowed regions; empty=any")
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
-    max_attempts: int = 3
+    max_attempts: int = Field(3, strict=True)
     sector: str = Field("other", description="industry tag, e.g. research, 科研, finance")
     workload_class: str | None = Field(
         None, description="ai (FP16/BF16), general (FP32) or hpc (FP64); default by GPUs"
     )
     gang_size: int = Field(
         1,
+        strict=True,
         description="members, each asking for the resources above, started together "
         "(all or nothing) in one cluster",
     )
     min_gang_size: int | None = Field(
         None,
+        strict=True,
         description="elastic jobs: the fewest members the job can run with (the scheduler "
         "may start it smaller than gang_size instead of waiting); null = gang_size",
     )
     max_gang_size: int | None = Field(
         None,
+        strict=True,
         description="elastic jobs: the most members the job can use (the scheduler may "
         "grow it onto idle GPUs and shrink it back to gang_size); null = gang_size",
     )
@@ -73,11 +97,11 @@ class JobCreate(Strict):
     )
     data_region: str | None = Field(None, description="where the job's data is")
     max_data_rtt_ms: float | None = Field(
-        None, description="with data_region: largest round trip (ms) from the data"
+        None, strict=True, description="with data_region: largest round trip (ms) from the data"
     )
     client_region: str | None = Field(None, description="where the users or clients are")
     latency_slo_ms: float | None = Field(
-        None, description="with client_region: largest round trip (ms) to the clients"
+        None, strict=True, description="with client_region: largest round trip (ms) to the clients"
     )
     service: str = Field(
         "", max_length=200, description="name of the inference service this is a replica of"
@@ -85,12 +109,16 @@ class JobCreate(Strict):
     job_type: str = Field(
         "", max_length=200, description="workload type for throughput-aware placement"
     )
-    throughput_hints: dict[str, float] = Field(
+    throughput_hints: dict[str, StrictNumber] = Field(
         default_factory=dict, description="relative speed per GPU model, e.g. {'H100': 3}"
     )
 
     def to_spec(self) -> JobSpec:
-        """Validate through the domain so that API and CLI give the same messages."""
+        """Validate through the domain so that API and CLI give the same messages; raises
+        InvalidInput (a 422 naming the field) and nothing else."""
+        check_text(self.sector, "sector", name=True, max_chars=64)
+        if self.workload_class is not None:
+            check_text(self.workload_class, "workload_class", name=True, max_chars=64)
         gpus: dict[str, int] = {}
         if self.gpus:
             model, count = parse_gpu_request(self.gpus)
@@ -139,7 +167,7 @@ class ServiceCreate(JobCreate):
     each with `service` set, queued together (all or none)."""
 
     service: str = Field(description="the service's name; replicas are named SERVICE-i")
-    replicas: int = Field(1, description="how many replica jobs to queue")
+    replicas: int = Field(1, strict=True, description="how many replica jobs to queue")
 
 
 class ResourcesPublic(BaseModel):
@@ -427,10 +455,11 @@ class ProviderPublic(ProviderCreate):
 
 
 class ClusterCreate(Strict):
-    id: Slug
+    # Its agent is the user "agent:<id>", and user ids are stored in 64 characters.
+    id: Annotated[Text, Field(min_length=1, max_length=58)]
     provider_id: Slug
     region_id: Slug
-    engine: str = "local"
+    engine: Text = "local"
 
 
 class NodePublic(BaseModel):
@@ -562,6 +591,9 @@ class TenantPublic(BaseModel):
     weight: float
     cohort: str | None
     quotas: list[QuotaPublic]
+    sector: str = "other"
+    contact: str = ""
+    created_at: datetime | None = None
 
     @classmethod
     def of(cls, t: TenantSettings) -> TenantPublic:
@@ -571,6 +603,9 @@ class TenantPublic(BaseModel):
             weight=t.share.weight,
             cohort=t.share.cohort,
             quotas=[QuotaPublic.of(q) for q in t.quotas],
+            sector=t.tenant.sector,
+            contact=t.tenant.contact,
+            created_at=t.tenant.created_at,
         )
 
 
@@ -619,7 +654,7 @@ class CalibrationIn(Strict):
 
 
 class NodeIn(Strict):
-    hostname: str = Field(min_length=1, max_length=255)
+    hostname: Text = Field(min_length=1, max_length=255)
     cpus: float = Field(gt=0, le=100_000)
     memory_mb: int = Field(gt=0, le=2**40)
     gpus: dict[str, Annotated[int, Field(ge=0, le=100_000)]] = Field(default_factory=dict)
@@ -628,7 +663,7 @@ class NodeIn(Strict):
 
 
 class NodeCalibrationIn(Strict):
-    hostname: str
+    hostname: Text
     calibration: CalibrationIn
 
 
@@ -638,7 +673,7 @@ class AgentCalibration(Strict):
 
 class AgentRegister(Strict):
     nodes: list[NodeIn] = Field(max_length=10_000)
-    agent_version: str = Field("", max_length=64)
+    agent_version: Text = Field("", max_length=64)
     known: list[AttemptRef] = Field(default_factory=list)
 
 
@@ -671,6 +706,9 @@ class AssignmentPublic(BaseModel):
         description="one node id per gang member; the command runs once, on the first",
     )
     gang_size: int = 1
+    tenant_id: str = Field(
+        "", description="the job's tenant (the local engine runs it as that tenant's user)"
+    )
 
 
 class Claim(BaseModel):
@@ -683,12 +721,12 @@ class Claim(BaseModel):
 
 
 class StateIn(Strict):
-    status: str
-    engine_job_id: str | None = Field(None, max_length=255)
+    status: Text
+    engine_job_id: Text | None = Field(None, max_length=255)
     started_at: AwareDatetime | None = None
     ended_at: AwareDatetime | None = None
     exit_code: int | None = None
-    reason: str = ""
+    reason: Text = ""
 
 
 class ReportAck(BaseModel):

@@ -3,6 +3,7 @@ the user's config file written by `suanli up` (SUANLI_CONFIG overrides its path)
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -30,14 +31,24 @@ class UserConfig:
     operator_token: str = ""
 
 
+def write_private_text(path: Path, text: str) -> None:
+    """Write `text` readable by the owner only (it holds secrets), atomically: the file is
+    0600 from its first byte (a leftover temporary file of another mode is replaced, not
+    reused), and a missing parent dir is created 0700."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        os.fchmod(handle.fileno(), 0o600)  # whatever the umask
+        handle.write(text)
+    tmp.replace(path)
+
+
 def write_private_json(path: Path, data: dict[str, str]) -> None:
     """Write JSON readable by the owner only (it holds secrets), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        json.dump(data, handle, indent=2)
-    tmp.replace(path)
+    write_private_text(path, json.dumps(data, indent=2))
 
 
 def save(cfg: UserConfig) -> Path:

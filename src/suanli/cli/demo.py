@@ -13,6 +13,9 @@ runs.
 Slurm (Wuhan) and Ray (Shanghai) clusters join the demo when such an engine answers on
 this machine (`scripts/ensure-slurm.sh start`, `scripts/ensure-ray.sh start`); their
 agents run jobs on the engine's own nodes.
+
+Each agent reads its token from a 0600 file (``<data dir>/demo/<cluster>/agent.token``),
+never from its command line, which every local user can read (`ps`).
 """
 
 from __future__ import annotations
@@ -26,11 +29,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
+from suanli.cli import config
 from suanli.domain.errors import Conflict
 from suanli.domain.ids import ClusterId, ProviderId, RegionId
 from suanli.domain.pool import Provider, Region
@@ -66,6 +71,9 @@ RAY_ADDRESS = "http://127.0.0.1:8265"
 """Where scripts/ensure-ray.sh's head serves the Job API."""
 DEMO_HEARTBEAT_DEADLINE_S = 6.0
 """A short deadline so that failover shows within seconds."""
+STOP_GRACE_S = 10.0
+"""How long the agents get, all together, to stop after SIGTERM before SIGKILL."""
+TOKEN_FILE = "agent.token"
 
 
 @dataclass
@@ -75,9 +83,14 @@ class DemoAgent:
     proc: subprocess.Popen[bytes]
 
 
-def _agent_argv(url: str, token: str, cluster: DemoCluster, data_dir: Path) -> list[str]:
+def _agent_argv(
+    url: str, token: str, cluster: DemoCluster, data_dir: Path, jobs_root: Path | None
+) -> list[str]:
+    """The agent's command line; its token goes to a private file it names."""
     root = data_dir / "demo" / cluster.id
-    root.mkdir(parents=True, exist_ok=True)
+    root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    token_file = root / TOKEN_FILE
+    config.write_private_text(token_file, token + "\n")
     return [
         sys.executable,
         "-m",
@@ -85,10 +98,11 @@ def _agent_argv(url: str, token: str, cluster: DemoCluster, data_dir: Path) -> l
         "agent",
         "--url",
         url,
-        "--token",
-        token,
+        "--token-file",
+        str(token_file),
         "--state-dir",
         str(root / "engine"),
+        *(("--jobs-root", str(jobs_root / cluster.id)) if jobs_root is not None else ()),
         "--engine",
         cluster.engine,
         *(a for option in cluster.options for a in ("--engine-option", option)),
@@ -106,11 +120,17 @@ def _agent_argv(url: str, token: str, cluster: DemoCluster, data_dir: Path) -> l
 
 
 def start_demo(
-    platform: Platform, operator: Principal, url: str, data_dir: Path
-) -> list[DemoAgent]:
+    platform: Platform,
+    operator: Principal,
+    url: str,
+    data_dir: Path,
+    agents: list[DemoAgent],
+    *,
+    jobs_root: Path | None = None,
+) -> None:
     """Register the demo's regions, providers and clusters (idempotent: a restarted demo
-    re-issues the agents' tokens) and start one agent process per cluster."""
-    agents: list[DemoAgent] = []
+    re-issues the agents' tokens) and start one agent process per cluster, appending each
+    to `agents` as soon as it runs (so that a shutdown half-way stops those started)."""
     tokens_file = data_dir / "demo" / "tokens.json"
     tokens: dict[str, str] = {}
     with contextlib.suppress(OSError, ValueError):
@@ -134,14 +154,13 @@ def start_demo(
         except Conflict:
             if c.id not in tokens:
                 raise
-    tokens_file.parent.mkdir(parents=True, exist_ok=True)
-    tokens_file.write_text(json.dumps(tokens))
-    tokens_file.chmod(0o600)
+    config.write_private_json(tokens_file, tokens)
     for c in clusters:
-        argv = _agent_argv(url, tokens[c.id], c, data_dir)
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, start_new_session=True)
+        argv = _agent_argv(url, tokens[c.id], c, data_dir, jobs_root)
+        # Not SUANLI_AGENT_TOKEN from our environment: each agent has its own token file.
+        env = {k: v for k, v in os.environ.items() if k != "SUANLI_AGENT_TOKEN"}
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env, start_new_session=True)
         agents.append(DemoAgent(c, argv, proc))
-    return agents
 
 
 def present_engines() -> list[DemoCluster]:
@@ -212,13 +231,17 @@ def guide(agents: list[DemoAgent]) -> str:
     return "\n".join(lines)
 
 
-def stop_demo(agents: list[DemoAgent]) -> None:
-    """SIGTERM the agents this demo started (their running jobs keep running)."""
+def stop_demo(agents: list[DemoAgent], grace_s: float = STOP_GRACE_S) -> None:
+    """SIGTERM the agents this demo started, wait for them (`grace_s` in all), SIGKILL
+    any left, and reap them. Their running jobs keep running (the engines' shims
+    supervise them) and are re-adopted by the next demo."""
     for a in agents:
         if a.proc.poll() is None:
             a.proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
     for a in agents:
         try:
-            a.proc.wait(10)
+            a.proc.wait(max(0.0, deadline - time.monotonic()))
         except subprocess.TimeoutExpired:
             a.proc.kill()
+            a.proc.wait()

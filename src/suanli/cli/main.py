@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import getpass
 import math
-import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
 import typer
 
-from suanli.cli import agent, config, render, sim
-from suanli.sdk.client import ApiError, Client
+from suanli.cli import accounts, agent, config, render, sim
 
 app = typer.Typer(
     name="suanli",
@@ -24,29 +22,21 @@ app = typer.Typer(
     help="suanli (算力): pool compute, submit jobs, schedule, run, meter.",
 )
 
-UrlOpt = Annotated[str | None, typer.Option("--url", help="API URL (or SUANLI_URL)")]
-TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (or SUANLI_TOKEN)")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="print JSON on stdout")]
+from suanli.cli.common import (  # noqa: E402 - shared by every subcommand module
+    JsonOpt,
+    TokenOpt,
+    UrlOpt,
+    call,
+    client,
+    fail,
+    operator_client,
+)
 
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    render.err.print(f"[red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def client(url: str | None, token: str | None) -> Client:
-    final_url, final_token = config.resolve(url, token)
-    return Client(final_url, final_token)
-
-
-def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run an SDK call; turn API errors into a clear message and exit code 1."""
-    try:
-        return fn(*args, **kwargs)
-    except ApiError as exc:
-        hint = exc.problem.get("hint")
-        extra = f" To fix: {hint}" if hint and hint not in exc.detail else ""
-        fail(f"{exc.detail}{extra}")
+app.add_typer(accounts.tenant_app, name="tenant")
+app.add_typer(accounts.user_app, name="user")
+app.add_typer(accounts.token_app, name="token")
+app.command("audit")(accounts.audit)
+app.command("whoami")(accounts.whoami)
 
 
 @app.command()
@@ -83,6 +73,17 @@ def up(
             "Zhengzhou, Guiyang), each with its own agent process"
         ),
     ] = False,
+    jobs_root: Annotated[
+        Path | None,
+        typer.Option(
+            "--jobs-root",
+            help="where local jobs' scratch dirs go, outside the data dir (default "
+            "/var/lib/suanli-jobs as root, else ~/.cache/suanli/jobs)",
+        ),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option("--access-log", help="log every HTTP request to suanli.log")
+    ] = False,
 ) -> None:
     """Run the platform on this machine: API, scheduler, dispatcher and a local agent."""
     from suanli.cli.demo import DEMO_HEARTBEAT_DEADLINE_S
@@ -102,6 +103,8 @@ def up(
             min(heartbeat_deadline, DEMO_HEARTBEAT_DEADLINE_S) if demo else heartbeat_deadline
         ),
         demo=demo,
+        jobs_root=jobs_root,
+        access_log=access_log,
     )
 
 
@@ -397,13 +400,6 @@ def calibrate(cluster: str, url: UrlOpt = None, token: TokenOpt = None) -> None:
 # --- scheduling settings (operator token by default) ----------------------------------
 
 
-def operator_client(url: str | None, token: str | None) -> Client:
-    """A client with --token, SUANLI_TOKEN, or else the operator token `suanli up` saved."""
-    saved = config.load()
-    chosen = token or os.environ.get("SUANLI_TOKEN") or (saved.operator_token if saved else None)
-    return client(url, chosen or None)
-
-
 def optional_number(value: str | None, option: str) -> float | None:
     """Parse a number option where 'none' means 'clear the setting'."""
     if value is None or value.strip().lower() in ("none", "null", "-"):
@@ -568,7 +564,7 @@ def cluster_add(
     token: TokenOpt = None,
 ) -> None:
     """Register a cluster (operator); prints its agent token alone on stdout, once: run
-    `suanli agent --token TOKEN ...` beside the cluster's engine."""
+    `SUANLI_AGENT_TOKEN=... suanli agent ...` (or `--token-file`) beside its engine."""
     with operator_client(url, token) as c:
         data = call(c.add_cluster, cluster, provider=provider, region=region, engine=engine)
     render.err.print(f"cluster {cluster} added; its agent token (shown once):")

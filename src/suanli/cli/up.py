@@ -2,17 +2,25 @@
 local agent, on SQLite in a data directory (or SUANLI_DATABASE_URL).
 
 Running jobs are supervised by the local engine's shims, not by this process: stopping
-(or killing) `up` leaves them running, and the next `up` re-adopts them.
+(or killing) `up` leaves them running, and the next `up` re-adopts them. The agent
+processes of `--demo` are this process's own: SIGTERM or Ctrl-C stops them with it
+(SIGTERM, then SIGKILL after `demo.STOP_GRACE_S`).
+
+The data dir is private (0700; the database, tokens.json and the log 0600). The log,
+``suanli.log`` in the data dir, is rotated and quiet at INFO (`logfile`); `access_log`
+adds a line per HTTP request.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import signal
 import socket
 import threading
 from dataclasses import replace
 from pathlib import Path
+from types import FrameType
 
 import uvicorn
 
@@ -21,16 +29,32 @@ from suanli.adapters.engines.local import LocalEngine
 from suanli.adapters.store_sql.database import sqlite_url
 from suanli.agent.runner import Agent, AgentSettings
 from suanli.api.app import create_app
-from suanli.cli import config
+from suanli.cli import config, logfile
 from suanli.cli.demo import DemoAgent, guide, start_demo, stop_demo
 from suanli.cli.render import err
 from suanli.domain.errors import DomainError
 from suanli.logic.scheduling.state import SchedulerSettings
 from suanli.platform import Platform, PlatformConfig
+from suanli.ports.engine import EngineError
 from suanli.sdk.client import Client
 from suanli.services.bootstrap import LocalTokens, bootstrap_local
 
 log = logging.getLogger("suanli.up")
+LOG_FILE = "suanli.log"
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+def prepare_data_dir(data_dir: Path) -> None:
+    """Create the data dir, private to this user (0700): it holds the database, the
+    tokens and the engine's task files, which hold the jobs' environments."""
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    data_dir.chmod(0o700)
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM/SIGINT: leave through `serve`'s shutdown path (uvicorn first stops serving,
+    then raises the signal again, which lands here)."""
+    raise SystemExit(0)
 
 
 def _load_tokens(path: Path) -> LocalTokens | None:
@@ -63,19 +87,26 @@ def serve(
     throughput_path: str | None = None,
     heartbeat_deadline_s: float = 15.0,
     demo: bool = False,
+    jobs_root: Path | None = None,
+    access_log: bool = False,
 ) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        filename=data_dir / "suanli.log",
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    """Run until SIGTERM or SIGINT; then stop serving, stop the demo's agents, stop the
+    in-process agent and the loops, and return. `jobs_root`: where the local engine puts
+    jobs' scratch dirs (default: see `LocalEngine`)."""
+    prepare_data_dir(data_dir)
+    logfile.configure(data_dir / LOG_FILE)
     if not _port_free(host, port):
         raise SystemExit(
             f"error: port {port} on {host} is in use. To fix: stop the other "
             "server, or pick another port with --port."
         )
     clock = SystemClock()
+    engine: LocalEngine | None = None
+    if with_agent:
+        try:
+            engine = LocalEngine(data_dir / "engine", clock, jobs_root=jobs_root)
+        except EngineError as exc:
+            raise SystemExit(f"error: {exc}") from None
     platform_config = replace(
         PlatformConfig.with_env(sqlite_url(data_dir), policy=policy),
         scheduler=settings or SchedulerSettings(),
@@ -98,45 +129,73 @@ def serve(
 
     server = uvicorn.Server(
         uvicorn.Config(
-            create_app(platform), host=host, port=port, log_level="warning", access_log=False
+            create_app(platform),
+            host=host,
+            port=port,
+            log_config=None,  # uvicorn's loggers propagate to our private, rotated file
+            log_level="info" if access_log else "warning",
+            access_log=access_log,
         )
     )
     stop = threading.Event()
-    platform.start_loops()
     demo_agents: list[DemoAgent] = []
-    if demo:
-        operator = platform.auth.authenticate(tokens.operator)
-        demo_agents = start_demo(platform, operator, url, data_dir)
-        err.print(guide(demo_agents))
     agent_thread: threading.Thread | None = None
-    if with_agent:
-        engine = LocalEngine(data_dir / "engine", clock)
-        agent = Agent(
-            Client(url, tokens.agent), engine, clock, AgentSettings(poll_s=0.25, heartbeat_s=2.0)
-        )
-
-        def run_agent() -> None:
-            while not server.started and not stop.is_set():
-                stop.wait(0.05)
-            agent.run_forever(stop)
-
-        agent_thread = threading.Thread(target=run_agent, name="suanli-agent", daemon=True)
-        agent_thread.start()
-
-    err.print(
-        f"suanli {url}  (data: {data_dir}, database: "
-        f"{platform.store.engine.url.render_as_string(hide_password=True)})"
-    )
-    err.print(
-        f"config with your token written to {cfg_path}; try: "
-        "suanli submit -- python3 -c 'print(42)'"
-    )
-    print(url, flush=True)
+    main_thread = threading.current_thread() is threading.main_thread()
+    if main_thread:  # signal handlers can only be set there (tests may call from others)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _stop)
     try:
+        platform.start_loops()
+        if demo:
+            operator = platform.auth.authenticate(tokens.operator)
+            start_demo(platform, operator, url, data_dir, demo_agents, jobs_root=jobs_root)
+            err.print(guide(demo_agents))
+        if engine is not None:
+            agent = Agent(
+                Client(url, tokens.agent),
+                engine,
+                clock,
+                AgentSettings(poll_s=0.25, heartbeat_s=2.0),
+            )
+
+            def run_agent() -> None:
+                while not server.started and not stop.is_set():
+                    stop.wait(0.05)
+                agent.run_forever(stop)
+
+            agent_thread = threading.Thread(target=run_agent, name="suanli-agent", daemon=True)
+            agent_thread.start()
+
+        err.print(
+            f"suanli {url}  (data: {data_dir}, database: "
+            f"{platform.store.engine.url.render_as_string(hide_password=True)})"
+        )
+        if engine is not None:
+            err.print(_isolation_note(engine))
+        err.print(
+            f"config with your token written to {cfg_path}; try: "
+            "suanli submit -- python3 -c 'print(42)'"
+        )
+        print(url, flush=True)
         server.run()
     finally:
+        if main_thread:  # a second signal must not cut the (bounded) shutdown short
+            for sig in STOP_SIGNALS:
+                signal.signal(sig, signal.SIG_IGN)
         stop_demo(demo_agents)
         stop.set()
         if agent_thread is not None:
             agent_thread.join(timeout=5)
         platform.close()
+
+
+def _isolation_note(engine: LocalEngine) -> str:
+    if engine.isolated:
+        return (
+            f"local jobs run isolated: each tenant as its own user, in a PID namespace of "
+            f"their own; scratch dirs in {engine.jobs_dir}"
+        )
+    return (
+        "warning: local jobs run as this user, unisolated (they can read this data dir); "
+        "run as root to isolate tenants (docs/engines.md)"
+    )

@@ -47,3 +47,11 @@ class Unauthenticated(DomainError):
 
 class Forbidden(DomainError):
     """The caller is known but its role does not allow this action."""
+
+
+class RateLimited(DomainError):
+    """The caller sent more requests than its rate allows; retry after `retry_after_s`."""
+
+    def __init__(self, message: str, *, retry_after_s: float, hint: str | None = None):
+        super().__init__(message, hint=hint)
+        self.retry_after_s = retry_after_s

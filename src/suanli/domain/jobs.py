@@ -7,6 +7,7 @@ PENDING (requeue) or, when its attempts are used up, to FAILED; the job keeps it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -18,11 +19,59 @@ from suanli.domain.errors import IllegalTransition, InvalidInput
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
+from suanli.domain.validation import check_text, is_int, is_number, shown
 
+# Limits of a job spec. Each is refused with a 422 that names it (docs/security.md).
 MAX_TIME_LIMIT_S = 366 * 86_400
+"""Longest time limit: a year (366 days)."""
 MAX_ARGV_BYTES = 128 * 1024
+"""Most bytes (UTF-8) of all command arguments together (Linux allows 128 KiB for one)."""
+MAX_ARGV_ITEMS = 4096
+"""Most command arguments (program included)."""
 MAX_REGIONS = 32
+"""Most entries in each of regions, deny_regions, providers and deny_providers."""
+MAX_ID_CHARS = 64
+"""Longest region or provider id (as the pool's own ids)."""
 MAX_GANG = 4096
+"""Most members of a gang (gang_size, min_gang_size, max_gang_size)."""
+MAX_ATTEMPTS = 100
+"""Most attempts a job may ask for (max_attempts)."""
+MAX_NAME_CHARS = 200
+"""Longest name, service and job_type."""
+MAX_PATH_CHARS = 4096
+"""Longest working_dir (Linux's PATH_MAX)."""
+MAX_ENV_KEYS = 256
+"""Most environment variables a job may set."""
+MAX_ENV_NAME_CHARS = 256
+"""Longest environment variable name."""
+MAX_ENV_VALUE_BYTES = 32 * 1024
+"""Most bytes (UTF-8) of one environment variable's value."""
+MAX_ENV_BYTES = 128 * 1024
+"""Most bytes (UTF-8) of all names and values of the environment together."""
+MAX_GPU_MODELS = 64
+"""Most entries in gpu_models."""
+MAX_THROUGHPUT_HINTS = 64
+"""Most entries in throughput_hints."""
+MAX_MODEL_CHARS = 128
+"""Longest GPU model name in gpu_models and throughput_hints."""
+MAX_RTT_MS = 10_000.0
+"""Largest max_data_rtt_ms and latency_slo_ms (10 s)."""
+MAX_LOG_BYTES = 16 * 1024 * 1024
+"""Default cap of the stored log of one attempt's stream (stdout or stderr): 16 MiB.
+Output beyond it is dropped after a one-line marker (`log_truncation_marker`); the
+platform's `max_log_bytes` setting overrides it."""
+LOG_RETENTION_DAYS = 30
+"""Default number of days the logs of a job are kept after it ended; the platform's
+`log_retention_days` setting overrides it."""
+MAX_LOG_OFFSET = 2**62
+"""Largest log offset a reader or an agent may name (the store counts in 64-bit ints)."""
+
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*", re.ASCII)
+
+
+def log_truncation_marker(cap: int) -> bytes:
+    """The line stored once where a stream's log reached `cap` bytes."""
+    return f"\n[suanli: log truncated at {cap} bytes; later output dropped]\n".encode()
 
 
 class JobStatus(StrEnum):
@@ -187,50 +236,31 @@ class JobSpec:
         min_gang_size: int | None = None,
         max_gang_size: int | None = None,
     ) -> JobSpec:
-        """Validate and build a spec; raises InvalidInput naming the field at fault."""
-        argv = tuple(command)
-        if not argv or not argv[0].strip():
+        """Validate and build a spec; raises InvalidInput naming the field at fault, with
+        the limit broken and what to do. Every string must be valid UTF-8 text without
+        NUL (names and ids also without control characters): a spec is stored, then sent
+        to an agent, and must survive both (see `suanli.domain.validation`)."""
+        argv = _command(command)
+        if time_limit_s is not None and not (
+            is_int(time_limit_s) and 0 < time_limit_s <= MAX_TIME_LIMIT_S
+        ):
             raise InvalidInput(
-                "The command is empty.",
-                field="command",
-                hint="give the program and its arguments after '--', "
-                "e.g. suanli submit -- python3 train.py.",
-            )
-        if any("\x00" in arg for arg in argv):
-            raise InvalidInput("The command contains a NUL byte.", field="command")
-        if sum(len(a.encode()) for a in argv) > MAX_ARGV_BYTES:
-            raise InvalidInput(
-                f"The command is longer than {MAX_ARGV_BYTES} bytes.",
-                field="command",
-                hint="put long inputs in a file and pass its path.",
-            )
-        if time_limit_s is not None and not (0 < time_limit_s <= MAX_TIME_LIMIT_S):
-            raise InvalidInput(
-                f"time_limit must be between 1 s and {MAX_TIME_LIMIT_S} s.",
+                f"time_limit must be between 1 s and {MAX_TIME_LIMIT_S} s (366 days).",
                 field="time_limit",
                 hint="e.g. --time 1h.",
             )
-        if len(name) > 200 or "\x00" in name:
-            raise InvalidInput(
-                "name must be at most 200 characters, without NUL bytes.", field="name"
-            )
-        if working_dir is not None and (len(working_dir) > 4096 or "\x00" in working_dir):
-            raise InvalidInput(
-                "working_dir must be a path of at most 4096 characters.", field="working_dir"
-            )
-        unique_regions = list(dict.fromkeys(regions))
-        if len(unique_regions) > MAX_REGIONS or any(len(r) > 64 for r in unique_regions):
-            raise InvalidInput(
-                f"At most {MAX_REGIONS} regions of at most 64 characters may be listed.",
-                field="regions",
-                hint="list fewer regions, or none to allow any.",
-            )
+        check_text(name, "name", name=True, max_chars=MAX_NAME_CHARS)
+        if working_dir is not None:
+            check_text(working_dir, "working_dir", name=True, max_chars=MAX_PATH_CHARS)
+        unique_regions = _names(regions, "regions")
         deny = _names(deny_regions, "deny_regions")
         allowed_providers = _names(providers, "providers")
         denied_providers = _names(deny_providers, "deny_providers")
-        models = tuple(
-            dict.fromkeys(canonical_gpu_model(m, field="gpu_models") for m in gpu_models)
-        )
+        for label, place in (("data_region", data_region), ("client_region", client_region)):
+            if place is not None:
+                check_text(place, label, name=True, max_chars=MAX_ID_CHARS)
+        _bounded(gpu_models, "gpu_models", MAX_GPU_MODELS, "--gpu-model")
+        models = tuple(dict.fromkeys(_model(m, "gpu_models") for m in gpu_models))
         if models and resources.gpus and ANY_GPU not in resources.gpus:
             raise InvalidInput(
                 "gpu_models narrows a request for GPUs of model 'any', but this job "
@@ -238,18 +268,29 @@ class JobSpec:
                 field="gpu_models",
                 hint="ask for --gpus any:N together with --gpu-model, or drop --gpu-model.",
             )
-        if not 1 <= gang_size <= MAX_GANG:
+        if not (is_int(gang_size) and 1 <= gang_size <= MAX_GANG):
             raise InvalidInput(
-                f"gang_size must be between 1 and {MAX_GANG}, got {gang_size}.",
+                f"gang_size must be between 1 and {MAX_GANG}, got {shown(gang_size)}.",
                 field="gang_size",
                 hint="a gang is N members that start together in one cluster, e.g. --gang 4.",
             )
+        for bound_label, bound_value in (
+            ("min_gang_size", min_gang_size),
+            ("max_gang_size", max_gang_size),
+        ):
+            if bound_value is not None and not (is_int(bound_value) and bound_value >= 1):
+                raise InvalidInput(
+                    f"{bound_label} must be a whole number from 1 to {MAX_GANG}, "
+                    f"got {shown(bound_value)}.",
+                    field=bound_label,
+                    hint="e.g. --gang 4 --min-gang 1 --max-gang 8.",
+                )
         low = min_gang_size if min_gang_size is not None else gang_size
         high = max_gang_size if max_gang_size is not None else gang_size
         if not 1 <= low <= gang_size <= high <= MAX_GANG:
             raise InvalidInput(
                 f"An elastic job needs 1 <= min_gang_size <= gang_size <= max_gang_size <= "
-                f"{MAX_GANG}; got {low} <= {gang_size} <= {high}.",
+                f"{MAX_GANG}; got {shown(low)} <= {gang_size} <= {shown(high)}.",
                 field="max_gang_size" if high < gang_size or high > MAX_GANG else "min_gang_size",
                 hint="e.g. --gang 4 --min-gang 1 --max-gang 8: prefers 4 members, runs "
                 "with 1 to 8.",
@@ -258,9 +299,9 @@ class JobSpec:
             (max_data_rtt_ms, "max_data_rtt_ms"),
             (latency_slo_ms, "latency_slo_ms"),
         ):
-            if bound is not None and not (0 < bound <= 10_000):
+            if bound is not None and not (is_number(bound) and 0 < bound <= MAX_RTT_MS):
                 raise InvalidInput(
-                    f"{label} must be between 0 and 10000 ms, got {bound}.",
+                    f"{label} must be between 0 and {MAX_RTT_MS:g} ms, got {shown(bound)}.",
                     field=label,
                     hint="give a round-trip time in milliseconds, e.g. 20.",
                 )
@@ -277,26 +318,16 @@ class JobSpec:
                 field="client_region",
                 hint="add --client-region, e.g. --client-region zhengzhou.",
             )
-        if len(service) > 200 or len(job_type) > 200:
-            raise InvalidInput("service and job_type are at most 200 characters.", field="service")
-        hints: dict[str, float] = {}
-        for model, speed in (throughput_hints or {}).items():
-            if not (isinstance(speed, int | float) and 0 < speed < 1e9):
-                raise InvalidInput(
-                    f"throughput hint for {model!r} must be a positive number, got {speed!r}.",
-                    field="throughput_hints",
-                    hint="give relative speeds per GPU model, e.g. H100=3,A100=1.",
-                )
-            hints[canonical_gpu_model(model, field="throughput_hints")] = float(speed)
-        if not 1 <= max_attempts <= 100:
-            raise InvalidInput("max_attempts must be between 1 and 100.", field="max_attempts")
-        for key, value in (env or {}).items():
-            if not key or "=" in key or "\x00" in key or "\x00" in value:
-                raise InvalidInput(
-                    f"env {key!r}: a name has no '=', and neither names nor values may "
-                    "contain NUL bytes.",
-                    field="env",
-                )
+        check_text(service, "service", name=True, max_chars=MAX_NAME_CHARS)
+        check_text(job_type, "job_type", name=True, max_chars=MAX_NAME_CHARS)
+        hints = _hints(throughput_hints or {})
+        if not (is_int(max_attempts) and 1 <= max_attempts <= MAX_ATTEMPTS):
+            raise InvalidInput(
+                f"max_attempts must be between 1 and {MAX_ATTEMPTS}, got {shown(max_attempts)}.",
+                field="max_attempts",
+                hint="e.g. 3: a job is retried when it is lost, not when it fails.",
+            )
+        environment = _environment(env or {})
         return cls(
             command=argv,
             resources=resources,
@@ -304,7 +335,7 @@ class JobSpec:
             time_limit_s=time_limit_s,
             priority_class=priority_class,
             regions=tuple(RegionId(r) for r in unique_regions),
-            env=dict(env or {}),
+            env=environment,
             working_dir=working_dir,
             max_attempts=max_attempts,
             sector=sector,
@@ -326,15 +357,136 @@ class JobSpec:
         )
 
 
-def _names(values: list[str] | tuple[str, ...], label: str) -> list[str]:
-    unique = list(dict.fromkeys(values))
-    if len(unique) > MAX_REGIONS or any(not v or len(v) > 64 for v in unique):
+def _bounded(values: object, label: str, limit: int, flag: str) -> None:
+    """A list of at most `limit` entries (duplicates count: the limit bounds the work)."""
+    if not isinstance(values, list | tuple):
+        raise InvalidInput(f"{label} must be a list.", field=label, hint="send a JSON list.")
+    if len(values) > limit:
         raise InvalidInput(
-            f"{label}: list at most {MAX_REGIONS} names of 1-64 characters.",
+            f"{label} lists {len(values)} entries; the limit is {limit}.",
             field=label,
-            hint="list fewer names, or none.",
+            hint=f"list at most {limit} (repeat {flag} fewer times), or none.",
         )
-    return unique
+
+
+def _names(values: list[str] | tuple[str, ...], label: str) -> list[str]:
+    """Region or provider ids: at most `MAX_REGIONS`, each 1-`MAX_ID_CHARS` printable
+    characters; duplicates dropped, order kept (it is a preference)."""
+    _bounded(values, label, MAX_REGIONS, f"--{label.replace('_', '-')}")
+    for i, value in enumerate(values):
+        check_text(value, label, what=f"{label}[{i}]", name=True, max_chars=MAX_ID_CHARS)
+        if not value:
+            raise InvalidInput(
+                f"{label}[{i}] is empty.",
+                field=label,
+                hint=f"list names of 1-{MAX_ID_CHARS} characters, or none.",
+            )
+    return list(dict.fromkeys(values))
+
+
+def _model(value: str, label: str) -> str:
+    """A GPU model name, canonical (raises InvalidInput naming `label`)."""
+    check_text(value, label, name=True, max_chars=MAX_MODEL_CHARS)
+    return canonical_gpu_model(value, field=label)
+
+
+def _command(command: object) -> tuple[str, ...]:
+    """argv: 1-`MAX_ARGV_ITEMS` strings of UTF-8 text without NUL, at most
+    `MAX_ARGV_BYTES` together, the program not blank."""
+    if not isinstance(command, list | tuple):
+        raise InvalidInput("command must be a list of strings.", field="command")
+    argv = tuple(command)
+    if len(argv) > MAX_ARGV_ITEMS:
+        raise InvalidInput(
+            f"The command has {len(argv)} arguments; the limit is {MAX_ARGV_ITEMS}.",
+            field="command",
+            hint="put long argument lists in a file and pass its path.",
+        )
+    total = 0
+    for i, arg in enumerate(argv):
+        # control characters are legitimate in arguments (a newline in `python3 -c`)
+        total += check_text(arg, "command", what=f"command[{i}]") + 1
+    if not argv or not argv[0].strip():
+        raise InvalidInput(
+            "The command is empty.",
+            field="command",
+            hint="give the program and its arguments after '--', "
+            "e.g. suanli submit -- python3 train.py.",
+        )
+    if total > MAX_ARGV_BYTES:
+        raise InvalidInput(
+            f"The command is longer than {MAX_ARGV_BYTES} bytes.",
+            field="command",
+            hint="put long inputs in a file and pass its path.",
+        )
+    return argv
+
+
+def _environment(env: Mapping[str, str]) -> dict[str, str]:
+    """At most `MAX_ENV_KEYS` variables named [A-Za-z_][A-Za-z0-9_]* (at most
+    `MAX_ENV_NAME_CHARS`), each value UTF-8 text without NUL of at most
+    `MAX_ENV_VALUE_BYTES`, all together at most `MAX_ENV_BYTES`."""
+    if not isinstance(env, Mapping):
+        raise InvalidInput("env must be an object of names to values.", field="env")
+    if len(env) > MAX_ENV_KEYS:
+        raise InvalidInput(
+            f"env sets {len(env)} variables; the limit is {MAX_ENV_KEYS}.",
+            field="env",
+            hint="pass settings in a file (and its path in one variable).",
+        )
+    total = 0
+    for key, value in env.items():
+        check_text(key, "env", what=f"env name {shown(key)}", max_chars=MAX_ENV_NAME_CHARS)
+        if not _ENV_NAME.fullmatch(key):
+            raise InvalidInput(
+                f"env name {shown(key)} is not a valid variable name.",
+                field="env",
+                hint="name variables with ASCII letters, digits and '_', not starting with "
+                "a digit (e.g. MY_SETTING).",
+            )
+        size = check_text(value, "env", what=f"env {key}")
+        if size > MAX_ENV_VALUE_BYTES:
+            raise InvalidInput(
+                f"env {key} is {size} bytes; the limit is {MAX_ENV_VALUE_BYTES} per value.",
+                field="env",
+                hint="pass large values through a file and its path.",
+            )
+        total += len(key) + size
+    if total > MAX_ENV_BYTES:
+        raise InvalidInput(
+            f"env holds {total} bytes of names and values; the limit is {MAX_ENV_BYTES}.",
+            field="env",
+            hint="pass large settings through a file and its path.",
+        )
+    return dict(env)
+
+
+def _hints(throughput_hints: Mapping[str, float]) -> dict[str, float]:
+    """At most `MAX_THROUGHPUT_HINTS` known GPU models, each a speed in (0, 1e9)."""
+    if not isinstance(throughput_hints, Mapping):
+        raise InvalidInput(
+            "throughput_hints must be an object of GPU models to speeds.",
+            field="throughput_hints",
+        )
+    if len(throughput_hints) > MAX_THROUGHPUT_HINTS:
+        raise InvalidInput(
+            f"throughput_hints has {len(throughput_hints)} entries; the limit is "
+            f"{MAX_THROUGHPUT_HINTS}.",
+            field="throughput_hints",
+            hint="give speeds for the GPU models you would run on, e.g. H100=3,A100=1.",
+        )
+    hints: dict[str, float] = {}
+    for model, speed in throughput_hints.items():
+        canonical = _model(model, "throughput_hints")
+        if not (is_number(speed) and 0 < speed < 1e9):
+            raise InvalidInput(
+                f"throughput hint for {shown(model)} must be a positive number below 1e9, "
+                f"got {shown(speed)}.",
+                field="throughput_hints",
+                hint="give relative speeds per GPU model, e.g. H100=3,A100=1.",
+            )
+        hints[canonical] = float(speed)
+    return hints
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
-"""Which role may do what. One table; the API checks it through one dependency.
+"""Which role may do what. One table; every API route declares the permission it needs
+(`suanli.api.access`) and the services check it again.
 
-Tenant isolation (a consumer sees only its own tenant's jobs) is enforced in the services
-by scoping queries to `Principal.tenant_id` unless the role has `SEE_ALL_TENANTS`.
+Whose objects: tenant isolation (a consumer sees only its own tenant's jobs, usage and
+settings) is enforced in the services by scoping queries to `Principal.tenant_id` unless the
+role has `SEE_ALL_TENANTS`; a provider admin's cluster writes are scoped to
+`Principal.provider_id` unless the role has `ALL_PROVIDERS`.
 """
 
 from __future__ import annotations
@@ -15,9 +18,14 @@ from suanli.domain.tenancy import Principal, Role
 class Permission(StrEnum):
     POOL_READ = "pool:read"
     POOL_WRITE = "pool:write"
+    """Add regions and providers (the pool's structure)."""
+    CLUSTER_WRITE = "cluster:write"
+    """Register clusters and ask for their recalibration (a provider admin: its own)."""
     JOB_SUBMIT = "job:submit"
     JOB_READ = "job:read"
     JOB_CANCEL = "job:cancel"
+    JOB_LOGS = "job:logs"
+    """Read a job's output (it may hold the tenant's data: auditors do not get it)."""
     USAGE_READ = "usage:read"
     AGENT = "agent"
     SEE_ALL_TENANTS = "tenants:all"
@@ -29,12 +37,32 @@ class Permission(StrEnum):
     REGION_WRITE = "region:write"
     """Change a region's settings: energy price and carbon intensity (green placement)."""
     PRICE_WRITE = "price:write"
-    """Post a cluster's GPU-hour price."""
+    """Post a cluster's GPU-hour price (a provider admin: its own clusters')."""
+    ALL_PROVIDERS = "providers:all"
+    """Act on every provider's clusters, not only one's own."""
+    ACCOUNTS_READ = "accounts:read"
+    """List tenants' accounts and users (scoped to one's own tenant without SEE_ALL_TENANTS)."""
+    ACCOUNTS_WRITE = "accounts:write"
+    """Add tenants and users, disable users."""
+    TOKENS_OWN = "tokens:own"
+    """Create, list and revoke one's own tokens."""
+    TOKENS_ALL = "tokens:all"
+    """Create, list and revoke any user's tokens."""
+    AUDIT_READ = "audit:read"
+    """Read the audit log of security-relevant actions."""
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
     Role.OPERATOR: frozenset(Permission) - {Permission.AGENT},
-    Role.PROVIDER: frozenset({Permission.POOL_READ, Permission.POOL_WRITE, Permission.PRICE_WRITE}),
+    Role.PROVIDER: frozenset(
+        {
+            Permission.POOL_READ,
+            Permission.CLUSTER_WRITE,
+            Permission.PRICE_WRITE,
+            Permission.USAGE_READ,
+            Permission.TOKENS_OWN,
+        }
+    ),
     Role.CONSUMER: frozenset(
         {
             Permission.POOL_READ,
@@ -42,7 +70,22 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.JOB_SUBMIT,
             Permission.JOB_READ,
             Permission.JOB_CANCEL,
+            Permission.JOB_LOGS,
             Permission.USAGE_READ,
+            Permission.ACCOUNTS_READ,
+            Permission.TOKENS_OWN,
+        }
+    ),
+    Role.AUDITOR: frozenset(
+        {
+            Permission.POOL_READ,
+            Permission.QUOTA_READ,
+            Permission.JOB_READ,
+            Permission.USAGE_READ,
+            Permission.SEE_ALL_TENANTS,
+            Permission.ACCOUNTS_READ,
+            Permission.AUDIT_READ,
+            Permission.TOKENS_OWN,
         }
     ),
     Role.AGENT: frozenset({Permission.AGENT}),

@@ -13,9 +13,17 @@ from types import MappingProxyType
 
 from suanli.domain.devices import ANY_GPU, canonical_gpu_model
 from suanli.domain.errors import InvalidInput
+from suanli.domain.validation import is_int, is_number, shown
 
 MAX_CPUS = 100_000
+"""Most CPU cores one request (one gang member) may ask for."""
 MAX_GPUS = 100_000
+"""Most GPUs one request (one gang member) may ask for."""
+MAX_MEMORY_MB = 64 * 1024 * 1024
+"""Most memory one request (one gang member) may ask for: 64 TiB, in MiB. Beyond any
+node built; the bound keeps sums over a gang and a pool far from overflow."""
+MAX_GPU_MEMORY_MB = 64 * 1024 * 1024
+"""Most memory per GPU a request may require: 64 TiB, in MiB (as `MAX_MEMORY_MB`)."""
 
 
 def _frozen(gpus: Mapping[str, int]) -> Mapping[str, int]:
@@ -45,26 +53,35 @@ class Resources:
         gpus: Mapping[str, int] | None = None,
         gpu_memory_mb: int = 0,
     ) -> Resources:
-        """Validated constructor for a job's request; raises InvalidInput naming the field."""
-        if not (0.001 <= cpus <= MAX_CPUS):
+        """Validated constructor for a job's request; raises InvalidInput naming the field.
+        Bounds: `MAX_CPUS`, `MAX_MEMORY_MB`, `MAX_GPUS`, `MAX_GPU_MEMORY_MB`; booleans are
+        not numbers here."""
+        if not (is_number(cpus) and 0.001 <= cpus <= MAX_CPUS):
             raise InvalidInput(
-                f"cpus must be at least 0.001 and at most {MAX_CPUS}, got {cpus}.",
+                f"cpus must be a number from 0.001 to {MAX_CPUS}, got {shown(cpus)}.",
                 field="cpus",
                 hint="ask for a positive number of cores, e.g. --cpus 2 or --cpus 0.5.",
             )
-        if memory_mb <= 0:
+        if not (is_int(memory_mb) and 0 < memory_mb <= MAX_MEMORY_MB):
             raise InvalidInput(
-                f"memory must be positive, got {memory_mb} MiB.",
+                f"memory must be from 1 MiB to {MAX_MEMORY_MB} MiB (64 TiB), "
+                f"got {shown(memory_mb)} MiB.",
                 field="memory",
-                hint="ask for e.g. --memory 4G.",
+                hint="ask for what one member needs, e.g. --memory 4G.",
             )
-        if gpu_memory_mb < 0:
-            raise InvalidInput("gpu_memory must not be negative.", field="gpu_memory")
+        if not (is_int(gpu_memory_mb) and 0 <= gpu_memory_mb <= MAX_GPU_MEMORY_MB):
+            raise InvalidInput(
+                f"gpu_memory must be from 0 to {MAX_GPU_MEMORY_MB} MiB (64 TiB) per GPU, "
+                f"got {shown(gpu_memory_mb)} MiB.",
+                field="gpu_memory",
+                hint="ask for the least memory each GPU needs, e.g. --gpu-memory 40G.",
+            )
         canonical: dict[str, int] = {}
         for model, count in (gpus or {}).items():
-            if not isinstance(count, int) or count <= 0 or count > MAX_GPUS:
+            if not (is_int(count) and 0 < count <= MAX_GPUS):
                 raise InvalidInput(
-                    f"GPU count for {model!r} must be a positive whole number, got {count!r}.",
+                    f"GPU count for {shown(model)} must be a whole number from 1 to {MAX_GPUS}, "
+                    f"got {shown(count)}.",
                     field="gpus",
                     hint="write MODEL:N, e.g. --gpus A100:2.",
                 )

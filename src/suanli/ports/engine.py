@@ -49,6 +49,9 @@ class EngineTask:
     """One node id per gang member. Engines run the command once, on the first node (like
     Slurm's batch script), with SUANLI_GANG_SIZE and SUANLI_NODES set; the command starts
     the other members itself."""
+    tenant_id: str = ""
+    """The job's tenant. Engines that isolate tenants from each other (the local engine as
+    root) run its jobs as that tenant's own user; others ignore it."""
 
     @property
     def key(self) -> str:

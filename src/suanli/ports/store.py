@@ -13,12 +13,22 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
-from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus
+from suanli.domain.audit import AuditEvent
+from suanli.domain.ids import (
+    ClusterId,
+    JobId,
+    NodeId,
+    ProviderId,
+    RegionId,
+    TenantId,
+    TokenId,
+    UserId,
+)
+from suanli.domain.jobs import MAX_LOG_BYTES, Attempt, Job, JobEvent, JobStatus
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
-from suanli.domain.tenancy import Principal, Tenant
+from suanli.domain.tenancy import Principal, Tenant, TokenInfo, User
 from suanli.domain.usage import UsageRecord
 
 
@@ -127,10 +137,64 @@ class TenancyRepo(Protocol):
         """Quota rows by tenant then flavor, optionally of one tenant."""
         ...
 
+    def update_tenant(self, tenant: Tenant) -> None:
+        """Replace the tenant's name, sector and contact."""
+        ...
+
+    def add_user(self, user: User) -> None: ...
+    def get_user(self, user_id: UserId) -> User | None: ...
+    def list_users(
+        self, *, tenant_id: TenantId | None = None, provider_id: ProviderId | None = None
+    ) -> list[User]:
+        """Users by id, optionally those of one tenant or one provider."""
+        ...
+
+    def disable_user(self, user_id: UserId, at: datetime) -> None: ...
+
     def add_token(
-        self, token_id: str, token_hash: str, principal: Principal, at: datetime
+        self,
+        token_id: str,
+        token_hash: str,
+        principal: Principal,
+        at: datetime,
+        *,
+        name: str = "",
+        expires_at: datetime | None = None,
     ) -> None: ...
-    def principal_for(self, token_hash: str) -> Principal | None: ...
+    def principal_for(self, token_hash: str, now: datetime | None = None) -> Principal | None:
+        """The principal of a token that is not revoked, not expired at `now` (when given)
+        and whose user (if it has one) is not disabled."""
+        ...
+
+    def token_last_used(self, token_id: TokenId) -> datetime | None: ...
+    def touch_token(self, token_id: TokenId, at: datetime) -> None:
+        """Record the token's last use."""
+        ...
+
+    def list_tokens(self, user_id: UserId | None = None) -> list[TokenInfo]:
+        """Tokens by creation time, optionally one user's (agents' tokens included)."""
+        ...
+
+    def get_token(self, token_id: TokenId) -> tuple[TokenInfo, Principal] | None: ...
+    def revoke_token(self, token_id: TokenId, at: datetime) -> bool:
+        """Revoke one token; False when it was already revoked or does not exist."""
+        ...
+
+    def revoke_user_tokens(self, user_id: UserId, at: datetime) -> int: ...
+
+
+class AuditRepo(Protocol):
+    def add(self, event: AuditEvent) -> None: ...
+    def list(
+        self,
+        *,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        tenant_id: TenantId | None = None,
+        limit: int = 100,
+    ) -> list[AuditEvent]:
+        """Newest first; `before_id` pages backwards."""
+        ...
 
 
 class JobRepo(Protocol):
@@ -168,6 +232,18 @@ class JobRepo(Protocol):
     def allocations(self) -> list[tuple[ClusterId, NodeId, Resources]]: ...
     def set_reasons(self, reasons: Sequence[tuple[JobId, str]]) -> None:
         """Update the reason of pending jobs whose reason changed (no status change)."""
+        ...
+
+    def reserve_idempotency_key(
+        self, tenant_id: TenantId, key: str, request_hash: str, job_id: JobId, at: datetime
+    ) -> tuple[str, JobId] | None:
+        """Record that `key` of the tenant made `job_id`. If the key was used before,
+        record nothing and return (request hash, job id) of that first use. Safe against
+        a concurrent transaction reserving the same key (it waits or sees the row)."""
+        ...
+
+    def forget_idempotency_keys(self, before: datetime) -> int:
+        """Drop keys recorded before `before` (they are kept for a day)."""
         ...
 
     def add_attempt(self, attempt: Attempt) -> None: ...
@@ -211,6 +287,7 @@ class UsageRepo(Protocol):
         tenant_id: TenantId | None,
         since: datetime | None,
         until: datetime | None = None,
+        provider_id: ProviderId | None = None,
     ) -> list[UsageTotal]:
         """Grouped by the named keys (tenant, provider, region, cluster, job, sector,
         device, class, day), then workload class and dimension."""
@@ -223,16 +300,41 @@ class UsageRepo(Protocol):
 
 
 class LogRepo(Protocol):
-    def size(self, job_id: JobId, attempt: int, stream: str) -> int: ...
+    def size(self, job_id: JobId, attempt: int, stream: str) -> int:
+        """Bytes stored for the stream (a truncation marker included)."""
+        ...
+
     def append(
-        self, job_id: JobId, attempt: int, stream: str, offset: int, data: bytes
-    ) -> None: ...
-    def read(self, job_id: JobId, attempt: int, stream: str, offset: int, limit: int) -> bytes: ...
+        self,
+        job_id: JobId,
+        attempt: int,
+        stream: str,
+        offset: int,
+        data: bytes,
+        *,
+        cap: int = MAX_LOG_BYTES,
+    ) -> None:
+        """Store `data`, which the agent read at `offset` of its output. Idempotent: what
+        is already stored is skipped; a gap raises Conflict naming the offset to resend
+        from. At most `cap` bytes of output are stored: the chunk that crosses it is cut
+        there and followed by `log_truncation_marker(cap)`, and once the marker is stored
+        every later append is accepted and dropped (so the agent never retries)."""
+        ...
+
+    def read(self, job_id: JobId, attempt: int, stream: str, offset: int, limit: int) -> bytes:
+        """Up to `limit` stored bytes from `offset` (the marker reads as output)."""
+        ...
+
+    def delete_of_jobs_ended_before(self, before: datetime) -> int:
+        """Delete the logs of jobs that reached a final status (SUCCEEDED, FAILED,
+        CANCELLED) before `before`; returns how many chunks went."""
+        ...
 
 
 class UnitOfWork(Protocol):
     pool: PoolRepo
     tenancy: TenancyRepo
+    audit: AuditRepo
     jobs: JobRepo
     usage: UsageRepo
     logs: LogRepo

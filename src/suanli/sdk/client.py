@@ -237,6 +237,82 @@ class Client:
         return result
 
     # --- agents -----------------------------------------------------------------
+    # --- accounts -----------------------------------------------------------------
+    def whoami(self) -> dict[str, Any]:
+        """Who this client's token belongs to: user, role, tenant or provider, permissions."""
+        result: dict[str, Any] = self._json("GET", "/v1/me")
+        return result
+
+    def add_tenant(
+        self, tenant_id: str, *, name: str = "", sector: str = "other", contact: str = ""
+    ) -> dict[str, Any]:
+        """Create a tenant (operator)."""
+        body = {"id": tenant_id, "name": name, "sector": sector, "contact": contact}
+        result: dict[str, Any] = self._json("POST", "/v1/tenants", json=body)
+        return result
+
+    def tenant(self, tenant_id: str) -> dict[str, Any]:
+        """A tenant's account and users."""
+        result: dict[str, Any] = self._json("GET", f"/v1/tenants/{_seg(tenant_id)}")
+        return result
+
+    def add_user(
+        self,
+        user_id: str,
+        *,
+        role: str,
+        tenant: str | None = None,
+        provider: str | None = None,
+    ) -> dict[str, Any]:
+        """Create a person's account (operator)."""
+        body = {"id": user_id, "role": role, "tenant_id": tenant, "provider_id": provider}
+        result: dict[str, Any] = self._json("POST", "/v1/users", json=body)
+        return result
+
+    def users(self, *, tenant: str | None = None, provider: str | None = None) -> list[Any]:
+        params = {k: v for k, v in (("tenant", tenant), ("provider", provider)) if v}
+        result: list[Any] = self._json("GET", "/v1/users", params=params)
+        return result
+
+    def disable_user(self, user_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", f"/v1/users/{_seg(user_id)}/disable")
+        return result
+
+    def create_token(
+        self, *, user: str | None = None, name: str = "", expires: str | None = "90d"
+    ) -> dict[str, Any]:
+        """A new token ({'token': secret, 'info': {...}}); the secret is shown only here."""
+        body = {"user_id": user, "name": name, "expires": expires}
+        result: dict[str, Any] = self._json("POST", "/v1/tokens", json=body)
+        return result
+
+    def tokens(self, *, user: str | None = None, everyone: bool = False) -> list[Any]:
+        params: dict[str, str] = {"user": user} if user else {}
+        if everyone:
+            params["all"] = "true"
+        result: list[Any] = self._json("GET", "/v1/tokens", params=params)
+        return result
+
+    def revoke_token(self, token_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", f"/v1/tokens/{_seg(token_id)}/revoke")
+        return result
+
+    def audit(
+        self,
+        *,
+        since: str | None = None,
+        tenant: str | None = None,
+        limit: int = 100,
+        cursor: int | None = None,
+    ) -> dict[str, Any]:
+        """One page of the audit log, newest first: {'items': [...], 'next_cursor': ...}."""
+        params: dict[str, Any] = {"limit": limit}
+        for key, value in (("since", since), ("tenant", tenant), ("cursor", cursor)):
+            if value is not None:
+                params[key] = value
+        result: dict[str, Any] = self._json("GET", "/v1/audit", params=params)
+        return result
+
     def agent_register(
         self, nodes: list[dict[str, Any]], *, version: str, known: list[dict[str, Any]]
     ) -> dict[str, Any]:

@@ -13,8 +13,10 @@ server no longer considers active is returned in `abandon`, and the agent stops 
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import NamedTuple
@@ -22,18 +24,37 @@ from typing import NamedTuple
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.domain.ids import ClusterId, JobId, NodeId
-from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, Placement
+from suanli.domain.jobs import (
+    MAX_LOG_BYTES,
+    MAX_LOG_OFFSET,
+    Attempt,
+    Job,
+    JobSpec,
+    JobStatus,
+    Placement,
+)
 from suanli.domain.permissions import Permission, require
 from suanli.domain.pool import ClusterState, Node
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Principal
+from suanli.domain.validation import check_text, shown
+from suanli.logic.scheduling.placement import placement_violation
 from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.jobs import STREAMS
-from suanli.services.lifecycle import end_attempt, end_lost_attempt, end_preempted, lose, move
+from suanli.services.lifecycle import (
+    end_attempt,
+    end_lost_attempt,
+    end_preempted,
+    lose,
+    move,
+    withdraw,
+)
 
 AttemptKey = tuple[JobId, int]
+_MAX_ATTEMPT_NO = 2**31 - 1
+"""Attempt numbers are 32-bit in the store; a larger one names no attempt."""
 REPORTABLE = (
     JobStatus.RUNNING,
     JobStatus.SUCCEEDED,
@@ -66,6 +87,9 @@ class Assignment:
     """One node id per gang member, in placement order (members sharing a node repeat
     it); the engine runs the command once, on the first (like Slurm's batch script)."""
     gang_size: int = 1
+    tenant_id: str = ""
+    """The job's tenant: engines that isolate tenants (the local engine as root) run the
+    job as that tenant's own unprivileged user."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,10 +154,19 @@ def node_id_for(hostname: str, index: int) -> NodeId:
 
 
 class AgentService:
-    def __init__(self, store: Store, clock: Clock, scheduler_wakeup: Wakeup) -> None:
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        scheduler_wakeup: Wakeup,
+        *,
+        max_log_bytes: int = MAX_LOG_BYTES,
+    ) -> None:
         self._store = store
         self._clock = clock
         self._wakeup = scheduler_wakeup
+        self.max_log_bytes = max_log_bytes
+        """Cap of the stored log of each attempt's stream (see `LogRepo.append`)."""
 
     def _cluster_id(self, principal: Principal) -> ClusterId:
         require(principal, Permission.AGENT)
@@ -304,10 +337,19 @@ class AgentService:
     def claim(self, principal: Principal, limit: int) -> Claimed:
         """Hand the agent up to `limit` attempts placed on its cluster, and the attempts it
         runs that users asked to cancel or the scheduler asked to preempt (so they reach
-        it at poll, not heartbeat, latency)."""
+        it at poll, not heartbeat, latency).
+
+        An attempt is marked dispatched only if it is handed over, and it is handed over
+        only if (1) the job's region, provider and GPU model constraints allow this
+        cluster as it is now (`placement_violation`; else the job goes back to the queue
+        with the reason, and its argv and env never leave the server), and (2) every
+        string of the assignment can be sent (`unsendable`; else that job FAILS with the
+        reason). Either way the other attempts of the batch are handed over as usual:
+        one bad job can never make another tenant's job lost."""
         cluster_id = self._cluster_id(principal)
         now = self._clock.now()
         out: list[Assignment] = []
+        returned = False
         with self._store.unit_of_work() as uow:
             cancel = uow.jobs.cancel_requested_on(cluster_id)
             preempt = uow.jobs.preempt_requested_on(cluster_id)
@@ -328,26 +370,51 @@ class AgentService:
                     or attempt.dispatched_at is not None
                 ):
                     continue
-                uow.jobs.save_attempt(replace(attempt, dispatched_at=now))
                 spec = job.spec
                 placements = attempt.placements or (Placement(attempt.node_id, attempt.allocation),)
-                nodes = member_nodes(spec, placements)
-                out.append(
-                    Assignment(
-                        job.id,
-                        attempt.number,
-                        spec.command,
-                        dict(spec.env),
-                        spec.working_dir,
-                        spec.time_limit_s,
-                        attempt.allocation,
-                        attempt.node_id,
-                        placements,
-                        nodes,
-                        len(nodes) if spec.elastic else spec.gang_size,
-                    )
+                violation = placement_violation(
+                    spec,
+                    cluster.region_id,
+                    cluster.provider_id,
+                    [attempt.allocation, *(p.allocation for p in placements)],
                 )
+                if violation is not None:
+                    withdraw(
+                        uow,
+                        job,
+                        attempt,
+                        why=f"cluster {cluster_id} (provider {cluster.provider_id}, region "
+                        f"{cluster.region_id}) is {violation} for this job, as its agent "
+                        "found when it claimed it",
+                        at=now,
+                    )
+                    returned = True
+                    continue
+                nodes = member_nodes(spec, placements)
+                assignment = Assignment(
+                    job.id,
+                    attempt.number,
+                    spec.command,
+                    dict(spec.env),
+                    spec.working_dir,
+                    spec.time_limit_s,
+                    attempt.allocation,
+                    attempt.node_id,
+                    placements,
+                    nodes,
+                    len(nodes) if spec.elastic else spec.gang_size,
+                    tenant_id=job.tenant_id,
+                )
+                problem = unsendable(assignment)
+                if problem is not None:
+                    _refuse(uow, job, attempt, problem, now)
+                    returned = True
+                    continue
+                uow.jobs.save_attempt(replace(attempt, dispatched_at=now))
+                out.append(assignment)
             uow.commit()
+        if returned:
+            self._wakeup.notify()
         return Claimed(out, cancel, preempt)
 
     def report(self, principal: Principal, report: StateReport) -> bool:
@@ -479,19 +546,87 @@ class AgentService:
         offset: int,
         data: bytes,
     ) -> None:
+        """Store log bytes the agent read at `offset` of the attempt's stream. Idempotent
+        (a retried chunk is trimmed); a gap is a Conflict naming the offset to resend
+        from. Past `max_log_bytes` the output is dropped after a one-line marker, and
+        the append still succeeds, so the agent moves on instead of retrying."""
         cluster_id = self._cluster_id(principal)
         if stream not in STREAMS:
             raise InvalidInput(
-                f"Unknown stream {stream!r}.", field="stream", hint="use stdout or stderr."
+                f"Unknown stream {shown(stream)}.", field="stream", hint="use stdout or stderr."
             )
+        if not 0 <= offset <= MAX_LOG_OFFSET:
+            raise InvalidInput(
+                f"offset must be between 0 and {MAX_LOG_OFFSET}, got {shown(offset)}.",
+                field="offset",
+                hint="send the byte offset of the chunk in the stream (the stored size "
+                "to continue).",
+            )
+        if not 0 <= attempt <= _MAX_ATTEMPT_NO:
+            raise NotFound(f"No attempt {shown(attempt)} of job {shown(job_id)}.")
         with self._store.unit_of_work() as uow:
             found = uow.jobs.get_attempt(job_id, attempt)
             if found is None:
-                raise NotFound(f"No attempt {attempt} of job {job_id!r}.")
+                raise NotFound(f"No attempt {attempt} of job {shown(job_id)}.")
             if found.cluster_id != cluster_id:
                 raise Forbidden("That attempt belongs to another cluster.")
-            uow.logs.append(job_id, attempt, stream, offset, data)
+            uow.logs.append(job_id, attempt, stream, offset, data, cap=self.max_log_bytes)
             uow.commit()
+
+
+def _values(value: object, path: str) -> Iterator[tuple[str, object]]:
+    """Every leaf value of an assignment with its path (e.g. "env['HOME']", "argv[2]");
+    mapping keys are leaves too."""
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            yield f"{path} name {shown(key)}", key
+            yield from _values(item, f"{path}[{shown(key)}]")
+    elif isinstance(value, tuple | list):
+        for i, item in enumerate(value):
+            yield from _values(item, f"{path}[{i}]")
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        for f in dataclasses.fields(value):
+            yield from _values(getattr(value, f.name), f"{path}.{f.name}" if path else f.name)
+    else:
+        yield path, value
+
+
+def unsendable(assignment: Assignment) -> str | None:
+    """Why the assignment cannot be handed to an agent, or None. It goes out as JSON and
+    its strings become argv, environment and paths: each must encode to UTF-8 (a lone
+    surrogate does not: the response would fail after the claim was committed) and hold
+    no NUL, and each number must be finite. Specs are validated at submission; this
+    proves it again for whatever is in the store, whoever wrote it."""
+    for path, value in _values(assignment, ""):
+        if isinstance(value, str):
+            try:
+                check_text(value, path)
+            except InvalidInput as exc:
+                return exc.message
+        elif isinstance(value, float) and not math.isfinite(value):
+            return f"{path} is not a finite number ({value!r})."
+    return None
+
+
+def _refuse(uow: UnitOfWork, job: Job, attempt: Attempt, problem: str, now: datetime) -> None:
+    """Fail a job whose assignment cannot be sent (see `unsendable`): no retry could send
+    it. Its attempt never reached an agent, so it is not metered; nothing else in the
+    claim is affected."""
+    why = (
+        f"Failed before dispatch: its assignment cannot be sent to an agent: {problem} "
+        "Submit it again with valid UTF-8 text."
+    )
+    end_attempt(
+        uow,
+        job,
+        attempt,
+        JobStatus.FAILED,
+        reason=why,
+        started_at=None,
+        ended_at=now,
+        exit_code=None,
+    )
+    move(uow, job, JobStatus.FAILED, reason=why, at=now, ended_at=now)
 
 
 def _clamped(report: StateReport, *, floor: datetime, now: datetime) -> StateReport:

@@ -1,13 +1,16 @@
 """First-run setup of a single-machine platform: the operator and a default consumer
-tenant, a local region, provider and cluster, and their tokens. Idempotent."""
+tenant, their users, a local region, provider and cluster, and their tokens. Idempotent.
+
+The tokens made here never expire (the operator's own machine keeps them in 0600 files);
+tokens for anyone else are made with `suanli token create` and do expire."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from suanli.domain.ids import ClusterId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.pool import Cluster, ClusterState, Provider, Region
-from suanli.domain.tenancy import Principal, Role, Tenant
+from suanli.domain.tenancy import Principal, Role, Tenant, User
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
 from suanli.ports.store import Store
@@ -33,8 +36,8 @@ def bootstrap_local(
     with store.unit_of_work() as uow:
         now = clock.now()
         for tenant in (
-            Tenant(OPERATOR_TENANT, "Platform operator"),
-            Tenant(DEFAULT_TENANT, "Default consumer tenant"),
+            Tenant(OPERATOR_TENANT, "Platform operator", created_at=now),
+            Tenant(DEFAULT_TENANT, "Default consumer tenant", created_at=now),
         ):
             if uow.tenancy.get_tenant(tenant.id) is None:
                 uow.tenancy.add_tenant(tenant)
@@ -54,8 +57,16 @@ def bootstrap_local(
                 )
             )
 
+        for person in (
+            User(UserId("operator"), Role.OPERATOR, OPERATOR_TENANT, None, now),
+            User(UserId(user), Role.CONSUMER, DEFAULT_TENANT, None, now),
+        ):
+            if uow.tenancy.get_user(person.id) is None:
+                uow.tenancy.add_user(person)
+
         def keep_or_issue(old: str | None, principal: Principal) -> str:
-            if old and uow.tenancy.principal_for(hash_token(old)) == principal:
+            found = uow.tenancy.principal_for(hash_token(old), now) if old else None
+            if old and found is not None and replace(found, token_id=None) == principal:
                 return old
             return issue_token(uow, ids, clock, principal)
 
@@ -70,7 +81,9 @@ def bootstrap_local(
             ),
             agent=keep_or_issue(
                 previous.agent if previous else None,
-                Principal(OPERATOR_TENANT, UserId("agent:local"), Role.AGENT, ClusterId(LOCAL)),
+                Principal(
+                    None, UserId("agent:local"), Role.AGENT, ClusterId(LOCAL), ProviderId(LOCAL)
+                ),
             ),
         )
         uow.commit()

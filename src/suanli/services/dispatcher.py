@@ -5,6 +5,9 @@ a cluster whose agent misses the heartbeat deadline becomes UNREACHABLE, attempt
 not yet claimed go back to the queue untouched, and attempts it had claimed are LOST and
 requeued (or failed when out of attempts). Deadlines count from this loop's start as
 well, so a restarted platform first gives agents a full deadline to reconnect.
+
+It also applies log retention (`services/retention.py`): at most once an hour, the logs
+of jobs that ended more than `log_retention_days` ago are deleted.
 """
 
 from __future__ import annotations
@@ -14,12 +17,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from suanli.domain.ids import ClusterId
-from suanli.domain.jobs import JobStatus
+from suanli.domain.jobs import LOG_RETENTION_DAYS, JobStatus
 from suanli.domain.pool import ClusterState
 from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import Store
 from suanli.services.lifecycle import lose, withdraw
+from suanli.services.retention import LogRetention
 
 log = logging.getLogger("suanli.dispatcher")
 
@@ -29,6 +33,8 @@ class ReapReport:
     unreachable: int
     returned: int
     lost: int
+    logs_purged: int = 0
+    """Log chunks deleted by retention in this run (it works once an hour)."""
 
 
 class DispatcherLoop:
@@ -39,12 +45,14 @@ class DispatcherLoop:
         scheduler_wakeup: Wakeup,
         *,
         heartbeat_deadline_s: float = 15.0,
+        log_retention_days: float = LOG_RETENTION_DAYS,
     ) -> None:
         self._store = store
         self._clock = clock
         self._wakeup = scheduler_wakeup
         self.deadline_s = heartbeat_deadline_s
         self._started = clock.now()
+        self.retention = LogRetention(store, clock, days=log_retention_days)
 
     def run_once(self) -> ReapReport:
         """Reap each cluster in its own transaction, so one bad row cannot stop the
@@ -63,7 +71,12 @@ class DispatcherLoop:
             returned, lost, unreachable = returned + r, lost + lo, unreachable + u
         if unreachable or returned:
             self._wakeup.notify()
-        return ReapReport(unreachable, returned, lost)
+        try:
+            purged = self.retention.maybe_purge()
+        except Exception:  # retention must never stop the reaping
+            log.exception("log retention failed; retrying next period")
+            purged = 0
+        return ReapReport(unreachable, returned, lost, purged)
 
     def _reap(self, cluster_id: ClusterId, now: datetime) -> tuple[int, int, int]:
         returned = lost = unreachable = 0

@@ -9,11 +9,13 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
+from suanli.domain.audit import AuditAction
 from suanli.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from suanli.domain.geo import places
-from suanli.domain.ids import JOB_PREFIX, JobId
-from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, JobStatus
+from suanli.domain.ids import JOB_PREFIX, JobId, TenantId
+from suanli.domain.jobs import MAX_LOG_OFFSET, Attempt, Job, JobEvent, JobSpec, JobStatus
 from suanli.domain.permissions import Permission, allows, require
 from suanli.domain.tenancy import Principal
 from suanli.domain.usage import UsageRecord
@@ -21,10 +23,16 @@ from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import JobFilter, Store, UnitOfWork
+from suanli.services.audit import record
 from suanli.services.lifecycle import move
 
 STREAMS = ("stdout", "stderr")
+IDEMPOTENCY_WINDOW = timedelta(days=1)
+"""How long a submission's Idempotency-Key is remembered."""
+_IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,200}")
 MAX_PAGE = 1000
+MAX_LOG_READ = 4 * 1024 * 1024
+"""Most log bytes one read returns."""
 MAX_REPLICAS = 1000
 _SERVICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
@@ -66,22 +74,14 @@ class JobService:
             for principal, spec in items:
                 try:
                     require(principal, Permission.JOB_SUBMIT)
+                    tenant_id = principal.own_tenant()
                     if spec.regions or spec.data_region or spec.client_region:
                         known = known or {r.id for r in uow.pool.list_regions()}
                         _check_regions(spec, known)
                 except DomainError as exc:
                     results.append(exc)
                     continue
-                job = Job(
-                    id=JobId(self._ids.new(JOB_PREFIX)),
-                    tenant_id=principal.tenant_id,
-                    user_id=principal.user_id,
-                    spec=spec,
-                    status=JobStatus.PENDING,
-                    submitted_at=now,
-                    reason="Submitted; waiting for the next scheduling cycle.",
-                    updated_at=now,
-                )
+                job = self._new_job(principal, tenant_id, spec, now)
                 accepted.append(job)
                 results.append(job)
             if all_or_none and len(accepted) < len(items):
@@ -96,6 +96,60 @@ class JobService:
         if accepted:
             self._wakeup.notify()
         return results
+
+    def _new_job(
+        self, principal: Principal, tenant_id: TenantId, spec: JobSpec, now: datetime
+    ) -> Job:
+        return Job(
+            id=JobId(self._ids.new(JOB_PREFIX)),
+            tenant_id=tenant_id,
+            user_id=principal.user_id,
+            spec=spec,
+            status=JobStatus.PENDING,
+            submitted_at=now,
+            reason="Submitted; waiting for the next scheduling cycle.",
+            updated_at=now,
+        )
+
+    def submit_idempotent(
+        self, principal: Principal, spec: JobSpec, *, key: str, request_hash: str
+    ) -> tuple[Job, bool]:
+        """Queue a job unless the tenant used `key` in the last `IDEMPOTENCY_WINDOW`:
+        then return the job that use made (and False), so a retried submission makes one
+        job. The same key with a different request is a Conflict. Returns (job, created)."""
+        require(principal, Permission.JOB_SUBMIT)
+        tenant_id = principal.own_tenant()
+        if not _IDEMPOTENCY_KEY.fullmatch(key):
+            raise InvalidInput(
+                "Idempotency-Key must be 1-200 printable ASCII characters.",
+                field="Idempotency-Key",
+                hint="use a random UUID per logical submission.",
+            )
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            if spec.regions or spec.data_region or spec.client_region:
+                _check_regions(spec, {r.id for r in uow.pool.list_regions()})
+            uow.jobs.forget_idempotency_keys(now - IDEMPOTENCY_WINDOW)
+            job = self._new_job(principal, tenant_id, spec, now)
+            prior = uow.jobs.reserve_idempotency_key(tenant_id, key, request_hash, job.id, now)
+            if prior is not None:
+                first_hash, first_job = prior
+                if first_hash != request_hash:
+                    raise Conflict(
+                        "This Idempotency-Key was used for a different submission.",
+                        field="Idempotency-Key",
+                        hint="use a new key for a new job; resend the same body to get "
+                        "the job the key made.",
+                    )
+                found = uow.jobs.get(first_job)
+                if found is None:  # pragma: no cover - keys are written with their job
+                    raise NotFound(f"No job {first_job!r}.", field="Idempotency-Key")
+                return found, False
+            (saved,) = uow.jobs.add_many([job])
+            uow.jobs.add_events([JobEvent(saved.id, now, None, JobStatus.PENDING, "Submitted", 0)])
+            uow.commit()
+        self._wakeup.notify()
+        return saved, True
 
     def submit_service(self, principal: Principal, spec: JobSpec, replicas: int) -> list[Job]:
         """Queue `replicas` jobs of `spec` as the replicas of the inference service
@@ -159,7 +213,7 @@ class JobService:
         if not allows(principal.role, Permission.SEE_ALL_TENANTS):
             if flt.tenant_id not in (None, principal.tenant_id):
                 raise NotFound(f"No tenant {flt.tenant_id!r}.", field="tenant")
-            flt = replace(flt, tenant_id=principal.tenant_id)
+            flt = replace(flt, tenant_id=principal.own_tenant())
         with self._store.unit_of_work(readonly=True) as uow:
             return uow.jobs.search(flt)
 
@@ -214,6 +268,16 @@ class JobService:
                     ended_at=now,
                     cluster_id=job.cluster_id,
                 )
+            if job.tenant_id != principal.tenant_id:
+                record(
+                    uow,
+                    principal,
+                    AuditAction.JOB_CANCEL_OTHER,
+                    job.id,
+                    at=now,
+                    tenant_id=job.tenant_id,
+                    status=job.status.value,
+                )
             uow.commit()
         self._wakeup.notify()
         return job
@@ -230,14 +294,25 @@ class JobService:
     ) -> tuple[bytes, int, Job]:
         """Bytes of one output stream of one attempt (default: the latest) from `offset`.
         Returns the data, the attempt number read, and the job (so followers know when
-        to stop)."""
-        require(principal, Permission.JOB_READ)
+        to stop). Needs JOB_LOGS: output may hold the tenant's data, which auditors do
+        not read."""
+        require(principal, Permission.JOB_LOGS)
         if stream not in STREAMS:
             raise InvalidInput(
                 f"Unknown stream {stream!r}.", field="stream", hint="use stdout or stderr."
             )
-        if offset < 0 or not 1 <= limit <= 4 * 1024 * 1024:
-            raise InvalidInput("offset must be >= 0 and limit between 1 and 4 MiB.", field="offset")
+        if not 0 <= offset <= MAX_LOG_OFFSET:
+            raise InvalidInput(
+                f"offset must be between 0 and {MAX_LOG_OFFSET}.",
+                field="offset",
+                hint="start at 0, then pass the X-Suanli-Next-Offset of the previous read.",
+            )
+        if not 1 <= limit <= MAX_LOG_READ:
+            raise InvalidInput(
+                f"limit must be between 1 and {MAX_LOG_READ} bytes (4 MiB).",
+                field="limit",
+                hint="read a long log in pages: pass the next offset each time.",
+            )
         with self._store.unit_of_work(readonly=True) as uow:
             job = self._visible(uow, principal, job_id)
             number = job.attempt if attempt is None else attempt

@@ -2,6 +2,10 @@
 
 Registering a cluster returns its agent token once: the agent presents it on every call
 and may act only for that cluster.
+
+A provider admin registers, prices and recalibrates only its own provider's clusters;
+another provider's cluster is refused (403: providers and clusters are public in the pool
+listing, so there is nothing to hide). Regions and providers are the operator's.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
-from suanli.domain.errors import Conflict, InvalidInput, NotFound
+from suanli.domain.audit import AuditAction
+from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.domain.ids import ClusterId, ProviderId, RegionId, UserId, slug
-from suanli.domain.permissions import Permission, require
+from suanli.domain.permissions import Permission, allows, require
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.resources import ZERO, Resources
 from suanli.domain.tenancy import Principal, Role
@@ -21,6 +26,7 @@ from suanli.logic.reliability import cluster_score, provider_scores, uptime
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
 from suanli.ports.store import Store, UnitOfWork
+from suanli.services.audit import record
 from suanli.services.auth import issue_token
 
 ENGINES = ("local", "slurm", "ray", "kubernetes")
@@ -117,6 +123,30 @@ def cluster_usage(uow: UnitOfWork) -> list[ClusterUsage]:
     ]
 
 
+def check_provider(principal: Principal, provider_id: ProviderId) -> None:
+    """Forbidden unless the caller may act on `provider_id`'s clusters: its own provider,
+    or any with ALL_PROVIDERS (the operator)."""
+    if allows(principal.role, Permission.ALL_PROVIDERS):
+        return
+    if principal.provider_id != provider_id:
+        raise Forbidden(
+            f"You act for provider {principal.provider_id!r}, not {provider_id!r}.",
+            field="provider_id",
+            hint="use a token of that provider's admin, or ask the operator.",
+        )
+
+
+def _cluster_or_404(uow: UnitOfWork, cluster_id: ClusterId) -> Cluster:
+    cluster = uow.pool.get_cluster(cluster_id)
+    if cluster is None:
+        raise NotFound(
+            f"No cluster {cluster_id!r}.",
+            field="cluster_id",
+            hint="list clusters with `suanli pool`.",
+        )
+    return cluster
+
+
 class PoolService:
     def __init__(self, store: Store, clock: Clock, ids: IdGenerator) -> None:
         self._store = store
@@ -130,6 +160,7 @@ class PoolService:
             if uow.pool.get_region(region.id):
                 raise Conflict(f"Region {region.id!r} already exists.", field="id")
             uow.pool.add_region(region)
+            record(uow, principal, AuditAction.REGION_ADD, region.id, at=self._clock.now())
             uow.commit()
         return region
 
@@ -140,6 +171,14 @@ class PoolService:
             if uow.pool.get_provider(provider.id):
                 raise Conflict(f"Provider {provider.id!r} already exists.", field="id")
             uow.pool.add_provider(provider)
+            record(
+                uow,
+                principal,
+                AuditAction.PROVIDER_ADD,
+                provider.id,
+                at=self._clock.now(),
+                provider_id=provider.id,
+            )
             uow.commit()
         return provider
 
@@ -152,8 +191,10 @@ class PoolService:
         region_id: RegionId,
         engine: str,
     ) -> tuple[Cluster, str]:
-        """Register a cluster; returns it and its agent token (shown only here)."""
-        require(principal, Permission.POOL_WRITE)
+        """Register a cluster under `provider_id` (a provider admin: only its own);
+        returns it and its agent token (shown only here)."""
+        require(principal, Permission.CLUSTER_WRITE)
+        check_provider(principal, provider_id)
         slug(cluster_id, field="id")
         if engine not in ENGINES:
             raise InvalidInput(
@@ -189,24 +230,37 @@ class PoolService:
                 uow,
                 self._ids,
                 self._clock,
-                Principal(
-                    principal.tenant_id, UserId(f"agent:{cluster_id}"), Role.AGENT, cluster_id
-                ),
+                Principal(None, UserId(f"agent:{cluster_id}"), Role.AGENT, cluster_id, provider_id),
+            )
+            record(
+                uow,
+                principal,
+                AuditAction.CLUSTER_ADD,
+                cluster_id,
+                at=cluster.registered_at,
+                provider_id=provider_id,
+                region=region_id,
+                engine=engine,
             )
             uow.commit()
         return cluster, token
 
     def request_calibration(self, principal: Principal, cluster_id: ClusterId) -> None:
-        """Ask the cluster's agent to measure its nodes again (on its next heartbeat)."""
-        require(principal, Permission.POOL_WRITE)
+        """Ask the cluster's agent to measure its nodes again (on its next heartbeat); a
+        provider admin only for its own clusters."""
+        require(principal, Permission.CLUSTER_WRITE)
         with self._store.unit_of_work() as uow:
-            if uow.pool.get_cluster(cluster_id) is None:
-                raise NotFound(
-                    f"No cluster {cluster_id!r}.",
-                    field="cluster_id",
-                    hint="list clusters with `suanli pool`.",
-                )
+            cluster = _cluster_or_404(uow, cluster_id)
+            check_provider(principal, cluster.provider_id)
             uow.pool.set_calibration_requested(cluster_id, True)
+            record(
+                uow,
+                principal,
+                AuditAction.CLUSTER_CALIBRATE,
+                cluster_id,
+                at=self._clock.now(),
+                provider_id=cluster.provider_id,
+            )
             uow.commit()
 
     def update_region(
@@ -254,6 +308,15 @@ class PoolService:
                 else carbon_intensity,
             )
             uow.pool.update_region(region)
+            record(
+                uow,
+                principal,
+                AuditAction.REGION_UPDATE,
+                region_id,
+                at=self._clock.now(),
+                energy_price=region.energy_price,
+                carbon_intensity=region.carbon_intensity,
+            )
             uow.commit()
         return region
 
@@ -261,7 +324,7 @@ class PoolService:
         self, principal: Principal, cluster_id: ClusterId, gpu_hour_price: float | None
     ) -> Cluster:
         """Post a cluster's price in CNY per GPU-hour (per core-hour for a CPU-only
-        cluster); None withdraws it."""
+        cluster); None withdraws it. A provider admin prices only its own clusters."""
         require(principal, Permission.PRICE_WRITE)
         price = _setting(
             gpu_hour_price,
@@ -271,14 +334,19 @@ class PoolService:
             example="12.5",
         )
         with self._store.unit_of_work() as uow:
-            cluster = uow.pool.get_cluster(cluster_id)
-            if cluster is None:
-                raise NotFound(
-                    f"No cluster {cluster_id!r}.",
-                    field="cluster_id",
-                    hint="list clusters with `suanli pool`.",
-                )
+            cluster = _cluster_or_404(uow, cluster_id)
+            check_provider(principal, cluster.provider_id)
             uow.pool.set_cluster_price(cluster_id, price)
+            record(
+                uow,
+                principal,
+                AuditAction.PRICE_SET,
+                cluster_id,
+                at=self._clock.now(),
+                provider_id=cluster.provider_id,
+                before=cluster.gpu_hour_price,
+                after=price,
+            )
             uow.commit()
         return replace(cluster, gpu_hour_price=price)
 

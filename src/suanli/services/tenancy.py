@@ -11,13 +11,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from suanli.domain.audit import AuditAction
 from suanli.domain.devices import ANY_GPU, canonical_gpu_model
 from suanli.domain.errors import InvalidInput, NotFound
 from suanli.domain.ids import TenantId, slug
 from suanli.domain.permissions import Permission, allows, require
 from suanli.domain.quota import CPU_FLAVOR, GPU_FLAVOR_PREFIX, Quota, TenantShare, gpu_flavor
 from suanli.domain.tenancy import Principal, Tenant
+from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
+from suanli.services.audit import record
 
 MAX_QUOTA_AMOUNT = 100_000_000
 """The largest quota amount accepted, in cores or devices (a sanity bound, far above any
@@ -103,8 +106,9 @@ def _require_tenant(uow: UnitOfWork, tenant_id: TenantId) -> Tenant:
 
 
 class TenancyService:
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: Store, clock: Clock) -> None:
         self._store = store
+        self._clock = clock
 
     def _visible(self, principal: Principal, tenant_id: TenantId | None) -> TenantId | None:
         """The tenant a read is scoped to: any (None) for roles that see all tenants, the
@@ -145,6 +149,16 @@ class TenancyService:
         with self._store.unit_of_work() as uow:
             _require_tenant(uow, tenant_id)
             uow.tenancy.set_share(share)
+            record(
+                uow,
+                principal,
+                AuditAction.SHARE_SET,
+                tenant_id,
+                at=self._clock.now(),
+                tenant_id=tenant_id,
+                weight=weight,
+                cohort=cohort,
+            )
             uow.commit()
         return share
 
@@ -180,6 +194,17 @@ class TenancyService:
         with self._store.unit_of_work() as uow:
             _require_tenant(uow, tenant_id)
             uow.tenancy.set_quota(quota)
+            record(
+                uow,
+                principal,
+                AuditAction.QUOTA_SET,
+                f"{tenant_id}/{name}",
+                at=self._clock.now(),
+                tenant_id=tenant_id,
+                nominal=quota.nominal,
+                borrowing_limit=quota.borrowing_limit,
+                lending_limit=quota.lending_limit,
+            )
             uow.commit()
         return quota
 
@@ -198,4 +223,12 @@ class TenancyService:
                     field="flavor",
                     hint=f"list its quotas with `suanli quota list {tenant_id}`.",
                 )
+            record(
+                uow,
+                principal,
+                AuditAction.QUOTA_DELETE,
+                f"{tenant_id}/{name}",
+                at=self._clock.now(),
+                tenant_id=tenant_id,
+            )
             uow.commit()

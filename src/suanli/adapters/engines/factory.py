@@ -66,15 +66,23 @@ def make_engine(
     *,
     declared: DetectedNode | None = None,
     options: Mapping[str, str] | None = None,
+    jobs_root: Path | None = None,
 ) -> Engine:
-    """The engine called `name`, keeping its state under `state_dir`."""
+    """The engine called `name`, keeping its state under `state_dir`. `jobs_root` (local
+    engine only): where its jobs' scratch dirs go. Raises InvalidInput for a bad
+    configuration and EngineError when the engine cannot work here."""
+    if jobs_root is not None and name != "local":
+        raise InvalidInput(
+            f"--jobs-root is for the local engine; the {name} engine runs jobs on its own nodes.",
+            field="jobs_root",
+        )
     if name == "local":
         if options:
             raise InvalidInput(
                 f"The local engine takes no options, got {', '.join(sorted(options))}.",
                 field="engine_option",
             )
-        return LocalEngine(state_dir, clock, declared=declared)
+        return LocalEngine(state_dir, clock, declared=declared, jobs_root=jobs_root)
     if name == "kubernetes":
         opts = _checked(name, options or {}, KUBERNETES_OPTIONS, required=("image",))
         try:

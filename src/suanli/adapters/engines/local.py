@@ -4,15 +4,30 @@ Contract:
 
 - Each task gets a directory ``state_dir/<task.key>/`` (the key, ``<job_id>.<attempt>``, is
   also the engine job id) holding ``spec.json``, the shim's ``state.json``, the logs
-  ``stdout.log`` / ``stderr.log`` and ``shim.log`` (the supervisor's own output).
+  ``stdout.log`` / ``stderr.log`` and ``shim.log`` (the supervisor's own output). The state
+  dir and the task dirs are private to the agent's user (0700): the spec holds the job's
+  environment, secrets included.
+- Each task also gets a scratch directory outside the state dir,
+  ``<jobs root>/<engine id>/<job user>/<task.key>/`` (``<engine id>``: a hash of the state
+  dir, so engines sharing a jobs root never collide), mode 0700 and owned by the job's
+  user, with ``tmp/`` and ``work/`` in it. It is the job's HOME, ``tmp/`` its TMPDIR and
+  ``work/`` its working dir unless the task names one. ``forget`` deletes it.
 - A task is started through a supervisor shim (``local_shim``), in a session of its own, so
   a task outlives an agent that is SIGKILLed and a restarted agent re-adopts it from the
   files (``known``). The job runs its argv directly (no shell) in its own process group, in
-  ``task.working_dir`` (default: ``<task dir>/work``), with ``task.env`` plus
-  ``SUANLI_JOB_ID``, ``SUANLI_ATTEMPT``, ``SUANLI_GANG_SIZE`` and (when the task names
-  them) ``SUANLI_NODES`` added to the agent's environment. A gang's command runs once, like
-  Slurm's batch script on the first node; ``SUANLI_NODES`` lists one node id per member
-  (comma-separated) so that it can start the others.
+  its working dir, with a clean environment: PATH, HOME, LANG and TMPDIR set by the engine,
+  then ``task.env`` plus ``SUANLI_JOB_ID``, ``SUANLI_ATTEMPT``, ``SUANLI_GANG_SIZE`` and
+  (when the task names them) ``SUANLI_NODES``; nothing of the agent's environment. A gang's
+  command runs once, like Slurm's batch script on the first node; ``SUANLI_NODES`` lists
+  one node id per member (comma-separated) so that it can start the others.
+- Isolation (the default when the agent runs as root): each tenant's jobs run as an
+  unprivileged OS user of its own (``job_user_name``; created on first use with
+  ``useradd --system``, no home, no login shell), with no supplementary groups and
+  no_new_privs, in a PID namespace of their own with their own /proc (``unshare``), so a
+  job sees neither the platform's files (data dir, tokens, database, state dir: 0700) nor
+  other jobs' processes, environments or scratch dirs. Without root, jobs run as the
+  agent's user: only the clean environment and the scratch dir outside the data dir
+  remain, and a warning says so once.
 - ``cancel`` writes a ``cancel_requested`` marker and wakes the shim with a signal; the shim
   SIGTERMs the job's group and SIGKILLs it after the grace. ``cancel`` never waits. If the
   shim is already dead, the engine signals the job's group itself (SIGKILL from a daemon
@@ -31,19 +46,27 @@ Contract:
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import logging
 import os
+import pwd
+import re
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import platformdirs
 
 from suanli.adapters import calibration
 from suanli.adapters.engines import local_shim as shim
@@ -73,6 +96,17 @@ STARTUP_GRACE_S = 60.0
 agent may have died between starting the shim and recording it); after that it is LOST."""
 NVIDIA_SMI_TIMEOUT_S = 15.0
 _STREAMS = {"stdout": shim.STDOUT_LOG, "stderr": shim.STDERR_LOG}
+ISOLATED_JOBS_ROOT = Path("/var/lib/suanli-jobs")
+"""Default jobs root of an isolating (root) engine; without root it is the user's cache
+dir (``~/.cache/suanli/jobs``). Either way outside the data dir."""
+USER_PREFIX = "suanli-t-"
+"""OS user of a tenant whose id fits in a user name: suanli-t-<tenant id>."""
+HASHED_USER_PREFIX = "suanli-h-"
+"""OS user of any other tenant: suanli-h-<hash>; the account's comment names the tenant."""
+MAX_USER_NAME = 32
+SETUP_TIMEOUT_S = 30.0
+_SLUG_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]*$")
+_warned_unisolated = False
 
 
 class LocalEngine(Engine):
@@ -91,21 +125,44 @@ class LocalEngine(Engine):
         python: str = sys.executable,
         timeout_grace_s: float = 10.0,
         declared: DetectedNode | None = None,
+        jobs_root: Path | None = None,
+        isolate: bool | None = None,
     ) -> None:
         """`python` runs the shim; `timeout_grace_s` is the SIGTERM-to-SIGKILL grace when a
         task's time limit is hit. `declared`: offer this node instead of what the machine
         has (demos and tests that run several clusters on one machine; its GPUs are
-        declared, not real, and it is not calibrated)."""
+        declared, not real, and it is not calibrated). `jobs_root`: where the tasks'
+        scratch dirs go (default `ISOLATED_JOBS_ROOT` when isolating, else the user's cache
+        dir); keep it outside the data dir. `isolate`: run jobs as per-tenant users in PID
+        namespaces of their own (default: when running as root; True without root is
+        refused). Raises EngineError when isolation is asked for but cannot work here."""
         self._declared = declared
         self._root = Path(state_dir).absolute()
         self._root.mkdir(parents=True, exist_ok=True)
+        # The task dirs hold the jobs' environments (secrets) and the logs: agent only.
+        self._root.chmod(0o700)
         self._clock = clock
         self._python = python
         self._timeout_grace_s = timeout_grace_s
+        self._unshare = _sandbox_program(isolate)
+        isolated = self._unshare is not None
+        base = Path(jobs_root) if jobs_root is not None else default_jobs_root(isolated)
+        self._jobs = _engine_jobs_dir(base.absolute(), self._root, isolated=isolated)
+        self._users = JobUsers(base.absolute() / ".users.lock") if isolated else None
         # Shims this engine started: kept to reap them (they are our children) and as the
         # quickest liveness check. A restarted agent has none and falls back to /proc.
         self._children: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def isolated(self) -> bool:
+        """Jobs run as per-tenant users in PID namespaces of their own."""
+        return self._unshare is not None
+
+    @property
+    def jobs_dir(self) -> Path:
+        """This engine's part of the jobs root: `<jobs root>/<engine id>`."""
+        return self._jobs
 
     # ---- submit -------------------------------------------------------------------------
 
@@ -114,43 +171,92 @@ class LocalEngine(Engine):
             raise EngineError(f"task {task.key} has an empty command.")
         key = task.key
         task_dir = self._dir(key)
+        user = self._users.get(task.tenant_id) if self._users is not None else None
         try:
-            task_dir.mkdir()
+            task_dir.mkdir(mode=0o700)
         except FileExistsError:
             raise EngineError(
                 f"task {key} was already submitted to this engine (its files are in "
                 f"{task_dir}); forget it first or submit a new attempt."
             ) from None
+        scratch: Path | None = None
         try:
-            self._write_spec(task, task_dir)
+            scratch = self._make_scratch(user, key)
+            self._write_spec(task, task_dir, scratch, user)
             self._start_shim(key, task_dir)
         except OSError as exc:
             shutil.rmtree(task_dir, ignore_errors=True)
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
             raise EngineError(f"could not start task {key}: {exc}") from exc
         self._reap_finished()
         return key
 
-    def _write_spec(self, task: EngineTask, task_dir: Path) -> None:
-        working_dir = task.working_dir
-        if working_dir is None:
-            default = task_dir / "work"
-            default.mkdir()
-            working_dir = str(default)
-        env = task.job_env()
-        spec = shim.ShimSpec(task.argv, env, working_dir, task.time_limit_s, self._timeout_grace_s)
+    def _make_scratch(self, user: JobUser | None, key: str) -> Path:
+        """`<jobs dir>/<user>/<key>/` with `tmp/` and `work/`, 0700 and owned by the job's
+        user. Created through directory descriptors without following symlinks: the
+        user's dir belongs to the user, whose jobs may plant links or rename entries in it.
+        A scratch dir that already exists is refused rather than reused."""
+        owner = user.name if user is not None else _own_user_name()
+        uid, gid = (user.uid, user.gid) if user is not None else (-1, -1)
+        jobs_fd = os.open(self._jobs, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+        try:
+            user_fd = _private_dir(jobs_fd, owner, uid, gid, fresh=False)
+        finally:
+            os.close(jobs_fd)
+        try:
+            try:
+                task_fd = _private_dir(user_fd, key, uid, gid, fresh=True)
+            except FileExistsError:
+                raise OSError(
+                    f"its scratch dir {self._jobs / owner / key} already exists"
+                ) from None
+            try:
+                for sub in ("tmp", "work"):
+                    os.close(_private_dir(task_fd, sub, uid, gid, fresh=True))
+            finally:
+                os.close(task_fd)
+        finally:
+            os.close(user_fd)
+        return self._jobs / owner / key
+
+    def _write_spec(
+        self, task: EngineTask, task_dir: Path, scratch: Path, user: JobUser | None
+    ) -> None:
+        working_dir = task.working_dir or str(scratch / "work")
+        base = {
+            "PATH": shim.SAFE_PATH,
+            "HOME": str(scratch),
+            "LANG": "C.UTF-8",
+            "TMPDIR": str(scratch / "tmp"),
+        }
+        env = {**base, **task.job_env()}
+        isolation = None
+        if user is not None and self._unshare is not None:
+            isolation = shim.Isolation(user.name, user.uid, user.gid, self._unshare)
+        spec = shim.ShimSpec(
+            task.argv, env, working_dir, task.time_limit_s, self._timeout_grace_s, isolation
+        )
         meta = {
             "job_id": str(task.job_id),
             "attempt": task.attempt,
             "gpus": task.allocation.gpu_count,
             "submitted_at": self._clock.now().isoformat(),
+            "scratch_dir": str(scratch),
         }
         shim.write_json_atomic(task_dir / shim.SPEC_FILE, {**spec.to_json(), **meta})
 
     def _start_shim(self, key: str, task_dir: Path) -> None:
+        # The shim needs nothing of the agent's environment (its token above all); the
+        # operator's PYTHONPATH is kept so that a source checkout still finds the shim.
+        env = dict(shim.SANDBOX_ENV)
+        if os.environ.get("PYTHONPATH"):
+            env["PYTHONPATH"] = os.environ["PYTHONPATH"]
         with (task_dir / shim.SHIM_LOG).open("ab") as shim_log:
             proc = subprocess.Popen(
                 [self._python, "-m", SHIM_MODULE, str(task_dir)],
                 cwd=task_dir,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=shim_log,
                 stderr=subprocess.STDOUT,
@@ -364,6 +470,10 @@ class LocalEngine(Engine):
             proc = self._children.pop(engine_job_id, None)
         if proc is not None:
             proc.poll()
+        scratch = (shim.read_json(task_dir / shim.SPEC_FILE) or {}).get("scratch_dir")
+        if isinstance(scratch, str) and Path(scratch).parent.parent == self._jobs:
+            # rmtree never follows symlinks: a job cannot point it anywhere else
+            shutil.rmtree(scratch, ignore_errors=True)
         shutil.rmtree(task_dir, ignore_errors=True)
 
     def _dir(self, engine_job_id: str) -> Path:
@@ -398,6 +508,242 @@ class LocalEngine(Engine):
         gpus, gpu_memory = _detect_gpus()
         capacity = Resources(cpus * 1000, _memory_mb(), gpus, gpu_memory)
         return [DetectedNode(socket.gethostname(), capacity)]
+
+
+# ---- isolation ----------------------------------------------------------------------------
+
+
+def default_jobs_root(isolated: bool) -> Path:
+    """Where scratch dirs go unless configured: a system dir when jobs run as other users
+    (they must be able to reach it), else the user's own cache dir."""
+    if isolated:
+        return ISOLATED_JOBS_ROOT
+    return platformdirs.user_cache_path("suanli") / "jobs"
+
+
+def job_user_name(tenant_id: str) -> str:
+    """The OS user that runs `tenant_id`'s jobs: ``suanli-t-<tenant id>`` when the id is a
+    slug that fits a user name (32 characters), else ``suanli-h-<20 hex digits of its
+    SHA-256>``. The prefixes keep the two forms from ever naming the same user."""
+    name = USER_PREFIX + tenant_id
+    if _SLUG_NAME.match(tenant_id) and len(name) <= MAX_USER_NAME:
+        return name
+    return HASHED_USER_PREFIX + hashlib.sha256(tenant_id.encode()).hexdigest()[:20]
+
+
+def user_comment(tenant_id: str) -> str:
+    """The account comment (GECOS) of a tenant's user: how a hashed name maps back, and how
+    suanli recognises its own accounts."""
+    return "suanli tenant " + re.sub(r"[^A-Za-z0-9_.@-]", "?", tenant_id)
+
+
+@dataclass(frozen=True, slots=True)
+class JobUser:
+    name: str
+    uid: int
+    gid: int
+
+
+class JobUsers:
+    """The OS users that run tenants' jobs, created on first use (root only).
+
+    Idempotent and race-safe: an existing account is reused when its comment says suanli
+    made it for this tenant (any other account of that name is refused, as is uid or gid
+    0); creation holds an exclusive lock on `lock_path` (agents sharing a jobs root
+    queue), and a `useradd` that fails is forgiven when the account exists afterwards
+    (another agent, or an operator, created it meanwhile)."""
+
+    def __init__(self, lock_path: Path) -> None:
+        self._lock_path = lock_path
+        self._lock = threading.Lock()
+        self._known: dict[str, JobUser] = {}
+
+    def get(self, tenant_id: str) -> JobUser:
+        """The user for `tenant_id`, created if missing. Raises EngineError."""
+        with self._lock:
+            user = self._known.get(tenant_id)
+            if user is None:
+                user = self._lookup(tenant_id) or self._create(tenant_id)
+                self._known[tenant_id] = user
+            return user
+
+    def _lookup(self, tenant_id: str) -> JobUser | None:
+        name = job_user_name(tenant_id)
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            return None
+        if entry.pw_gecos != user_comment(tenant_id) or entry.pw_uid == 0 or entry.pw_gid == 0:
+            raise EngineError(
+                f"the OS user {name} exists but suanli did not create it for tenant "
+                f"{tenant_id!r} (its comment is {entry.pw_gecos!r}); jobs of that tenant "
+                "will not run as it. Remove or rename that account."
+            )
+        return JobUser(name, entry.pw_uid, entry.pw_gid)
+
+    def _create(self, tenant_id: str) -> JobUser:
+        name = job_user_name(tenant_id)
+        useradd = shutil.which("useradd", path=shim.SAFE_PATH)
+        if useradd is None:
+            raise EngineError(
+                "cannot create job users: useradd is missing (apt-get install passwd)."
+            )
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            user = self._lookup(tenant_id)  # created while we waited for the lock?
+            if user is not None:
+                return user
+            argv = [
+                useradd,
+                "--system",
+                "--user-group",
+                "--no-create-home",
+                "--home-dir",
+                "/nonexistent",
+                "--shell",
+                "/usr/sbin/nologin",
+                "--comment",
+                user_comment(tenant_id),
+                name,
+            ]
+            try:
+                done = subprocess.run(
+                    argv,
+                    env=dict(shim.SANDBOX_ENV),
+                    capture_output=True,
+                    text=True,
+                    timeout=SETUP_TIMEOUT_S,
+                    check=False,
+                )
+                message = done.stderr.strip() or f"exit code {done.returncode}"
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                message = str(exc)
+        finally:
+            os.close(fd)  # releases the lock
+        user = self._lookup(tenant_id)
+        if user is None:
+            raise EngineError(
+                f"cannot create the OS user {name} for tenant {tenant_id!r}: {message}"
+            )
+        log.info("created OS user %s (uid %d) for tenant %s's jobs", name, user.uid, tenant_id)
+        return user
+
+
+def _sandbox_program(isolate: bool | None) -> str | None:
+    """The `unshare` program to isolate jobs with, or None when jobs run unisolated (as
+    the agent's user; warned about once per process). Isolation is the default for root
+    and is refused, with the reason, where it cannot work."""
+    global _warned_unisolated
+    root = os.geteuid() == 0
+    if isolate is None:
+        isolate = root
+    if not isolate:
+        if not _warned_unisolated:
+            _warned_unisolated = True
+            log.warning(
+                "local engine: jobs run as this agent's user (uid %d), unisolated: they can "
+                "read whatever it can (its data dir, tokens, database) and see its "
+                "processes. Run the agent as root to run each tenant's jobs as a user of "
+                "its own, in a PID namespace of their own.",
+                os.geteuid(),
+            )
+        return None
+    if not root:
+        raise EngineError(
+            "the local engine can isolate jobs only when it runs as root (it creates a user "
+            "per tenant and PID namespaces); run the agent as root."
+        )
+    unshare = shutil.which("unshare", path=shim.SAFE_PATH)
+    if unshare is None or shutil.which("useradd", path=shim.SAFE_PATH) is None:
+        raise EngineError(
+            "the local engine isolates jobs with unshare and useradd, and this machine lacks "
+            "them: apt-get install util-linux passwd."
+        )
+    probe = [unshare, "--pid", "--fork", "--mount-proc", "--kill-child", "true"]
+    try:
+        done = subprocess.run(
+            probe,
+            env=dict(shim.SANDBOX_ENV),
+            capture_output=True,
+            text=True,
+            timeout=SETUP_TIMEOUT_S,
+            check=False,
+        )
+        problem = "" if done.returncode == 0 else done.stderr.strip() or f"exit {done.returncode}"
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        problem = str(exc)
+    if problem:
+        raise EngineError(
+            f"the local engine cannot create a PID namespace here ({' '.join(probe)}: "
+            f"{problem}); a container needs CAP_SYS_ADMIN for it."
+        )
+    return unshare
+
+
+def _engine_jobs_dir(base: Path, state_dir: Path, *, isolated: bool) -> Path:
+    """`<base>/<engine id>`, created, owned by this process's user, 0711 when jobs of other
+    users must pass through it to their dirs (they can list neither it nor each other's
+    dirs), else 0700. Refuses a dir that other users could tamper with or, when isolated,
+    that job users cannot reach."""
+    engine_id = hashlib.sha256(str(state_dir).encode()).hexdigest()[:16]
+    try:
+        base.mkdir(mode=0o711 if isolated else 0o700, parents=True, exist_ok=True)
+        base_fd = os.open(base, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            mode = os.fstat(base_fd).st_mode
+            if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
+                raise EngineError(
+                    f"the jobs root {base} is writable by other users; give it mode 0711 or "
+                    "choose another (--jobs-root)."
+                )
+            jobs_fd = _private_dir(base_fd, engine_id, -1, -1, fresh=False, owned=True)
+            os.fchmod(jobs_fd, 0o711 if isolated else 0o700)
+            os.close(jobs_fd)
+        finally:
+            os.close(base_fd)
+    except OSError as exc:
+        raise EngineError(f"cannot prepare the jobs root {base}: {exc}") from exc
+    jobs = base / engine_id
+    if isolated:
+        for directory in (jobs, *jobs.parents):
+            if not directory.stat().st_mode & stat.S_IXOTH:
+                raise EngineError(
+                    f"job users cannot reach the jobs root {jobs}: {directory} is not "
+                    "searchable by others (chmod o+x, or choose another --jobs-root)."
+                )
+    return jobs
+
+
+def _private_dir(
+    parent_fd: int, name: str, uid: int, gid: int, *, fresh: bool, owned: bool = False
+) -> int:
+    """Open directory `name` in `parent_fd`, creating it (mode 0700) if missing; with
+    `fresh` it must not exist yet (FileExistsError). Never follows a symlink. Gives it to
+    `uid`:`gid` (-1: unchanged) with mode 0700; with `owned`, an existing dir must belong
+    to this process's user. Returns its descriptor."""
+    try:
+        os.mkdir(name, mode=0o700, dir_fd=parent_fd)
+    except FileExistsError:
+        if fresh:
+            raise
+    fd = os.open(name, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW, dir_fd=parent_fd)
+    try:
+        if owned and os.fstat(fd).st_uid != os.geteuid():
+            raise OSError(f"{name} belongs to another user")
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, 0o700)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _own_user_name() -> str:
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        return str(os.geteuid())
 
 
 # ---- helpers ------------------------------------------------------------------------------

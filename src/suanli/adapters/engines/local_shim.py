@@ -3,11 +3,30 @@
 Run as ``python -m suanli.adapters.engines.local_shim TASK_DIR``. The engine starts it in a
 new session, so it outlives an agent that is killed. The shim starts the job in a session
 (and process group) of its own, so that signalling the job's group never hits the shim.
+The job's environment is exactly the spec's ``env``: nothing of the shim's (or the
+agent's) environment is passed on.
+
+Isolated tasks (the spec has ``isolation``: the engine runs as root) run in a sandbox:
+
+    shim (root) -> unshare --pid --fork --mount-proc --kill-child   (the job's group leader)
+                   -> this file --init TASK_DIR FD  (root; PID 1 of a new PID namespace,
+                      with its own /proc)
+                      -> the job: setgroups([]), setgid, setuid to the tenant's user,
+                         no_new_privs, chdir (as that user), exec with the spec's env
+
+The sandbox processes run with a fixed minimal environment and read argv and env from the
+spec (never from the environment, which the tenant chooses: LD_PRELOAD must not reach a
+root process). The job stays in the group the shim signals, so cancel and time limits
+SIGTERM it directly (``unshare`` blocks SIGTERM and SIGINT while it waits; the namespace's
+init ignores signals it has no handler for); a SIGKILL of the group kills the init, and
+with it every process in the namespace, including ones that left the group. The init
+reports the job's wait status (or why it could not start it) on an inherited pipe, so
+exit codes and signal names are the job's own, not the sandbox's.
 
 Files in TASK_DIR (JSON files are replaced atomically: write a temporary file, then
 ``os.replace``, so a reader sees the old or the new content, never half of it):
 
-- ``spec.json`` (engine -> shim): argv, extra env, working dir, time limit, grace.
+- ``spec.json`` (engine -> shim): argv, env, working dir, time limit, grace, isolation.
 - ``state.json`` (shim -> engine): ``phase`` is ``starting``, ``running`` or ``exited``;
   the shim's and the job's pid and start time (clock ticks since boot, from
   ``/proc/<pid>/stat``, to tell a live process from a reused pid), ``started_at``,
@@ -31,19 +50,21 @@ from the system clock: the shim is a separate process and cannot share the agent
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from types import FrameType
-from typing import Any
+from types import FrameType, ModuleType
+from typing import Any, BinaryIO, NoReturn
 
 SPEC_FILE = "spec.json"
 STATE_FILE = "state.json"
@@ -71,6 +92,12 @@ CAUSE_SETUP_ERROR = "setup_error"
 EXEC_FAILED_EXIT = 127
 WAKE_SIGNAL = signal.SIGUSR1
 MAX_WAIT_S = 1.0
+INIT_FLAG = "--init"
+SANDBOX_START_TIMEOUT_S = 30.0
+SAFE_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+SANDBOX_ENV = {"PATH": SAFE_PATH, "LANG": "C.UTF-8"}
+"""The whole environment of the sandbox's root processes (unshare and the init)."""
+_PR_SET_NO_NEW_PRIVS = 38
 
 
 # ---- helpers shared with the engine -------------------------------------------------
@@ -136,14 +163,46 @@ def describe_exit(exit_code: int, signal_name: str | None) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class Isolation:
+    """Run the job as `user` (`uid`, `gid`, no supplementary groups) in a PID and mount
+    namespace of its own, created by the `unshare` program at that path."""
+
+    user: str
+    uid: int
+    gid: int
+    unshare: str
+
+    def to_json(self) -> dict[str, object]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: object) -> Isolation:
+        """Parse the spec's `isolation`; raises ValueError naming the bad field."""
+        if not isinstance(data, dict):
+            raise ValueError("spec: isolation must be an object")
+        user, uid, gid, unshare = (data.get(k) for k in ("user", "uid", "gid", "unshare"))
+        if not isinstance(user, str) or not user:
+            raise ValueError("spec: isolation.user must be a non-empty string")
+        for name, value in (("uid", uid), ("gid", gid)):
+            # 0 is refused: an isolated job never runs as root
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"spec: isolation.{name} must be a positive integer")
+        if not isinstance(unshare, str) or not unshare.startswith("/"):
+            raise ValueError("spec: isolation.unshare must be an absolute path")
+        return cls(user, int(str(uid)), int(str(gid)), unshare)
+
+
+@dataclass(frozen=True, slots=True)
 class ShimSpec:
     argv: tuple[str, ...]
     env: Mapping[str, str]
-    """Variables added to the shim's own environment (which is the agent's)."""
+    """The job's whole environment (nothing is inherited from the shim or the agent)."""
     working_dir: str
     time_limit_s: int | None
     grace_s: float
     """SIGTERM-to-SIGKILL grace when the time limit is hit."""
+    isolation: Isolation | None = None
+    """None: the job runs as the shim's user, in the shim's PID namespace."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -152,6 +211,7 @@ class ShimSpec:
             "working_dir": self.working_dir,
             "time_limit_s": self.time_limit_s,
             "grace_s": self.grace_s,
+            "isolation": self.isolation.to_json() if self.isolation else None,
         }
 
     @classmethod
@@ -159,6 +219,7 @@ class ShimSpec:
         """Parse a spec; raises ValueError naming the bad field."""
         argv, env, wd = data.get("argv"), data.get("env") or {}, data.get("working_dir")
         limit, grace = data.get("time_limit_s"), data.get("grace_s", 10.0)
+        isolation = data.get("isolation")
         if not isinstance(argv, list) or not argv or not all(isinstance(a, str) for a in argv):
             raise ValueError("spec: argv must be a non-empty list of strings")
         if not isinstance(env, dict) or not all(
@@ -171,7 +232,8 @@ class ShimSpec:
             raise ValueError("spec: time_limit_s must be a positive integer or null")
         if not isinstance(grace, int | float) or grace < 0:
             raise ValueError("spec: grace_s must be a non-negative number")
-        return cls(tuple(argv), dict(env), wd, limit, float(grace))
+        sandbox = Isolation.from_json(isolation) if isolation is not None else None
+        return cls(tuple(argv), dict(env), wd, limit, float(grace), sandbox)
 
 
 # ---- the supervisor -----------------------------------------------------------------------
@@ -203,6 +265,9 @@ class Supervisor:
         self.spec = spec
         self.state = ShimState(os.getpid(), process_start_ticks(os.getpid()))
         self._kill_at: float | None = None
+        self._report_fd: int | None = None
+        """Read end of the isolated job's init report (see `run_init`)."""
+        self._report = bytearray()
 
     def run(self) -> int:
         self._save()
@@ -219,7 +284,7 @@ class Supervisor:
         self._kill_group(signal.SIGKILL)
         _, status = os.waitpid(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)  # tell Popen it was reaped
-        self._record_exit(status)
+        self._record_end(status)
         return 0
 
     # -- starting
@@ -231,20 +296,28 @@ class Supervisor:
                 f"working directory {spec.working_dir!r} does not exist or is not a directory"
             )
             return None
-        env = {**os.environ, **spec.env}
+        # The shim (privileged) opens the logs and hands the job their descriptors: an
+        # isolated job can write its output but never open anything in the task dir.
         with (self.dir / STDOUT_LOG).open("ab") as out, (self.dir / STDERR_LOG).open("ab") as err:
             try:
-                proc = subprocess.Popen(
-                    spec.argv,
-                    cwd=spec.working_dir,
-                    env=env,
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    start_new_session=True,
-                )
+                if spec.isolation is None:
+                    proc = subprocess.Popen(
+                        spec.argv,
+                        cwd=spec.working_dir,
+                        env=dict(spec.env),
+                        stdin=subprocess.DEVNULL,
+                        stdout=out,
+                        stderr=err,
+                        start_new_session=True,
+                    )
+                else:
+                    proc = self._spawn_sandbox(spec.isolation, out, err)
             except OSError as exc:
-                reason = _exec_error_reason(spec.argv[0], spec.working_dir, exc)
+                if spec.isolation is None:
+                    reason = _exec_error_reason(spec.argv[0], spec.working_dir, exc)
+                else:
+                    what = exc.strerror or str(exc)
+                    reason = f"cannot start the job's sandbox {spec.isolation.unshare!r}: {what}"
                 err.write(f"suanli: {reason}\n".encode())
                 cause = CAUSE_EXEC_ERROR
                 self._finish(EXEC_FAILED_EXIT, None, cause, f"{reason} (exit code 127)")
@@ -255,6 +328,61 @@ class Supervisor:
         st.started_at = utc_now_iso()
         self._save()
         return proc
+
+    def _spawn_sandbox(
+        self, isolation: Isolation, out: BinaryIO, err: BinaryIO
+    ) -> subprocess.Popen[bytes]:
+        """Start unshare -> init -> job (see the module docstring); the init reports on a
+        pipe whose read end the shim keeps."""
+        read_end, write_end = os.pipe()
+        argv = [
+            isolation.unshare,
+            "--pid",
+            "--fork",
+            "--mount-proc",
+            "--kill-child",  # the init (and its namespace) dies with unshare
+            "--",
+            sys.executable,
+            "-I",  # the init is root: no PYTHON* variables, no user site, no cwd on sys.path
+            str(Path(__file__).resolve()),
+            INIT_FLAG,
+            str(self.dir),
+            str(write_end),
+        ]
+        try:
+            proc = subprocess.Popen(
+                argv,
+                cwd="/",
+                env=dict(SANDBOX_ENV),
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                pass_fds=(write_end,),
+            )
+        except OSError:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        self._report_fd = read_end
+        self._await_start(read_end)
+        return proc
+
+    def _await_start(self, fd: int) -> None:
+        """Wait until the init says the job runs (or gives up): the job is in the group
+        from then on, so a cancel's SIGTERM reaches it instead of being lost on a sandbox
+        that is still starting (and turned into a SIGKILL after the grace)."""
+        deadline = time.monotonic() + SANDBOX_START_TIMEOUT_S
+        while b"\n" not in self._report:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([fd], [], [], left)[0]:
+                print("suanli shim: the sandbox did not report a start", file=sys.stderr)
+                return
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                return  # the init is gone; the end says why
+            self._report += chunk
 
     def _fail_setup(self, reason: str) -> None:
         with contextlib.suppress(OSError), (self.dir / STDERR_LOG).open("ab") as err:
@@ -315,6 +443,55 @@ class Supervisor:
 
     # -- ending
 
+    def _record_end(self, status: int) -> None:
+        """Record how the job ended from its wait status; for an isolated job, from what
+        its init reported (`status`, the wait status of unshare, is the sandbox's)."""
+        if self.spec.isolation is None:
+            self._record_exit(status)
+            return
+        report = self._init_report()
+        job_status, error = report.get("status"), report.get("error")
+        if isinstance(job_status, int) and not isinstance(job_status, bool):
+            self._record_exit(job_status)
+        elif isinstance(error, str) and error:
+            with contextlib.suppress(OSError), (self.dir / STDERR_LOG).open("ab") as err:
+                err.write(f"suanli: {error}\n".encode())
+            self._finish(EXEC_FAILED_EXIT, None, CAUSE_EXEC_ERROR, f"{error} (exit code 127)")
+        elif os.WIFEXITED(status) and not self.state.cause:
+            # No word from the init, and the sandbox was not killed: it never ran the job.
+            code = os.waitstatus_to_exitcode(status)
+            program = Path(self.spec.isolation.unshare).name
+            self._fail_setup(
+                f"the job's sandbox failed before starting the job ({program} exited with "
+                f"code {code}; its message is in the job's stderr)"
+            )
+        else:
+            self._record_exit(status)  # the sandbox was killed with the job (SIGKILL)
+
+    def _init_report(self) -> dict[str, Any]:
+        """What the init wrote on the report pipe, its JSON lines merged ({} if nothing).
+        Every writer has exited by now (the namespace dies with its init), so a
+        non-blocking read sees it all."""
+        fd, self._report_fd = self._report_fd, None
+        if fd is None:
+            return {}
+        try:
+            os.set_blocking(fd, False)
+            while chunk := os.read(fd, 65536):
+                self._report += chunk
+        except BlockingIOError:
+            pass
+        except OSError as exc:
+            print(f"suanli shim: cannot read the init's report: {exc}", file=sys.stderr)
+        finally:
+            os.close(fd)
+        merged: dict[str, Any] = {}
+        for line in bytes(self._report).splitlines():
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+                merged.update(data if isinstance(data, dict) else {})
+        return merged
+
     def _record_exit(self, status: int) -> None:
         code = os.waitstatus_to_exitcode(status)
         signal_name: str | None = None
@@ -373,12 +550,113 @@ def _exec_error_reason(program: str, working_dir: str, exc: OSError) -> str:
     return f"cannot run program {program!r}: {what}"
 
 
+# ---- the init of an isolated job's namespace -------------------------------------------
+
+
+def run_init(task_dir: Path, report_fd: int) -> int:
+    """PID 1 of an isolated job's PID namespace, running as root: start the job as its
+    user (see `_become_job`), reap every orphan of the namespace, and exit with the job's
+    main process, which kills whatever is left in the namespace. Reports to the shim as
+    JSON lines on `report_fd`: ``{"started": true}`` once the job runs, then
+    ``{"status": <wait status>}``, or ``{"error": <why it could not start>}``.
+
+    Signals from outside reach the init only if it handles them, and it handles none: the
+    job, in the same process group, receives the shim's SIGTERM itself."""
+    os.set_inheritable(report_fd, False)  # the job must not be able to forge the report
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        spec = ShimSpec.from_json(read_json(task_dir / SPEC_FILE) or {})
+        if spec.isolation is None:
+            raise ValueError("spec: the task is not isolated")
+    except ValueError as exc:
+        _report(report_fd, {"error": f"the job's sandbox cannot read its spec: {exc}"})
+        return 2
+    # Imported while still root: once the child is the job's user it may not be able to
+    # read this interpreter's library (a Python under /root, say).
+    import ctypes
+
+    no_new_privs = functools.partial(_no_new_privs, ctypes)
+    errors_r, errors_w = os.pipe()  # close-on-exec: stays empty when the exec succeeds
+    pid = os.fork()
+    if pid == 0:
+        os.close(errors_r)
+        _become_job(spec, spec.isolation, errors_w, no_new_privs)
+    os.close(errors_w)
+    with os.fdopen(errors_r, "rb") as errors:
+        failure = errors.read().decode(errors="replace")
+    if not failure:
+        _report(report_fd, {"started": True})
+    while True:
+        child, status = os.wait()  # orphans of the namespace are ours to reap
+        if child == pid:
+            break
+    if failure:
+        _report(report_fd, {"error": failure})
+        return EXEC_FAILED_EXIT
+    _report(report_fd, {"status": status})
+    code = os.waitstatus_to_exitcode(status)
+    return code if code >= 0 else 128 - code
+
+
+def _become_job(
+    spec: ShimSpec, isolation: Isolation, errors_fd: int, no_new_privs: Callable[[], None]
+) -> NoReturn:
+    """In the forked child: drop to the job's user (no supplementary groups, no way back
+    through set-uid programs), enter the working directory as that user -- so a job
+    cannot be placed in a directory it could not enter itself -- and exec the job with
+    exactly the spec's environment. On failure, write why on `errors_fd` and exit 127."""
+    stage = "user"
+    try:
+        for sig in (signal.SIGINT, signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(sig, signal.SIG_DFL)  # Python's own dispositions, not the job's
+        os.setgroups([])
+        os.setgid(isolation.gid)
+        os.setuid(isolation.uid)
+        no_new_privs()
+        stage = "cwd"
+        os.chdir(spec.working_dir)
+        stage = "exec"
+        os.execvpe(spec.argv[0], list(spec.argv), dict(spec.env))
+    except OSError as exc:
+        what = exc.strerror or str(exc)
+        if stage == "user":
+            reason = f"cannot run as user {isolation.user} (uid {isolation.uid}): {what}"
+        elif stage == "cwd":
+            reason = (
+                f"cannot enter working directory {spec.working_dir!r} as the job's user "
+                f"{isolation.user}: {what}"
+            )
+        else:
+            reason = _exec_error_reason(spec.argv[0], spec.working_dir, exc)
+        with contextlib.suppress(OSError):
+            os.write(errors_fd, reason.encode())
+    finally:
+        os._exit(EXEC_FAILED_EXIT)
+
+
+def _no_new_privs(ctypes: ModuleType) -> None:
+    """prctl(PR_SET_NO_NEW_PRIVS): set-uid and file-capability programs give the job
+    nothing more than its user has."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"prctl(PR_SET_NO_NEW_PRIVS): {os.strerror(errno)}")
+
+
+def _report(fd: int, data: Mapping[str, object]) -> None:
+    """One JSON line to the shim (the pipe closes when the init exits)."""
+    with contextlib.suppress(OSError):
+        os.write(fd, json.dumps(data).encode() + b"\n")
+
+
 def _wake(signum: int, frame: FrameType | None) -> None:
     """Handler for WAKE_SIGNAL until it is blocked: the default action would kill the shim.
     (A Python handler, unlike SIG_IGN, is reset to the default in the job on exec.)"""
 
 
 def main(argv: list[str]) -> int:
+    if len(argv) == 4 and argv[1] == INIT_FLAG and argv[3].isdigit():
+        return run_init(Path(argv[2]), int(argv[3]))
     if len(argv) != 2:
         print("usage: python -m suanli.adapters.engines.local_shim TASK_DIR", file=sys.stderr)
         return 2

@@ -7,7 +7,9 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, and_, bindparam, case, func, insert, select, update
+from sqlalchemy import Select, and_, bindparam, case, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.codec import (
@@ -18,8 +20,8 @@ from suanli.adapters.store_sql.codec import (
     job_to_row,
     placements_from_json,
 )
-from suanli.adapters.store_sql.tables import attempts, job_events, jobs
-from suanli.domain.ids import ClusterId, JobId, NodeId
+from suanli.adapters.store_sql.tables import attempts, idempotency_keys, job_events, jobs
+from suanli.domain.ids import ClusterId, JobId, NodeId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus
 from suanli.domain.resources import Resources
 from suanli.ports.store import JobFilter
@@ -141,6 +143,41 @@ class SqlJobRepo:
             .values(reason=bindparam("new_reason"))
         )
         self._c.execute(statement, [{"job_id": j, "new_reason": clip(r)} for j, r in reasons])
+
+    def reserve_idempotency_key(
+        self, tenant_id: TenantId, key: str, request_hash: str, job_id: JobId, at: datetime
+    ) -> tuple[str, JobId] | None:
+        # INSERT ... ON CONFLICT DO NOTHING: a concurrent transaction holding the same key
+        # makes this one wait for it, then do nothing; the SELECT (a fresh snapshot under
+        # READ COMMITTED, or SQLite's single writer) then sees the first use.
+        upsert = pg_insert if self._c.dialect.name == "postgresql" else sqlite_insert
+        # RETURNING, not rowcount: psycopg reports -1 for an upsert's rowcount
+        inserted = self._c.execute(
+            upsert(idempotency_keys)
+            .values(
+                tenant_id=tenant_id,
+                key=key,
+                request_hash=request_hash,
+                job_id=job_id,
+                created_at=at,
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+            .returning(idempotency_keys.c.job_id)
+        ).first()
+        if inserted is not None:
+            return None
+        row = self._c.execute(
+            select(idempotency_keys.c.request_hash, idempotency_keys.c.job_id).where(
+                idempotency_keys.c.tenant_id == tenant_id, idempotency_keys.c.key == key
+            )
+        ).one()
+        return str(row.request_hash), JobId(row.job_id)
+
+    def forget_idempotency_keys(self, before: datetime) -> int:
+        done = self._c.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.created_at < before)
+        )
+        return int(done.rowcount)
 
     def add_attempt(self, attempt: Attempt) -> None:
         self._c.execute(insert(attempts).values(**attempt_to_row(attempt)))

@@ -13,9 +13,9 @@ from suanli.adapters.store_sql.database import READONLY, make_engine, migrate
 from suanli.adapters.store_sql.job_repo import SqlJobRepo
 from suanli.adapters.store_sql.log_repo import SqlLogRepo
 from suanli.adapters.store_sql.pool_repo import SqlPoolRepo
-from suanli.adapters.store_sql.tenancy_repo import SqlTenancyRepo
+from suanli.adapters.store_sql.tenancy_repo import SqlAuditRepo, SqlTenancyRepo
 from suanli.adapters.store_sql.usage_repo import SqlUsageRepo
-from suanli.ports.store import JobRepo, LogRepo, PoolRepo, TenancyRepo, UsageRepo
+from suanli.ports.store import AuditRepo, JobRepo, LogRepo, PoolRepo, TenancyRepo, UsageRepo
 
 
 class SqlUnitOfWork:
@@ -24,6 +24,7 @@ class SqlUnitOfWork:
         # Annotated with the port types so mypy checks each repo against its protocol.
         self.pool: PoolRepo = SqlPoolRepo(conn)
         self.tenancy: TenancyRepo = SqlTenancyRepo(conn)
+        self.audit: AuditRepo = SqlAuditRepo(conn)
         self.jobs: JobRepo = SqlJobRepo(conn)
         self.usage: UsageRepo = SqlUsageRepo(conn)
         self.logs: LogRepo = SqlLogRepo(conn)

@@ -125,6 +125,20 @@ tenants = Table(
     Column("name", String(200), nullable=False),
     Column("weight", Float, nullable=False, default=1.0, server_default="1"),
     Column("cohort", String(ID)),
+    Column("sector", String(32), nullable=False, default="other", server_default="other"),
+    Column("contact", String(200), nullable=False, default="", server_default=""),
+    Column("created_at", UTCDateTime()),
+)
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("role", String(16), nullable=False),
+    Column("tenant_id", String(ID), ForeignKey("tenants.id")),
+    Column("provider_id", String(ID), ForeignKey("providers.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("disabled_at", UTCDateTime()),
 )
 
 quotas = Table(
@@ -142,12 +156,43 @@ tokens = Table(
     metadata,
     Column("id", String(ID), primary_key=True),
     Column("token_hash", String(64), nullable=False, unique=True),
-    Column("tenant_id", String(ID), ForeignKey("tenants.id"), nullable=False),
+    Column("tenant_id", String(ID), ForeignKey("tenants.id")),
     Column("user_id", String(ID), nullable=False),
     Column("role", String(16), nullable=False),
     Column("cluster_id", String(ID), ForeignKey("clusters.id")),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("revoked_at", UTCDateTime()),
+    Column("provider_id", String(ID), ForeignKey("providers.id")),
+    Column("name", String(200), nullable=False, default="", server_default=""),
+    Column("expires_at", UTCDateTime()),
+    Column("last_used_at", UTCDateTime()),
+    Index(None, "user_id"),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(ID), nullable=False),
+    Column("actor_role", String(16), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("tenant_id", String(ID)),
+    Column("provider_id", String(ID)),
+    Column("detail", JSON, nullable=False),
+    Index(None, "at"),
+)
+
+idempotency_keys = Table(
+    "idempotency_keys",
+    metadata,
+    Column("tenant_id", String(ID), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("request_hash", String(64), nullable=False),
+    Column("job_id", String(ID), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index(None, "created_at"),
 )
 
 jobs = Table(

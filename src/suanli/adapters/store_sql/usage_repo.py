@@ -119,6 +119,7 @@ class SqlUsageRepo:
         tenant_id: TenantId | None,
         since: datetime | None,
         until: datetime | None = None,
+        provider_id: ProviderId | None = None,
     ) -> list[UsageTotal]:
         """Sums per group, workload class and dimension. Standard units are only ever
         summed within one class (an AI SCH and an HPC SCH are different units)."""
@@ -144,6 +145,8 @@ class SqlUsageRepo:
         ).group_by(*keys, u.c.workload_class, u.c.dimension)
         if tenant_id is not None:
             query = query.where(u.c.tenant_id == tenant_id)
+        if provider_id is not None:
+            query = query.where(u.c.provider_id == provider_id)
         if since is not None:
             query = query.where(u.c.started_at >= since)
         if until is not None:

@@ -17,6 +17,11 @@ from suanli.domain.catalog import default_catalog
 
 csv.field_size_limit(1 << 24)
 
+MAX_NUMBER = 1e15
+"""Largest number a trace field may hold. Beyond every real quantity (a Unix time in
+milliseconds is about 1.8e12) and small enough that the loaders' arithmetic (x 1024,
+x 10, rounding to int) stays finite: 1e308 x 10 is infinity, which `round` refuses."""
+
 
 @contextmanager
 def open_text(path: Path) -> Iterator[IO[str]]:
@@ -58,24 +63,28 @@ class Row:
             raise self.fail(column, "a value", value)
         return value
 
-    def whole(self, column: str, *, what: str, minimum: int = 0) -> int:
+    def whole(
+        self, column: str, *, what: str, minimum: int = 0, maximum: float = MAX_NUMBER
+    ) -> int:
+        """A whole number in [minimum, maximum] (written as an int or a float)."""
         raw = self.text(column)
-        try:
-            number = float(raw)
-        except ValueError:
-            number = math.nan
+        number = _float(raw)
         if not math.isfinite(number) or not number.is_integer() or number < minimum:
             raise self.fail(column, f"a whole number of {what} >= {minimum}", raw)
+        if number > maximum:
+            raise self.fail(column, f"a whole number of {what} <= {maximum:g}", raw)
         return int(number)
 
-    def number(self, column: str, *, what: str, minimum: float = 0.0) -> float:
+    def number(
+        self, column: str, *, what: str, minimum: float = 0.0, maximum: float = MAX_NUMBER
+    ) -> float:
+        """A finite number in [minimum, maximum]."""
         raw = self.text(column)
-        try:
-            number = float(raw)
-        except ValueError:
-            number = math.nan
+        number = _float(raw)
         if not math.isfinite(number) or number < minimum:
             raise self.fail(column, f"a number of {what} >= {minimum:g}", raw)
+        if number > maximum:
+            raise self.fail(column, f"a number of {what} <= {maximum:g}", raw)
         return number
 
     def optional_number(self, column: str, *, what: str, minimum: float = 0.0) -> float | None:
@@ -87,6 +96,14 @@ class Row:
     def moment(self, column: str) -> datetime:
         raw = self.text(column)
         return parse_moment(raw, lambda: self.fail(column, "a time like 2017-10-09 07:01:55", raw))
+
+
+def _float(raw: str) -> float:
+    """`float(raw)`, NaN for anything that is not a number (NaN fails every check)."""
+    try:
+        return float(raw)
+    except ValueError:
+        return math.nan
 
 
 def parse_moment(raw: str, error: Callable[[], TraceError]) -> datetime:

@@ -37,6 +37,13 @@ from suanli.domain.geo import places
 
 T = TypeVar("T")
 
+MAX_NODES = 1_000_000
+"""Most nodes one node group may count (`ClusterSpec.nodes()` expands every one)."""
+MAX_GPUS_PER_NODE = 100_000
+MAX_NUMBER = 1e15
+"""Largest cpus, memory_gb, price or energy figure: finite, and far from overflow when
+converted (memory_gb x 1024, rounded)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Region:
@@ -142,7 +149,7 @@ class _Reader:
             raise self.fail(node, field or "<document>", what, self._got(node))
         out: dict[str, yaml.Node] = {}
         for key_node, value_node in node.value:
-            key = self._constructor.construct_object(key_node, deep=True)
+            key = self._construct(key_node, field or "<document>")
             path = f"{field}.{key}" if field else str(key)
             if not isinstance(key, str) or key not in required + optional:
                 raise self.fail(
@@ -165,10 +172,18 @@ class _Reader:
             raise self.fail(node, field, "a list", self._got(node))
         return list(node.value)
 
-    def scalar(self, node: yaml.Node) -> object:
+    def scalar(self, node: yaml.Node, field: str = "") -> object:
         if not isinstance(node, yaml.ScalarNode):
             return None
-        return self._constructor.construct_object(node, deep=True)
+        return self._construct(node, field)
+
+    def _construct(self, node: yaml.Node, field: str) -> object:
+        """The Python value of a node. PyYAML raises plain ValueError for a scalar it
+        matched but cannot build (the date 2001-02-30, an int of 5000 digits)."""
+        try:
+            return self._constructor.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError, RecursionError) as exc:
+            raise self.fail(node, field or "<value>", "a value YAML can build", str(exc)) from exc
 
     def text(self, node: yaml.Node, field: str) -> str:
         value = self.scalar(node)
@@ -176,16 +191,22 @@ class _Reader:
             raise self.fail(node, field, "a non-empty string", self._got(node))
         return str(value)
 
-    def whole(self, node: yaml.Node, field: str, minimum: int) -> int:
-        value = self.scalar(node)
-        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-            raise self.fail(node, field, f"a whole number >= {minimum}", self._got(node))
+    def whole(self, node: yaml.Node, field: str, minimum: int, maximum: int) -> int:
+        value = self.scalar(node, field)
+        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
+            raise self.fail(
+                node, field, f"a whole number from {minimum} to {maximum}", self._got(node)
+            )
         return value
 
     def number(self, node: yaml.Node, field: str) -> float:
-        value = self.scalar(node)
-        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
-            raise self.fail(node, field, "a number >= 0", self._got(node))
+        value = self.scalar(node, field)
+        if (
+            not isinstance(value, int | float)
+            or isinstance(value, bool)
+            or not 0 <= value <= MAX_NUMBER
+        ):
+            raise self.fail(node, field, f"a number from 0 to {MAX_NUMBER:g}", self._got(node))
         return float(value)
 
     def optional(
@@ -206,6 +227,8 @@ class _Reader:
         if isinstance(node, yaml.SequenceNode):
             return "a list"
         value = self.scalar(node)
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+            return "a very large number"  # repr would refuse one of over 4300 digits
         return "nothing" if value is None else value
 
 
@@ -231,6 +254,8 @@ def load_cluster_spec(path: Path) -> ClusterSpec:
         ) from exc
     except yaml.YAMLError as exc:
         raise TraceError(path, None, None, "well-formed YAML", str(exc)) from exc
+    except RecursionError as exc:
+        raise TraceError(path, None, None, "YAML nested less deeply", "nesting too deep") from exc
     if root is None:
         raise TraceError(path, 1, None, "a mapping with keys regions, providers, clusters", "")
     return _read_spec(_Reader(path), root)
@@ -333,8 +358,10 @@ def _read_group(reader: _Reader, node: yaml.Node, at: str) -> NodeGroup:
     fields = reader.mapping(
         node, at, ("count", "gpus_per_node"), ("gpu_model", "cpus", "memory_gb")
     )
-    count = reader.whole(fields["count"], f"{at}.count", 1)
-    gpus_per_node = reader.whole(fields["gpus_per_node"], f"{at}.gpus_per_node", 0)
+    count = reader.whole(fields["count"], f"{at}.count", 1, MAX_NODES)
+    gpus_per_node = reader.whole(
+        fields["gpus_per_node"], f"{at}.gpus_per_node", 0, MAX_GPUS_PER_NODE
+    )
     raw_model = reader.optional(fields, "gpu_model", at, reader.text)
     model: str | None = None
     if raw_model is not None:

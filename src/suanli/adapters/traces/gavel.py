@@ -99,6 +99,10 @@ def load_gavel_throughputs(path: Path, *, consolidated: bool = True) -> Throughp
             data = json.load(handle)
         except json.JSONDecodeError as exc:
             raise TraceError(path, exc.lineno, None, f"valid JSON ({exc.msg})") from exc
+        except (ValueError, RecursionError) as exc:
+            # an integer of more than 4300 digits, or nesting deeper than the stack
+            why = "nesting too deep" if isinstance(exc, RecursionError) else str(exc)
+            raise TraceError(path, None, None, "JSON Python can read", why.split(";")[0]) from exc
     if not isinstance(data, dict):
         raise TraceError(path, 1, None, "a JSON object keyed by worker type", type(data).__name__)
     table: dict[tuple[str, str], dict[int, float]] = {}
@@ -132,10 +136,13 @@ def load_gavel_throughputs(path: Path, *, consolidated: bool = True) -> Throughp
 
 
 def _job_key(path: Path, field: str, key: str) -> tuple[str, int]:
-    try:
-        value = ast.literal_eval(key)
-    except (ValueError, SyntaxError):
-        value = None
+    value: object = None
+    # a real key is short; a long one could only be nesting meant to exhaust the parser
+    if len(key) <= 1000:
+        try:
+            value = ast.literal_eval(key)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            value = None
     if (
         not isinstance(value, tuple)
         or len(value) != 2

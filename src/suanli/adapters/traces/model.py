@@ -109,5 +109,8 @@ class TraceError(InvalidInput):
 
 
 def _show(value: object) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an int of more than 4300 digits
+        text = "a very large number"
     return text if len(text) <= 80 else text[:77] + "..."

@@ -147,6 +147,12 @@ def _time(value: object, error: Any) -> datetime | None:
     return parse_moment(value, lambda: error(value))
 
 
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, RecursionError):
+        return "nesting too deep"
+    return str(exc).split(";")[0]
+
+
 def _json_array(path: Path, chunk: int = 1 << 20) -> Iterator[tuple[int, int, Any]]:
     """(line, index, item) for each item of a top-level JSON array, decoded one at a time."""
     decoder = json.JSONDecoder()
@@ -212,6 +218,12 @@ def _json_array(path: Path, chunk: int = 1 << 20) -> Iterator[tuple[int, int, An
                         f"[{index}]",
                         f"valid JSON ({exc.msg})",
                         buffer[exc.pos : exc.pos + 20],
+                    ) from exc
+                except (ValueError, RecursionError) as exc:
+                    # JSON that Python refuses on its own terms: an integer of more than
+                    # 4300 digits, or nesting deeper than the interpreter's stack
+                    raise TraceError(
+                        path, line, f"[{index}]", "JSON Python can read", _reason(exc)
                     ) from exc
             yield line, index, item
             line += buffer.count("\n", pos, end)

@@ -15,6 +15,7 @@ read.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from suanli.adapters.traces._read import check_limit, map_gpu, read_csv
@@ -22,6 +23,8 @@ from suanli.adapters.traces.model import Throughputs, TraceError, TraceJob
 
 SIA_WORKLOAD_COLUMNS = ("name", "time", "application", "num_replicas", "batch_size")
 SIA_PLACEMENT_COLUMNS = ("placement", "local_bsz", "step_time", "sync_time")
+PLACEMENT = re.compile(r"[1-9]{1,64}", re.ASCII)
+"""A placement: GPUs per node as ASCII digits 1-9 (`str.isdigit` also takes '²')."""
 
 
 def load_sia_workload(path: Path, *, limit: int | None = None) -> list[TraceJob]:
@@ -76,7 +79,7 @@ def _placements(path: Path) -> dict[int, float]:
     best: dict[int, float] = {}
     for row in read_csv(path, SIA_PLACEMENT_COLUMNS):
         placement = row.text("placement")
-        if not placement.isdigit() or "0" in placement:
+        if not PLACEMENT.fullmatch(placement):
             raise row.fail("placement", "GPUs per node as digits 1-9, e.g. '12'", placement)
         gpus = sum(int(digit) for digit in placement)
         local_bsz = row.whole("local_bsz", what="samples", minimum=1)

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from suanli.adapters.traces._read import map_gpu, read_csv
 from suanli.adapters.traces.model import TraceError, TraceJob
-from suanli.adapters.traces.sia import SIA_PLACEMENT_COLUMNS
+from suanli.adapters.traces.sia import PLACEMENT, SIA_PLACEMENT_COLUMNS
 from suanli.domain.ids import JobId, TenantId, UserId
 from suanli.domain.jobs import MAX_GANG, Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
@@ -132,7 +132,7 @@ def load_sia_profiles(folder: Path, clusters: Sequence[str]) -> dict[tuple[str, 
             by: dict[str, list[_Point]] = {}
             for row in read_csv(file, SIA_PLACEMENT_COLUMNS):
                 placement = row.text("placement")
-                if not placement.isdigit() or "0" in placement:
+                if not PLACEMENT.fullmatch(placement):
                     raise row.fail("placement", "GPUs per node as digits 1-9", placement)
                 point = _Point(
                     row.whole("local_bsz", what="samples", minimum=1),

@@ -24,6 +24,8 @@ TIRESIAS_CLUSTER_COLUMNS = (
     "mem_p_node",
 )
 _KNOWN = {*TIRESIAS_JOB_COLUMNS, "model_name"}
+MAX_NODES = 1_000_000
+"""Most nodes a cluster shape may expand to (the published shapes have 32 to 256)."""
 
 
 def load_tiresias_jobs(path: Path, *, limit: int | None = None) -> list[TraceJob]:
@@ -57,8 +59,16 @@ def load_tiresias_cluster(path: Path, *, limit: int | None = None) -> list[Trace
             path, 2, None, "exactly one row describing the cluster", f"{len(rows)} rows"
         )
     row = rows[0]
-    switches = row.whole("num_switch", what="switches", minimum=1)
-    per_switch = row.whole("num_node_p_switch", what="nodes per switch", minimum=1)
+    switches = row.whole("num_switch", what="switches", minimum=1, maximum=MAX_NODES)
+    per_switch = row.whole(
+        "num_node_p_switch", what="nodes per switch", minimum=1, maximum=MAX_NODES
+    )
+    if switches * per_switch > MAX_NODES:
+        raise row.fail(
+            "num_node_p_switch",
+            f"at most {MAX_NODES} nodes in all (num_switch x num_node_p_switch)",
+            switches * per_switch,
+        )
     gpus = row.whole("num_gpu_p_node", what="GPUs per node")
     cpus = row.number("num_cpu_p_node", what="CPUs per node")
     memory_gb = row.number("mem_p_node", what="GB per node")

@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
+from suanli.api.access import Scope, access
 from suanli.api.schemas import (
     AgentCalibration,
     AgentHeartbeat,
@@ -25,6 +26,7 @@ from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import JobStatus
+from suanli.domain.permissions import Permission
 from suanli.domain.resources import Resources
 from suanli.services import agents as svc
 
@@ -51,6 +53,7 @@ def _refs(keys: list[svc.AttemptKey]) -> list[AttemptRef]:
 
 
 @router.post("/register", response_model=Instructions)
+@access(Permission.AGENT, Scope.CLUSTER)
 def register(body: AgentRegister, caller: Caller, plat: Plat) -> Instructions:
     nodes = [
         svc.NodeReport(
@@ -73,11 +76,13 @@ def register(body: AgentRegister, caller: Caller, plat: Plat) -> Instructions:
 
 
 @router.post("/heartbeat", response_model=Instructions)
+@access(Permission.AGENT, Scope.CLUSTER)
 def heartbeat(body: AgentHeartbeat, caller: Caller, plat: Plat) -> Instructions:
     return _instructions(plat.agents.heartbeat(caller, _keys(body.known)))
 
 
 @router.post("/claim", response_model=Claim)
+@access(Permission.AGENT, Scope.CLUSTER)
 def claim(caller: Caller, plat: Plat, limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> Claim:
     assignments, cancel, preempt = plat.agents.claim(caller, limit)
     return Claim(
@@ -94,6 +99,7 @@ def claim(caller: Caller, plat: Plat, limit: Annotated[int, Query(ge=1, le=1000)
                 placements=PlacementPublic.all_of(a.placements),
                 nodes=list(a.nodes),
                 gang_size=a.gang_size,
+                tenant_id=a.tenant_id,
             )
             for a in assignments
         ],
@@ -103,6 +109,7 @@ def claim(caller: Caller, plat: Plat, limit: Annotated[int, Query(ge=1, le=1000)
 
 
 @router.post("/jobs/{job_id}/attempts/{attempt}/state", response_model=ReportAck)
+@access(Permission.AGENT, Scope.CLUSTER)
 def report_state(
     job_id: str, attempt: AttemptNo, body: StateIn, caller: Caller, plat: Plat
 ) -> ReportAck:
@@ -124,6 +131,7 @@ def report_state(
 
 
 @router.post("/jobs/{job_id}/attempts/{attempt}/logs/{stream}", status_code=204)
+@access(Permission.AGENT, Scope.CLUSTER)
 async def append_log(
     job_id: str,
     attempt: AttemptNo,
@@ -131,7 +139,7 @@ async def append_log(
     request: Request,
     caller: Caller,
     plat: Plat,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
 ) -> None:
     data = await request.body()
     if len(data) > MAX_LOG_CHUNK:
@@ -147,6 +155,7 @@ async def append_log(
 
 
 @router.post("/calibration", status_code=204)
+@access(Permission.AGENT, Scope.CLUSTER)
 def calibration(body: AgentCalibration, caller: Caller, plat: Plat) -> None:
     """New measurements of this cluster's nodes (after an operator's request)."""
     plat.agents.calibrated(caller, {n.hostname: n.calibration.to_domain() for n in body.nodes})

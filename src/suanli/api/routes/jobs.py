@@ -3,31 +3,76 @@ POST /v1/services queues an inference service's replicas (one job each) together
 
 from __future__ import annotations
 
+import hashlib
+from functools import partial
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Header, Query, Request, Response
+from starlette.concurrency import run_in_threadpool
 
+from suanli.api.access import Scope, access
 from suanli.api.schemas import JobCreate, JobPage, JobPublic, ServiceCreate, ServicePublic
-from suanli.api.security import Caller, Plat
+from suanli.api.security import Caller, Plat, platform_of
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, TenantId
 from suanli.domain.jobs import JobStatus
+from suanli.domain.permissions import Permission
 from suanli.ports.store import JobFilter
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 services_router = APIRouter(prefix="/services", tags=["jobs"])
 
 
-@router.post("", status_code=201, response_model=JobPublic)
-async def submit(body: JobCreate, caller: Caller, request: Request) -> Response:
-    """Queue a job. Returns 201 with the job once it is durable."""
+@router.post(
+    "",
+    status_code=201,
+    response_model=JobPublic,
+    responses={200: {"model": JobPublic, "description": "an Idempotency-Key replayed"}},
+)
+@access(Permission.JOB_SUBMIT, Scope.TENANT)
+async def submit(
+    body: JobCreate,
+    caller: Caller,
+    request: Request,
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            max_length=200,
+            description="a unique key per logical submission (e.g. a UUID): resending "
+            "the same body with the same key within a day returns the job the first "
+            "request made (200) instead of making another",
+        ),
+    ] = None,
+) -> Response:
+    """Queue a job. Returns 201 with the job once it is durable (200 with the earlier
+    job when an Idempotency-Key is replayed; 409 when the key was used for another
+    body)."""
+    spec = body.to_spec()
+    if idempotency_key is not None:
+        digest = hashlib.sha256(body.model_dump_json().encode()).hexdigest()
+        plat = platform_of(request)
+        job, created = await run_in_threadpool(
+            partial(
+                plat.jobs.submit_idempotent,
+                caller,
+                spec,
+                key=idempotency_key,
+                request_hash=digest,
+            )
+        )
+        return Response(
+            JobPublic.of(job, []).model_dump_json(),
+            201 if created else 200,
+            media_type="application/json",
+        )
     # Group-committed with the submissions that arrive alongside (api/batching.py).
-    job = await request.app.state.submit_batcher.submit(caller, body.to_spec())
+    job = await request.app.state.submit_batcher.submit(caller, spec)
     # Serialised here, once: returning the model would make FastAPI validate it again.
     return Response(JobPublic.of(job, []).model_dump_json(), 201, media_type="application/json")
 
 
 @services_router.post("", status_code=201, response_model=ServicePublic)
+@access(Permission.JOB_SUBMIT, Scope.TENANT)
 def submit_service(body: ServiceCreate, caller: Caller, plat: Plat) -> ServicePublic:
     """Queue an inference service: `replicas` jobs of one spec, named SERVICE-0 ..
     SERVICE-{R-1}, each with `service` set, in one transaction (all or none). Returns 201
@@ -39,6 +84,7 @@ def submit_service(body: ServiceCreate, caller: Caller, plat: Plat) -> ServicePu
 
 
 @router.get("", response_model=JobPage)
+@access(Permission.JOB_READ, Scope.TENANT)
 def list_jobs(
     caller: Caller,
     plat: Plat,
@@ -48,7 +94,7 @@ def list_jobs(
     name: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[
-        int | None, Query(ge=1, le=2**62, description="next_cursor of the previous page")
+        int | None, Query(ge=1, le=2**31 - 1, description="next_cursor of the previous page")
     ] = None,
 ) -> JobPage:
     statuses: list[JobStatus] = []
@@ -78,12 +124,14 @@ def list_jobs(
 
 
 @router.get("/{job_id}", response_model=JobPublic)
+@access(Permission.JOB_READ, Scope.TENANT)
 def get_job(job_id: str, caller: Caller, plat: Plat) -> JobPublic:
     detail = plat.jobs.get(caller, JobId(job_id))
     return JobPublic.of(detail.job, detail.usage, attempts=detail.attempts, events=detail.events)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic)
+@access(Permission.JOB_CANCEL, Scope.TENANT)
 def cancel_job(job_id: str, caller: Caller, plat: Plat) -> JobPublic:
     job = plat.jobs.cancel(caller, JobId(job_id))
     return JobPublic.of(job, [])
@@ -94,12 +142,13 @@ def cancel_job(job_id: str, caller: Caller, plat: Plat) -> JobPublic:
     response_class=Response,
     responses={200: {"content": {"application/octet-stream": {}}}},
 )
+@access(Permission.JOB_LOGS, Scope.TENANT)
 def job_logs(
     job_id: str,
     caller: Caller,
     plat: Plat,
     stream: str = "stdout",
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=2**62)] = 0,
     limit: Annotated[int, Query(ge=1, le=4 * 1024 * 1024)] = 1024 * 1024,
     attempt: Annotated[int | None, Query(ge=1, le=2**31 - 1)] = None,
 ) -> Response:

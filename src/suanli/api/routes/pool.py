@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from suanli.api.access import Scope, access
 from suanli.api.schemas import (
     ClusterCreate,
     ClusterPrice,
@@ -17,6 +18,7 @@ from suanli.api.schemas import (
 )
 from suanli.api.security import Caller, Plat
 from suanli.domain.ids import ClusterId, ProviderId, RegionId
+from suanli.domain.permissions import Permission
 from suanli.domain.pool import Provider, Region
 from suanli.services.pool import KEEP
 
@@ -24,11 +26,13 @@ router = APIRouter(tags=["pool"])
 
 
 @router.get("/regions", response_model=list[RegionPublic])
+@access(Permission.POOL_READ, Scope.POOL)
 def list_regions(caller: Caller, plat: Plat) -> list[RegionPublic]:
     return [RegionPublic.of(r) for r in plat.pool.regions(caller)]
 
 
 @router.post("/regions", status_code=201, response_model=RegionPublic)
+@access(Permission.POOL_WRITE, Scope.PLATFORM)
 def add_region(body: RegionCreate, caller: Caller, plat: Plat) -> RegionPublic:
     plat.pool.add_region(
         caller, Region(RegionId(body.id), body.name or body.id, body.latitude, body.longitude)
@@ -37,6 +41,7 @@ def add_region(body: RegionCreate, caller: Caller, plat: Plat) -> RegionPublic:
 
 
 @router.patch("/regions/{region_id}", response_model=RegionPublic)
+@access(Permission.REGION_WRITE, Scope.PLATFORM)
 def update_region(region_id: str, body: RegionUpdate, caller: Caller, plat: Plat) -> RegionPublic:
     """Set a region's energy price (CNY/kWh) and carbon intensity (gCO2/kWh), used for
     green placement (operator). Fields left out are kept; null clears one."""
@@ -51,6 +56,7 @@ def update_region(region_id: str, body: RegionUpdate, caller: Caller, plat: Plat
 
 
 @router.get("/providers", response_model=list[ProviderPublic])
+@access(Permission.POOL_READ, Scope.POOL)
 def list_providers(caller: Caller, plat: Plat) -> list[ProviderPublic]:
     scores = plat.pool.provider_reliability(caller)
     return [
@@ -60,17 +66,20 @@ def list_providers(caller: Caller, plat: Plat) -> list[ProviderPublic]:
 
 
 @router.post("/providers", status_code=201, response_model=ProviderPublic)
+@access(Permission.POOL_WRITE, Scope.PLATFORM)
 def add_provider(body: ProviderCreate, caller: Caller, plat: Plat) -> ProviderPublic:
     plat.pool.add_provider(caller, Provider(ProviderId(body.id), body.name or body.id))
     return ProviderPublic(**body.model_dump())
 
 
 @router.get("/clusters", response_model=list[ClusterPublic])
+@access(Permission.POOL_READ, Scope.POOL)
 def list_clusters(caller: Caller, plat: Plat) -> list[ClusterPublic]:
     return [ClusterPublic.of(u) for u in plat.pool.clusters(caller)]
 
 
 @router.post("/clusters", status_code=201, response_model=ClusterRegistered)
+@access(Permission.CLUSTER_WRITE, Scope.PROVIDER)
 def add_cluster(body: ClusterCreate, caller: Caller, plat: Plat) -> ClusterRegistered:
     cluster, token = plat.pool.add_cluster(
         caller,
@@ -85,11 +94,13 @@ def add_cluster(body: ClusterCreate, caller: Caller, plat: Plat) -> ClusterRegis
 
 
 @router.get("/clusters/{cluster_id}", response_model=ClusterPublic)
+@access(Permission.POOL_READ, Scope.POOL)
 def get_cluster(cluster_id: str, caller: Caller, plat: Plat) -> ClusterPublic:
     return ClusterPublic.of(plat.pool.cluster(caller, ClusterId(cluster_id)))
 
 
 @router.post("/clusters/{cluster_id}/calibrate", status_code=202)
+@access(Permission.CLUSTER_WRITE, Scope.PROVIDER)
 def request_calibration(cluster_id: str, caller: Caller, plat: Plat) -> dict[str, str]:
     """Ask the cluster's agent to measure its nodes again; it does so on its next
     heartbeat and the new ratings apply to attempts that end afterwards."""
@@ -98,6 +109,7 @@ def request_calibration(cluster_id: str, caller: Caller, plat: Plat) -> dict[str
 
 
 @router.put("/clusters/{cluster_id}/price", response_model=ClusterPublic)
+@access(Permission.PRICE_WRITE, Scope.PROVIDER)
 def set_cluster_price(
     cluster_id: str, body: ClusterPrice, caller: Caller, plat: Plat
 ) -> ClusterPublic:

@@ -5,21 +5,25 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Response
 
+from suanli.api.access import Scope, access
 from suanli.api.schemas import QuotaIn, QuotaPublic, TenantPublic, TenantShareIn
 from suanli.api.security import Caller, Plat
 from suanli.domain.errors import NotFound
 from suanli.domain.ids import TenantId
+from suanli.domain.permissions import Permission
 
 router = APIRouter(tags=["tenants"])
 
 
 @router.get("/tenants", response_model=list[TenantPublic])
+@access(Permission.QUOTA_READ, Scope.TENANT)
 def list_tenants(caller: Caller, plat: Plat) -> list[TenantPublic]:
     """Tenants with their fair-share weight, cohort and quotas (a consumer: its own)."""
     return [TenantPublic.of(t) for t in plat.tenancy.tenants(caller)]
 
 
 @router.put("/tenants/{tenant_id}/share", response_model=TenantPublic)
+@access(Permission.QUOTA_WRITE, Scope.PLATFORM)
 def set_share(tenant_id: str, body: TenantShareIn, caller: Caller, plat: Plat) -> TenantPublic:
     """Set a tenant's fair-share weight and cohort (operator). A null or absent cohort
     takes the tenant out of its cohort."""
@@ -28,12 +32,14 @@ def set_share(tenant_id: str, body: TenantShareIn, caller: Caller, plat: Plat) -
 
 
 @router.get("/tenants/{tenant_id}/quotas", response_model=list[QuotaPublic])
+@access(Permission.QUOTA_READ, Scope.TENANT)
 def list_quotas(tenant_id: str, caller: Caller, plat: Plat) -> list[QuotaPublic]:
     """A tenant's quotas; `cpu` amounts in cores, `gpu:<model>` in devices."""
     return [QuotaPublic.of(q) for q in plat.tenancy.quotas(caller, TenantId(tenant_id))]
 
 
 @router.put("/tenants/{tenant_id}/quotas/{flavor}", response_model=QuotaPublic)
+@access(Permission.QUOTA_WRITE, Scope.PLATFORM)
 def set_quota(
     tenant_id: str, flavor: str, body: QuotaIn, caller: Caller, plat: Plat
 ) -> QuotaPublic:
@@ -51,6 +57,7 @@ def set_quota(
 
 
 @router.delete("/tenants/{tenant_id}/quotas/{flavor}", status_code=204)
+@access(Permission.QUOTA_WRITE, Scope.PLATFORM)
 def delete_quota(tenant_id: str, flavor: str, caller: Caller, plat: Plat) -> Response:
     """Remove a tenant's quota for a flavor (operator)."""
     plat.tenancy.delete_quota(caller, TenantId(tenant_id), flavor)

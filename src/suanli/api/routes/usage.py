@@ -8,22 +8,26 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from suanli.api.access import Scope, access
 from suanli.api.schemas import UsageTotalPublic
 from suanli.api.security import Caller, Plat
 from suanli.domain.catalog import default_catalog
 from suanli.domain.ids import TenantId
+from suanli.domain.permissions import Permission
 from suanli.services.units import units_document
 
 router = APIRouter(tags=["usage"])
 
 
 @router.get("/units")
+@access(None, Scope.PUBLIC)
 def units() -> dict[str, Any]:
     """The metering standard: unit, classes, sectors, the device catalog with ratings."""
     return units_document(default_catalog())
 
 
 @router.get("/usage", response_model=list[UsageTotalPublic])
+@access(Permission.USAGE_READ, Scope.TENANT)
 def usage_totals(
     caller: Caller,
     plat: Plat,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from suanli.domain.devices import ANY_GPU
 from suanli.domain.ids import ClusterId, RegionId, TenantId
-from suanli.domain.jobs import Job
+from suanli.domain.jobs import Job, JobSpec
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.capacity import CPU_ONLY, Capacity
 from suanli.logic.scheduling.fairshare import gpu_rating
@@ -64,6 +64,50 @@ def _ratio(best: float, value: float | None) -> float:
     if value <= 0:
         return 1.0
     return best / value
+
+
+def constraint_violation(spec: JobSpec, region_id: str, provider_id: str) -> str | None:
+    """Why the job's region and provider lists exclude a cluster in `region_id` of
+    `provider_id`, or None when they allow it. The one statement of these rules: the
+    placement filter and the agent's claim (`services/agents.py`) both ask it."""
+    if spec.regions and region_id not in spec.regions:
+        return "not in the allowed regions"
+    if region_id in spec.deny_regions:
+        return "in a denied region"
+    if (spec.providers and provider_id not in spec.providers) or provider_id in spec.deny_providers:
+        return "of a provider not allowed"
+    return None
+
+
+def gpu_choices(spec: JobSpec, models: Iterable[str]) -> list[str]:
+    """Of the GPU models a cluster has (`CPU_ONLY` standing for its nodes without GPUs),
+    those the job may be bound to: `CPU_ONLY` for a job without GPUs (if the cluster has
+    any node), the requested model, or for model ``any`` every model `gpu_models`
+    allows."""
+    present = list(models)
+    wanted = next(iter(spec.resources.gpus), None)
+    if wanted is None:
+        return [CPU_ONLY] if present else []
+    if wanted == ANY_GPU:
+        return [m for m in present if m and (not spec.gpu_models or m in spec.gpu_models)]
+    return [wanted] if wanted in present else []
+
+
+def placement_violation(
+    spec: JobSpec, region_id: str, provider_id: str, held: Iterable[Resources]
+) -> str | None:
+    """Why a placement holding the allocations `held` in a cluster of `region_id` and
+    `provider_id` breaks the job's region, provider or GPU model constraints, or None.
+    For a placement made elsewhere (the agent's claim re-checks what the scheduler
+    placed, in case the cluster changed since)."""
+    why = constraint_violation(spec, region_id, provider_id)
+    if why is not None:
+        return why
+    models = sorted({m for allocation in held for m in allocation.gpus}) or [CPU_ONLY]
+    for model in models:
+        if gpu_choices(spec, [model]) != [model]:
+            return f"not the GPU model asked for ({model or 'no GPU'})"
+    return None
 
 
 def bind_model(request: Resources, model: str) -> Resources:
@@ -213,16 +257,9 @@ class Placer:
         order = {r: i for i, r in enumerate(s.regions)}
         result: list[tuple[ClusterView, str, int]] = []
         for c in self._snapshot.clusters:
-            if s.regions and c.region_id not in order:
-                out("not in the allowed regions")
-                continue
-            if c.region_id in s.deny_regions:
-                out("in a denied region")
-                continue
-            if (
-                s.providers and c.provider_id not in s.providers
-            ) or c.provider_id in s.deny_providers:
-                out("of a provider not allowed")
+            why = constraint_violation(s, c.region_id, c.provider_id)
+            if why is not None:
+                out(why)
                 continue
             if s.data_region is not None and s.max_data_rtt_ms is not None:
                 rtt = self.rtt(s.data_region, c.region_id)
@@ -234,13 +271,7 @@ class Placer:
                 if rtt is None or rtt > s.latency_slo_ms:
                     out(f"beyond the {s.latency_slo_ms:g} ms SLO from {s.client_region}")
                     continue
-            models = list(self._capacity.models(c.id))
-            if wanted is None:
-                choices = [CPU_ONLY] if models else []
-            elif wanted == ANY_GPU:
-                choices = [m for m in models if m and (not s.gpu_models or m in s.gpu_models)]
-            else:
-                choices = [wanted] if wanted in models else []
+            choices = gpu_choices(s, self._capacity.models(c.id))
             if not choices:
                 out("without the GPU model asked for")
                 continue

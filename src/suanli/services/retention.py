@@ -1,0 +1,60 @@
+"""Retention: the logs of jobs that ended long ago are deleted.
+
+Logs are the bulk of the database (up to `MAX_LOG_BYTES` per attempt and stream), and
+nobody reads a month-old job's output; its history, attempts and usage stay. The
+dispatcher loop calls `LogRetention.maybe_purge` each period; it works at most once per
+`every_s` (an hour), so the cost is one DELETE an hour.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from suanli.domain.jobs import LOG_RETENTION_DAYS
+from suanli.ports.clock import Clock
+from suanli.ports.store import Store
+
+log = logging.getLogger("suanli.retention")
+
+
+class LogRetention:
+    """Deletes the logs of jobs that reached a final status more than `days` ago."""
+
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        *,
+        days: float = LOG_RETENTION_DAYS,
+        every_s: float = 3600.0,
+    ) -> None:
+        if not days > 0:
+            raise ValueError(f"log retention must be a positive number of days, got {days!r}")
+        self._store = store
+        self._clock = clock
+        self.days = days
+        self.every_s = every_s
+        self._last: datetime | None = None
+
+    def purge(self) -> int:
+        """Delete now, in one transaction; returns how many log chunks went."""
+        now = self._clock.now()
+        with self._store.unit_of_work() as uow:
+            deleted = uow.logs.delete_of_jobs_ended_before(now - timedelta(days=self.days))
+            uow.commit()
+        self._last = now
+        if deleted:
+            log.info(
+                "deleted %d log chunks of jobs that ended over %g days ago", deleted, self.days
+            )
+        return deleted
+
+    def maybe_purge(self) -> int:
+        """`purge` unless it was tried less than `every_s` ago (the first call always
+        runs); returns how many chunks went (0 when it did not run)."""
+        now = self._clock.now()
+        if self._last is not None and (now - self._last).total_seconds() < self.every_s:
+            return 0
+        self._last = now  # a failing purge, too, waits for the next hour
+        return self.purge()
