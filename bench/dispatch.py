@@ -77,10 +77,16 @@ class Bench:
             raise RuntimeError(f"suanli {' '.join(args)}: {done.stderr.strip()}")
         return done.stdout
 
-    def spawn(self, *args: str, log_name: str) -> subprocess.Popen[bytes]:
+    def spawn(
+        self, *args: str, log_name: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[bytes]:
         out = (self.root / f"{log_name}.log").open("wb")
         proc = subprocess.Popen(
-            [*SUANLI, *args], env=self.env, stdout=out, stderr=out, start_new_session=True
+            [*SUANLI, *args],
+            env={**self.env, **(env or {})},
+            stdout=out,
+            stderr=out,
+            start_new_session=True,
         )
         self.procs.append(proc)
         return proc
@@ -121,8 +127,6 @@ class Bench:
         ).strip()
         args = [
             "agent",
-            "--token",
-            token,
             "--engine",
             engine,
             "--state-dir",
@@ -135,7 +139,8 @@ class Bench:
             args += ["--declare", "cpus=64,memory=64G", "--hostname", "bench-node"]
         for option in options:
             args += ["--engine-option", option]
-        self.spawn(*args, log_name=f"agent-{engine}")
+        # the token in the agent's environment: never on a command line (ps shows it)
+        self.spawn(*args, log_name=f"agent-{engine}", env={"SUANLI_AGENT_TOKEN": token})
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             states = {c["id"]: c["state"] for c in json.loads(self.cli("pool", "--json"))}

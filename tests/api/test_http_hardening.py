@@ -10,12 +10,13 @@ import http.client
 import json
 import logging
 import random
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
 from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
@@ -26,6 +27,7 @@ from suanli.api.limits import MAX_BODY_ENV, MAX_LOG_BODY_ENV, BodyLimits, TextUr
 from suanli.domain.errors import InvalidInput
 from suanli.platform import Platform, PlatformConfig
 from suanli.services.bootstrap import LocalTokens, bootstrap_local
+from suanli.services.ratelimit import RateLimit
 from tests.api.live import serve
 
 PROBLEM = "application/problem+json"
@@ -59,8 +61,16 @@ def failing_app(plat: Platform) -> FastAPI:
     def boom_sync() -> None:
         raise RuntimeError("test-only failure (sync route)")
 
+    async def broken_stream() -> AsyncIterator[bytes]:
+        yield b"partial output\n"
+        raise RuntimeError("test-only failure (mid-stream)")
+
+    async def boom_mid_stream() -> StreamingResponse:
+        return StreamingResponse(broken_stream(), media_type="text/plain")
+
     app.add_api_route("/test-only/boom-async", boom_async)
     app.add_api_route("/test-only/boom-sync", boom_sync)
+    app.add_api_route("/test-only/boom-mid-stream", boom_mid_stream)
     return app
 
 
@@ -137,6 +147,25 @@ def test_a_500_is_a_problem_and_the_keep_alive_connection_keeps_serving(
     assert not [
         r for r in caplog.records if r.name.startswith("uvicorn") and r.levelno >= logging.ERROR
     ]
+
+
+def test_a_failure_after_the_answer_started_cuts_the_answer_and_the_connection(
+    server: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Half an answer cannot be taken back: the client must see it cut short (never a
+    complete-looking body), and the connection, whose framing is lost, is closed."""
+    conn = connect(server)
+    conn.request("GET", "/test-only/boom-mid-stream")
+    response = conn.getresponse()
+    assert response.status == 200  # sent before the failure
+    # IncompleteRead: the server closed the connection before the chunked body's end.
+    with pytest.raises(http.client.IncompleteRead) as cut:
+        response.read()
+    assert cut.value.partial == b"partial output\n"
+    logged = [r for r in caplog.records if r.exc_info is not None]
+    assert len(logged) == 1
+    exc_info = logged[0].exc_info
+    assert exc_info is not None and "mid-stream" in str(exc_info[1])
 
 
 def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_sent(
@@ -343,3 +372,26 @@ def test_a_body_that_is_not_utf8_is_invalid_json(server: str, tokens: LocalToken
     )
     problem = read_problem(conn.getresponse(), 422)
     assert problem["field"] == "body" and "not valid JSON" in str(problem["detail"])
+
+
+def test_a_rate_limited_caller_gets_a_429_with_retry_after(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    limited = Platform(
+        PlatformConfig(
+            database_url=f"sqlite:///{tmp_path / 'limited.db'}", rate_limit=RateLimit(1.0, 1.0)
+        ),
+        clock=clock,
+    )
+    try:
+        token = bootstrap_local(limited.store, clock, limited.ids, user="alice", previous=None)
+        api = TestClient(create_app(limited))
+        assert api.get("/v1/units", headers=auth(token.user)).status_code == 200
+        # The manual clock stands still: the bucket has not refilled for a second call.
+        refused = api.get("/v1/units", headers=auth(token.user))
+        assert refused.status_code == 429
+        assert refused.headers["content-type"].startswith(PROBLEM)
+        assert refused.json()["type"] == "https://suanli.dev/problems/rate-limited"
+        assert int(refused.headers["retry-after"]) >= 1
+    finally:
+        limited.close()

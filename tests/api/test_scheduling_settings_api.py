@@ -13,6 +13,7 @@ from typer.testing import CliRunner
 
 from suanli.adapters.clock import ManualClock
 from suanli.api.app import create_app
+from suanli.cli import common
 from suanli.cli import main as cli
 from suanli.platform import Platform
 from suanli.sdk.client import Client
@@ -243,9 +244,13 @@ def test_cluster_price(api: TestClient, tokens: LocalTokens) -> None:
 def run_cli(api: TestClient, tokens: LocalTokens, monkeypatch: pytest.MonkeyPatch) -> Any:
     """`suanli ARGS` with its SDK client talking to the test app (operator token)."""
     monkeypatch.delenv("SUANLI_TOKEN", raising=False)
-    monkeypatch.setattr(
-        cli, "client", lambda url, token: Client("http://test", token, transport=api._transport)
-    )
+
+    def local(url: str | None, token: str | None) -> Client:
+        return Client("http://test", token, transport=api._transport)
+
+    # main's commands call `client` directly, the others through common.operator_client
+    monkeypatch.setattr(cli, "client", local)
+    monkeypatch.setattr(common, "client", local)
     runner = CliRunner()
 
     def run(*args: str, token: str | None = None) -> tuple[int, str, str]:

@@ -26,6 +26,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 from tests.engines.contract import python_every_user_can_run
+from tests.engines.hostile import HOSTILE
 from tests.engines.test_local_engine import (
     final,
     live_with_argv,
@@ -72,41 +73,6 @@ SECRETS = {
     "agent_env": "sl_agent-env-secret-0123456789",
     "database_url": "postgresql://suanli:db-url-secret-0123456789@db/suanli",
 }
-
-HOSTILE = r"""
-import json, os, sys
-targets = json.loads(sys.argv[1])
-out = {"files": {}, "environs": {}, "signals": {}}
-for name, path in targets["files"].items():
-    try:
-        with open(path, "rb") as f:
-            out["files"][name] = "READ " + f.read(65536).decode(errors="replace")
-    except OSError as exc:
-        out["files"][name] = "DENIED " + type(exc).__name__
-for pid in targets["pids"]:
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            out["environs"][str(pid)] = "READ " + f.read().decode(errors="replace")
-    except OSError as exc:
-        out["environs"][str(pid)] = "DENIED " + type(exc).__name__
-    try:
-        os.kill(pid, 0)
-        out["signals"][str(pid)] = "ALLOWED"
-    except OSError as exc:
-        out["signals"][str(pid)] = "DENIED " + type(exc).__name__
-out["own_env"] = dict(os.environ)
-visible = {}
-for entry in os.listdir("/proc"):
-    if entry.isdigit():
-        try:
-            with open(f"/proc/{entry}/cmdline", "rb") as f:
-                visible[entry] = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            pass
-out["visible"] = visible
-out["uid"] = os.getuid()
-print(json.dumps(out))
-"""
 
 
 def task(job: str, *argv: str, tenant: str, **kwargs: Any) -> EngineTask:

@@ -47,6 +47,7 @@ FUZZ = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
+
 def _no_separators(text: str) -> str:
     # random text rarely parses as a value; keep it from also breaking the row apart
     return text.replace(",", "").replace("\t", "").replace("\n", "").replace("\r", "")
@@ -208,7 +209,9 @@ json_scalars = st.one_of(
 )
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
     max_leaves=12,
 )
 
@@ -312,7 +315,7 @@ yaml_scalars = st.one_of(
 )
 
 
-@FUZZ
+@settings(FUZZ, max_examples=200)
 @given(
     count=yaml_scalars,
     gpus=yaml_scalars,
@@ -320,20 +323,6 @@ yaml_scalars = st.one_of(
     model=yaml_scalars,
     region=yaml_scalars,
     extra=st.dictionaries(st.text(max_size=6), yaml_scalars, max_size=2),
-    raw=st.one_of(
-        st.none(),
-        st.sampled_from(
-            [
-                "[" * 3000,
-                "a: " + "[" * 3000,
-                "regions: [{id: 1" + "0" * 5000 + "}]",
-                "regions: [{id: r, energy_price: 2001-02-30}]\nproviders: []\nclusters: []",
-                "a: &x [1]\nb: *y",
-                "\x00",
-                "{[1]: 2}",
-            ]
-        ),
-    ),
 )
 def test_cluster_spec_raises_only_trace_errors(
     tmp_path: Path,
@@ -343,7 +332,6 @@ def test_cluster_spec_raises_only_trace_errors(
     model: Any,
     region: Any,
     extra: dict[str, Any],
-    raw: str | None,
 ) -> None:
     spec = {
         "regions": [{"id": region if region is not None else "r"}],
@@ -360,14 +348,42 @@ def test_cluster_spec_raises_only_trace_errors(
             }
         ],
     }
-    text = raw if raw is not None else yaml.safe_dump(spec, allow_unicode=True)
     path = tmp_path / "spec.yaml"
+    # unquoted, so that "2001-02-30" or "1e400" reach YAML's own resolvers as values
+    text = yaml.safe_dump(spec, allow_unicode=True).replace("'", "")
     path.write_text(text, encoding="utf-8")
     try:
         loaded = load_cluster_spec(path)
     except TraceError:
         return
     assert loaded.nodes() is not None  # expanding the nodes must not fail either
+
+
+SPEC_HEAD = "regions: [{id: r}]\nproviders: [{id: p}]\nclusters: [{id: c, region: r, provider: p, "
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "[" * 3000,
+        "a: " + "[" * 3000,
+        SPEC_HEAD + "nodes: [{count: 1" + "0" * 5000 + ", gpus_per_node: 0}]}]",
+        SPEC_HEAD + "nodes: [{count: 1000000000000, gpus_per_node: 0}]}]",
+        SPEC_HEAD + "nodes: [{count: 1, gpus_per_node: 0, memory_gb: .inf}]}]",
+        SPEC_HEAD + "nodes: [{count: 1, gpus_per_node: 0, memory_gb: 1e308}]}]",
+        "regions: [{id: r, energy_price: 2001-02-30}]\nproviders: []\nclusters: []",
+        "a: &x [1]\nb: *y",
+        "\x00",
+        "{[1]: 2}",
+    ],
+    ids=range(10),
+)
+def test_cluster_spec_traps(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(TraceError) as caught:
+        load_cluster_spec(path)
+    assert str(caught.value).startswith("spec.yaml")
 
 
 @FUZZ
@@ -386,3 +402,55 @@ def test_sia_profiles_raise_only_trace_errors(tmp_path: Path, cluster: str, body
     )
     _expect_trace_error_or_result(folder, load_sia_throughputs)
     _expect_trace_error_or_result(folder, lambda f: load_sia_profiles(f, [cluster]))
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "load"),
+    [
+        # 1e306 x 1024 is infinity, which round() and int() refuse (OverflowError)
+        ("pai_task_table.csv", "j,w,1,T,1,2,1,1e306,1e308,T4\n", load_pai_tasks),
+        (
+            "n32g4.csv",
+            "num_switch,num_node_p_switch,num_gpu_p_node,num_cpu_p_node,mem_p_node\n"
+            "1,1,1,1,1e306\n",
+            load_tiresias_cluster,
+        ),
+        # 1e12 x 1e12 nodes would be expanded one by one
+        (
+            "n32g4.csv",
+            "num_switch,num_node_p_switch,num_gpu_p_node,num_cpu_p_node,mem_p_node\n"
+            "1e12,1e12,1,1,1\n",
+            load_tiresias_cluster,
+        ),
+        # "²".isdigit() is True, int("²") a ValueError
+        (
+            "bert/placements-aws.csv",
+            "placement,local_bsz,step_time,sync_time\n²,1,1,1\n",
+            lambda path: load_sia_throughputs(path.parents[1]),
+        ),
+        (
+            "bert/placements-aws.csv",
+            "placement,local_bsz,step_time,sync_time\n٣,1,1,1\n",
+            lambda path: load_sia_profiles(path.parents[1], ["aws"]),
+        ),
+        ("cluster_job_log", "[" + "1" * 5000 + "]", load_philly_json),
+        ("cluster_job_log", "[" + "[" * 100_000, load_philly_json),
+        ("simulation_throughputs.json", "{" + '"a":' * 100_000, load_gavel_throughputs),
+        ("simulation_throughputs.json", '{"v100": ' + "1" * 5000 + "}", load_gavel_throughputs),
+        (
+            "simulation_throughputs.json",
+            json.dumps({"v100": {"(" * 400 + ")" * 400: {"null": 1}}}),
+            load_gavel_throughputs,
+        ),
+    ],
+    ids=range(10),
+)
+def test_inputs_that_crashed_loaders(
+    tmp_path: Path, name: str, text: str, load: Callable[[Path], Any]
+) -> None:
+    path = tmp_path / "data" / name
+    path.parent.mkdir(parents=True)
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(TraceError) as caught:
+        load(path)
+    assert path.name in str(caught.value)

@@ -73,41 +73,75 @@ def _problem_response(description: str) -> dict[str, Any]:
     }
 
 
-# The problem answers any /v1 route may give. Shared by all routes (not listed per route)
-# because each one passes through authentication, role checks, the body limit and rate
-# limiting, and names resources that may not exist or may clash with the current state;
-# a client handles them all the same way: read `status`, `detail` and `field`.
-PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _problem_response("No valid bearer token: send 'Authorization: Bearer <token>'."),
-    403: _problem_response(
-        "The token's role may not do this (e.g. an agent route with another token), or the "
-        "resource belongs to another tenant."
+# The problem answers, each described once under components/responses (by that name).
+_PROBLEM_COMPONENTS: dict[int, tuple[str, dict[str, Any]]] = {
+    401: (
+        "Unauthenticated",
+        _problem_response("No valid bearer token: send 'Authorization: Bearer <token>'."),
     ),
-    404: _problem_response(
-        "A resource the request names does not exist or is not visible to the caller."
-    ),
-    409: _problem_response(
-        "The request clashes with the current state (e.g. it exists already, or the job "
-        "has finished)."
-    ),
-    413: _problem_response("The request body is larger than the route's limit (named in detail)."),
-    422: _problem_response(
-        "Invalid input: `field` names it and `errors` lists every problem found."
-    ),
-    429: {
-        **_problem_response(
-            "Too many requests with this token: wait for the Retry-After header's seconds."
+    403: (
+        "Forbidden",
+        _problem_response(
+            "The token's role may not do this (e.g. an agent route with another token), or "
+            "the resource belongs to another provider."
         ),
-        "headers": {
-            "Retry-After": {
-                "description": "Seconds to wait before retrying.",
-                "schema": {"type": "integer", "minimum": 1},
-            }
-        },
-    },
-    500: _problem_response(
-        "The server failed unexpectedly; nothing was changed. The operator's log has details."
     ),
+    404: (
+        "NotFound",
+        _problem_response(
+            "A resource the request names does not exist or is not visible to the caller."
+        ),
+    ),
+    409: (
+        "Conflict",
+        _problem_response(
+            "The request clashes with the current state (e.g. it exists already, or the job "
+            "has finished)."
+        ),
+    ),
+    413: (
+        "ContentTooLarge",
+        _problem_response("The request body is larger than the route's limit (named in detail)."),
+    ),
+    422: (
+        "InvalidInput",
+        _problem_response(
+            "Invalid input: `field` names it and `errors` lists every problem found."
+        ),
+    ),
+    429: (
+        "RateLimited",
+        {
+            **_problem_response(
+                "Too many requests with this token: wait for the Retry-After header's seconds."
+            ),
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before retrying.",
+                    "schema": {"type": "integer", "minimum": 1},
+                }
+            },
+        },
+    ),
+    500: (
+        "InternalError",
+        _problem_response(
+            "The server failed unexpectedly; nothing was changed. The operator's log has "
+            "the details."
+        ),
+    ),
+}
+
+# The problem answers any /v1 route may give, for `APIRouter(responses=...)`. Shared by
+# all routes (not listed per route) because each one passes through authentication, role
+# checks, the body limit and rate limiting, and names resources that may not exist or
+# may clash with the current state; a client handles them all the same way: read
+# `status`, `detail` and `field`.
+PROBLEM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    # The description again: in OpenAPI 3.1 a reference's own description overrides the
+    # component's, and FastAPI would otherwise give each one the bare status text.
+    status: {"$ref": f"#/components/responses/{name}", "description": response["description"]}
+    for status, (name, response) in _PROBLEM_COMPONENTS.items()
 }
 
 
@@ -184,8 +218,9 @@ class UnexpectedErrors:
 
 
 def install(app: FastAPI) -> None:
-    """Register the exception handlers, the catch-all middleware (add it after all other
-    middleware, so it is the outermost) and the `Problem` schema in the OpenAPI document."""
+    """Register the exception handlers, and the problem responses and `Problem` schema in
+    the OpenAPI document. (The app adds `UnexpectedErrors` itself, after all its other
+    middleware, so that it is the outermost.)"""
 
     @app.exception_handler(DomainError)
     async def _domain(_: Request, exc: DomainError) -> JSONResponse:
@@ -244,9 +279,10 @@ def install(app: FastAPI) -> None:
 
 
 def _document_problems(app: FastAPI) -> None:
-    """Add the `Problem` schema, which PROBLEM_RESPONSES refer to, to the components of
-    the app's OpenAPI document (FastAPI registers only models named by `response_model`
-    or `model`, and `model` would document the problems as application/json)."""
+    """Add the problem responses and the `Problem` schema, which PROBLEM_RESPONSES refer
+    to, to the components of the app's OpenAPI document (FastAPI registers only models
+    named by `response_model` or `model`, and `model` would document the problems as
+    application/json)."""
     generate = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -257,6 +293,8 @@ def _document_problems(app: FastAPI) -> None:
         problem_schema = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
         schemas.update(problem_schema.pop("$defs", {}))
         schemas["Problem"] = problem_schema
+        responses = document["components"].setdefault("responses", {})
+        responses.update(dict(_PROBLEM_COMPONENTS.values()))
         return document
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -30,6 +30,7 @@ from suanli.adapters.engines.factory import (
     parse_declared,
     parse_options,
 )
+from suanli.adapters.engines.local import LocalEngine
 from suanli.agent.runner import Agent, AgentSettings
 from suanli.cli import logfile
 from suanli.cli.render import err
@@ -158,4 +159,9 @@ def agent(
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
     err.print(f"agent: {engine} engine, state in {state_dir}, platform {url}")
+    if isinstance(eng, LocalEngine) and not eng.isolated:
+        err.print(
+            "warning: jobs run as this user, unisolated: they can read what it can (run "
+            "the agent as root to isolate tenants; docs/engines.md)"
+        )
     runner.run_forever(stop)

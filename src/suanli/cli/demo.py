@@ -102,7 +102,11 @@ def _agent_argv(
         str(token_file),
         "--state-dir",
         str(root / "engine"),
-        *(("--jobs-root", str(jobs_root / cluster.id)) if jobs_root is not None else ()),
+        *(
+            ("--jobs-root", str(jobs_root / cluster.id))
+            if jobs_root is not None and cluster.engine == "local"
+            else ()
+        ),
         "--engine",
         cluster.engine,
         *(a for option in cluster.options for a in ("--engine-option", option)),

@@ -24,7 +24,7 @@ MAX_DURATION_S = 100 * 366 * 86_400
 """The longest duration `parse_duration_s` returns (about 100 years): far beyond any
 use, and small enough that no date arithmetic on it can overflow."""
 
-_MEM = re.compile(r"\s*([0-9]{1,20}(?:\.[0-9]{1,20})?)\s*([KMGTP]?)(I?B?)\s*", re.I | re.A)
+_MEM = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*([KMGTP]?)(I?B?)\s*", re.I | re.A)
 _MEM_FACTOR_MB = {"K": 1 / 1024, "": 1, "M": 1, "G": 1024, "T": 1024**2, "P": 1024**3}
 
 

@@ -384,8 +384,8 @@ class AgentService:
                         job,
                         attempt,
                         why=f"cluster {cluster_id} (provider {cluster.provider_id}, region "
-                        f"{cluster.region_id}) is {violation} for this job, as its agent "
-                        "found when it claimed it",
+                        f"{cluster.region_id}) is {violation} for this job; its agent's "
+                        "claim found it",
                         at=now,
                     )
                     returned = True

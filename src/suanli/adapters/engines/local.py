@@ -855,10 +855,12 @@ def parse_nvidia_smi(text: str) -> tuple[dict[str, int], int]:
 def _last_sign_of_life(task_dir: Path, state: Mapping[str, Any] | None, now: datetime) -> datetime:
     """When a lost task was last known to be supervised: the shim's liveness file, else its
     recorded start, else `now`. A LOST attempt is billed up to here, not up to when the
-    loss was noticed (which may be after a long outage of the agent)."""
+    loss was noticed (which may be after a long outage of the agent). Never before the
+    recorded start: file times come from the kernel's coarser clock and may lag by a tick."""
+    started = read_time(state.get("started_at")) if state else None
     try:
         mtime = (task_dir / shim.ALIVE_FILE).stat().st_mtime
-        return datetime.fromtimestamp(mtime, UTC)
     except OSError:
-        started = read_time(state.get("started_at")) if state else None
         return started or now
+    alive = datetime.fromtimestamp(mtime, UTC)
+    return max(alive, started) if started is not None else alive

@@ -624,7 +624,8 @@ def _become_job(
         elif stage == "cwd":
             reason = (
                 f"cannot enter working directory {spec.working_dir!r} as the job's user "
-                f"{isolation.user}: {what}"
+                f"{isolation.user}: {what}; submit from (or give --workdir) a directory "
+                "that every user may enter"
             )
         else:
             reason = _exec_error_reason(spec.argv[0], spec.working_dir, exc)

@@ -193,20 +193,18 @@ class _Reader:
 
     def whole(self, node: yaml.Node, field: str, minimum: int, maximum: int) -> int:
         value = self.scalar(node, field)
-        if not isinstance(value, int) or isinstance(value, bool) or not minimum <= value <= maximum:
-            raise self.fail(
-                node, field, f"a whole number from {minimum} to {maximum}", self._got(node)
-            )
+        if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+            raise self.fail(node, field, f"a whole number >= {minimum}", self._got(node))
+        if value > maximum:
+            raise self.fail(node, field, f"a whole number <= {maximum}", self._got(node))
         return value
 
     def number(self, node: yaml.Node, field: str) -> float:
         value = self.scalar(node, field)
-        if (
-            not isinstance(value, int | float)
-            or isinstance(value, bool)
-            or not 0 <= value <= MAX_NUMBER
-        ):
-            raise self.fail(node, field, f"a number from 0 to {MAX_NUMBER:g}", self._got(node))
+        if not isinstance(value, int | float) or isinstance(value, bool) or not value >= 0:
+            raise self.fail(node, field, "a number >= 0", self._got(node))
+        if value > MAX_NUMBER:
+            raise self.fail(node, field, f"a number <= {MAX_NUMBER:g}", self._got(node))
         return float(value)
 
     def optional(
