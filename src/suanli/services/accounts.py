@@ -15,7 +15,7 @@ its own transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from suanli.domain.audit import AuditAction
@@ -276,14 +276,7 @@ class AccountsService:
             )
             uow.commit()
         self._auth.forget_user(user_id)
-        return User(
-            user.id,
-            user.role,
-            user.tenant_id,
-            user.provider_id,
-            user.created_at,
-            user.disabled_at or now,
-        )
+        return replace(user, disabled_at=user.disabled_at or now)
 
     # -- tokens ----------------------------------------------------------------------
 
@@ -396,17 +389,7 @@ class AccountsService:
                     provider_id=holder.provider_id,
                     user=info.user_id,
                 )
-                info = TokenInfo(
-                    info.id,
-                    info.user_id,
-                    info.name,
-                    info.role,
-                    info.created_at,
-                    info.expires_at,
-                    info.last_used_at,
-                    now,
-                    info.cluster_id,
-                )
+                info = replace(info, revoked_at=now)
             uow.commit()
         self._auth.forget_token(token_id)
         return info
