@@ -26,7 +26,9 @@ from suanli.services.accounts import AccountsService
 from suanli.services.agents import AgentService
 from suanli.services.audit import AuditService
 from suanli.services.auth import Authenticator
+from suanli.services.billing import BillingService, MoneyPolicy
 from suanli.services.dispatcher import DispatcherLoop
+from suanli.services.exchange import ExchangeService
 from suanli.services.jobs import JobService
 from suanli.services.loops import run_loop
 from suanli.services.pool import PoolService
@@ -34,6 +36,7 @@ from suanli.services.ratelimit import RateLimit, RateLimiter
 from suanli.services.scheduler import SchedulerLoop
 from suanli.services.tenancy import TenancyService
 from suanli.services.usage import UsageService
+from suanli.services.vouchers import VoucherService
 
 DATABASE_URL_ENV = "SUANLI_DATABASE_URL"
 RATE_LIMIT_ENV = "SUANLI_RATE_LIMIT"
@@ -59,6 +62,15 @@ class PlatformConfig:
     """Requests per token: sustained per second, and bursts (0 per second: no limit)."""
     agent_rate_limit: RateLimit = field(default_factory=lambda: RateLimit(1000.0, 5000.0))
     """Agents poll, heartbeat and upload logs: a higher limit, still bounded."""
+    money: MoneyPolicy = field(default_factory=MoneyPolicy)
+    """Platform fee, failed-block penalty, hold horizon (docs/exchange.md)."""
+    market_period_s: float = 60.0
+    """How often posted prices move, lapsed orders close and delivered blocks settle."""
+    thin_market_sellers: int = 2
+    """A supply product with fewer sellers trading is cleared with trade reduction."""
+    auction_period_s: float = 0.0
+    """How often the call auction clears on its own; 0: only when the operator runs
+    `suanli market clear`."""
 
     @classmethod
     def with_env(cls, default_url: str, *, policy: str = "suanli") -> PlatformConfig:
@@ -99,6 +111,8 @@ class Platform:
         self.store = SqlStore(config.database_url)
         self.scheduler_wakeup = ThreadWakeup()
         self.dispatcher_wakeup = ThreadWakeup()
+        self.market_wakeup = ThreadWakeup()
+        self.auction_wakeup = ThreadWakeup()
         self.auth = Authenticator(self.store, self.clock)
         self.jobs = JobService(self.store, self.clock, self.ids, self.scheduler_wakeup)
         self.pool = PoolService(self.store, self.clock, self.ids)
@@ -110,11 +124,21 @@ class Platform:
         self.accounts = AccountsService(self.store, self.clock, self.ids, self.auth)
         self.audit = AuditService(self.store, self.clock)
         self.rate_limiter = RateLimiter(self.clock)
+        self.billing = BillingService(self.store, self.clock)
+        self.exchange = ExchangeService(
+            self.store,
+            self.clock,
+            self.ids,
+            money=config.money,
+            thin_market_sellers=config.thin_market_sellers,
+        )
+        self.vouchers = VoucherService(self.store, self.clock, self.ids)
         self.scheduler = SchedulerLoop(
             self.store,
             self.clock,
             get_policy(config.policy, config.scheduler),
             throughput=load_throughput(config.throughput_path) if config.throughput_path else None,
+            money=config.money,
         )
         self.dispatcher = DispatcherLoop(
             self.store,
@@ -143,12 +167,31 @@ class Platform:
                 wakeup=self.dispatcher_wakeup,
                 stop=self._stop,
             ),
+            run_loop(
+                "market",
+                self.exchange.run_once,
+                period_s=self.config.market_period_s,
+                wakeup=self.market_wakeup,
+                stop=self._stop,
+            ),
         ]
+        if self.config.auction_period_s > 0:
+            self._threads.append(
+                run_loop(
+                    "auction",
+                    self.exchange.clear,
+                    period_s=self.config.auction_period_s,
+                    wakeup=self.auction_wakeup,
+                    stop=self._stop,
+                )
+            )
 
     def close(self) -> None:
         self._stop.set()
         self.scheduler_wakeup.notify()
         self.dispatcher_wakeup.notify()
+        self.market_wakeup.notify()
+        self.auction_wakeup.notify()
         for thread in self._threads:
             thread.join(timeout=5)
         self.store.close()

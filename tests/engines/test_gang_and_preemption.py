@@ -10,9 +10,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 from tests.engines.contract import python_every_user_can_run
+from tests.inprocess import InProcessClient
 
 from suanli.adapters.clock import SystemClock
 from suanli.adapters.engines.local import LocalEngine
@@ -24,7 +23,6 @@ from suanli.domain.jobs import Attempt, JobSpec, JobStatus, Placement
 from suanli.domain.resources import Resources
 from suanli.platform import Platform, PlatformConfig
 from suanli.ports.engine import EngineState, EngineTask
-from suanli.sdk.client import Client
 from suanli.services.bootstrap import LocalTokens, bootstrap_local
 from suanli.services.lifecycle import move
 from suanli.services.preemption import request_preemption
@@ -90,15 +88,6 @@ def test_an_ordinary_job_is_a_gang_of_one(tmp_path: Path, jobs_root: Path) -> No
 
 
 # --- the agent, in process, against the real API and a real engine --------------------
-
-
-class InProcessClient(Client):
-    """The SDK client, talking to an in-process app instead of over a socket."""
-
-    def __init__(self, app: FastAPI, token: str) -> None:
-        super().__init__("http://testserver", token)
-        self._http.close()
-        self._http = TestClient(app, headers={"Authorization": f"Bearer {token}"})
 
 
 @pytest.fixture

@@ -83,7 +83,9 @@ def test_only_the_operator_changes_shares_and_unknown_tenants_are_404(w: World) 
             w.plat.tenancy.set_share(who, DEFAULT_TENANT, weight=2, cohort=None)
     with pytest.raises(NotFound) as exc:
         w.plat.tenancy.set_share(w.operator, TenantId("nope"), weight=2, cohort=None)
-    assert exc.value.field == "tenant_id" and exc.value.hint and "suanli tenants" in exc.value.hint
+    assert (
+        exc.value.field == "tenant_id" and exc.value.hint and "suanli tenant list" in exc.value.hint
+    )
 
 
 # --- quotas -------------------------------------------------------------------------

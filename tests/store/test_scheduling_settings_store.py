@@ -172,7 +172,7 @@ def _usage(job: str, tenant: TenantId, day: int, units: float | None, dim: str) 
         1.0,
         at,
         at + timedelta(seconds=60),
-        60,
+        60_000,  # ms
         None if units is None else 0.1,
         units,
     )

@@ -124,7 +124,7 @@ def test_usage_of_an_attempt_is_recorded_once(store: SqlStore) -> None:
         2.0,
         START,
         START,
-        10,
+        10_000,  # ms
         0.5,
         2.0 * 10 * 0.5 / 3600,
     )

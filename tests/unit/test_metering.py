@@ -17,7 +17,7 @@ from suanli.logic.metering.attempts import (
     MeteringContext,
     day_segments,
     meter_attempt,
-    whole_seconds,
+    whole_ms,
 )
 from suanli.logic.metering.ratings import device_rating_pflops, node_ratings
 
@@ -99,26 +99,24 @@ def test_day_segments_add_up_and_stay_within_a_day(offset: float, length: float)
     start = T0 + timedelta(seconds=offset)
     end = start + timedelta(seconds=length)
     segments = list(day_segments(start, end))
-    assert sum(s for _, s in segments) == whole_seconds(start, end)
-    for seg_start, seconds in segments:
-        assert (seg_start + timedelta(seconds=seconds - 1)).date() == seg_start.date() or (
-            seconds == 0
-        )
+    assert sum(s for _, s in segments) == whole_ms(start, end)
+    for seg_start, ms in segments:
+        assert (seg_start + timedelta(milliseconds=ms - 1)).date() == seg_start.date() or (ms == 0)
 
 
 @given(st.lists(st.floats(0, 50, allow_nan=False), min_size=2, max_size=30))
-def test_back_to_back_attempts_never_count_a_second_twice(gaps: list[float]) -> None:
+def test_back_to_back_attempts_never_count_a_millisecond_twice(gaps: list[float]) -> None:
     """Attempts that follow each other (end of one <= start of the next) are billed at
-    most the seconds of the whole span: truncating both ends to the second never
-    double counts a shared second."""
+    most the milliseconds of the whole span: truncating both ends to the millisecond
+    never double counts a shared millisecond."""
     times = [T0]
     for g in gaps:
         times.append(times[-1] + timedelta(seconds=g))
     total = 0
     for i in range(0, len(times) - 1, 2):
-        total += whole_seconds(times[i], times[i + 1])
-    assert total <= whole_seconds(times[0], times[-1])
-    assert all(whole_seconds(a, b) >= 0 for a, b in itertools.pairwise(times))
+        total += whole_ms(times[i], times[i + 1])
+    assert total <= whole_ms(times[0], times[-1])
+    assert all(whole_ms(a, b) >= 0 for a, b in itertools.pairwise(times))
 
 
 @given(
@@ -133,7 +131,7 @@ def test_retried_attempts_are_metered_per_attempt_and_never_twice(
     spans: list[tuple[float, float]],
 ) -> None:
     """A job retried, preempted or requeued N times: each attempt's records cover exactly
-    its own whole seconds, and no (attempt, dimension, day) key repeats."""
+    its own milliseconds, and no (attempt, dimension, day) key repeats."""
     records = []
     expected = 0
     t = T0
@@ -141,9 +139,33 @@ def test_retried_attempts_are_metered_per_attempt_and_never_twice(
         start = t + timedelta(seconds=gap)
         end = start + timedelta(seconds=length)
         records += meter_attempt(attempt(number, start, end, gpus={}), ctx({CPU: 1e-5}))
-        expected += whole_seconds(start, end)
+        expected += whole_ms(start, end)
         t = end
     cpu = [r for r in records if r.dimension == CPU]
-    assert sum(r.seconds for r in cpu) == expected
+    assert sum(r.milliseconds for r in cpu) == expected
     keys = [(r.attempt, r.dimension, r.started_at) for r in records]
     assert len(keys) == len(set(keys))
+
+
+def test_a_sub_second_attempt_is_metered_to_the_millisecond() -> None:
+    """A 250 ms attempt used 250 ms: under whole seconds it metered 0 s, and a stream of
+    short jobs would have been free."""
+    start = T0 + timedelta(microseconds=900_000)
+    (gpu,) = [
+        r
+        for r in meter_attempt(
+            attempt(1, start, start + timedelta(milliseconds=250), gpus={"A100-80GB": 2}),
+            ctx({"gpu:A100-80GB": 0.2}),
+        )
+        if r.dimension.startswith("gpu:")
+    ]
+    assert gpu.milliseconds == 250 and gpu.seconds == 0.25
+    assert gpu.amount == 0.5  # device-seconds
+    assert gpu.standard_units == 2 * 250 * 0.2 / 3_600_000
+
+
+@given(st.integers(0, 10**12), st.integers(0, 10**9))
+def test_whole_ms_is_exact_for_any_instants(start_us: int, length_us: int) -> None:
+    start = T0 + timedelta(microseconds=start_us)
+    end = start + timedelta(microseconds=length_us)
+    assert whole_ms(start, end) == (start_us + length_us) // 1000 - start_us // 1000

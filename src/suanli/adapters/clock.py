@@ -41,3 +41,21 @@ class ManualClock:
         with self._lock:
             self._now += timedelta(seconds=seconds)
             self._mono += seconds
+
+
+class OffsetClock(SystemClock):
+    """The system clock shifted by an adjustable offset: time runs at real speed, so
+    real engines' timestamps stay consistent, while demos and tests can place the
+    platform before, inside or after an hour-long block without waiting for it."""
+
+    def __init__(self, offset: timedelta = timedelta(0)) -> None:
+        self._offset = offset
+        self._lock = threading.Lock()
+
+    def set_offset(self, offset: timedelta) -> None:
+        with self._lock:
+            self._offset = offset
+
+    def now(self) -> datetime:
+        with self._lock:
+            return datetime.now(UTC) + self._offset

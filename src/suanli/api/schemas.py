@@ -189,7 +189,7 @@ class UsagePublic(BaseModel):
     (SCH: PFLOPS-hours) of the job's workload class, with the per-unit `ratings` (PFLOPS
     per core or device) it was computed from (docs/metering.md)."""
 
-    wall_seconds: int = 0
+    wall_seconds: float = 0
     cpu_core_seconds: float = 0.0
     memory_mb_seconds: float = 0.0
     gpu_seconds: dict[str, float] = Field(default_factory=dict)

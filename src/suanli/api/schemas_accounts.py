@@ -17,6 +17,9 @@ class TenantCreate(Strict):
     name: str = Field("", max_length=200, description="display name; default: the id")
     sector: str = Field("other", max_length=32, description="industry, e.g. finance, 金融")
     contact: str = Field("", max_length=200, description="who to call: e-mail, phone")
+    size: str = Field(
+        "unknown", max_length=16, description="firm size: micro, small, medium, large, unknown"
+    )
 
 
 class UserCreate(Strict):
@@ -51,6 +54,7 @@ class TenantDetail(BaseModel):
     name: str
     sector: str
     contact: str
+    size: str = "unknown"
     created_at: datetime | None
     users: list[UserPublic]
 

@@ -36,13 +36,16 @@ def tenant_add(
     name: Annotated[str, typer.Option(help="display name (default: the id)")] = "",
     sector: Annotated[str, typer.Option(help="industry, e.g. finance, 金融")] = "other",
     contact: Annotated[str, typer.Option(help="e-mail or phone of who to call")] = "",
+    size: Annotated[
+        str, typer.Option(help="firm size: micro, small, medium, large or unknown")
+    ] = "unknown",
     json_out: JsonOpt = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
     """Create a tenant (operator)."""
     with operator_client(url, token) as c:
-        data = call(c.add_tenant, tenant, name=name, sector=sector, contact=contact)
+        data = call(c.add_tenant, tenant, name=name, sector=sector, contact=contact, size=size)
     if json_out:
         render.print_json(data)
     else:

@@ -32,6 +32,12 @@ class AuditAction(StrEnum):
     PROVIDER_ADD = "provider.add"
     CLUSTER_ADD = "cluster.add"
     CLUSTER_CALIBRATE = "cluster.calibrate"
+    DEPOSIT = "ledger.deposit"
+    CREDIT_SET = "ledger.credit"
+    PAYOUT = "ledger.payout"
+    MARKET_CLEAR = "market.clear"
+    VOUCHER_ISSUE = "voucher.issue"
+    VOUCHER_REVOKE = "voucher.revoke"
 
 
 @dataclass(frozen=True, slots=True)

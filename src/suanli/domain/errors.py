@@ -55,3 +55,7 @@ class RateLimited(DomainError):
     def __init__(self, message: str, *, retry_after_s: float, hint: str | None = None):
         super().__init__(message, hint=hint)
         self.retry_after_s = retry_after_s
+
+
+class InsufficientFunds(Conflict):
+    """The tenant's cash plus credit line cannot cover what must be held or paid."""

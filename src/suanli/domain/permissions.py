@@ -50,6 +50,25 @@ class Permission(StrEnum):
     """Create, list and revoke any user's tokens."""
     AUDIT_READ = "audit:read"
     """Read the audit log of security-relevant actions."""
+    MARKET_READ = "market:read"
+    """See the exchange's book (offers; bids only in aggregate), clearing prices, posted
+    prices and trades (one's own tenant's or provider's without SEE_ALL_TENANTS)."""
+    MARKET_OFFER = "market:offer"
+    """Offer a provider's capacity (a provider admin: its own clusters')."""
+    MARKET_BID = "market:bid"
+    """Bid for blocks and resell won ones, for one's own tenant."""
+    MARKET_CLEAR = "market:clear"
+    """Run a clearing of the call auction."""
+    BILLING_READ = "billing:read"
+    """Balances and statements (one's own tenant's or provider's without SEE_ALL_TENANTS)."""
+    BILLING_WRITE = "billing:write"
+    """Record deposits and payouts, set credit lines."""
+    LEDGER_CHECK = "ledger:check"
+    """Verify the whole ledger sums to zero."""
+    VOUCHER_READ = "voucher:read"
+    """See vouchers (one's own tenant's without SEE_ALL_TENANTS) and the voucher report."""
+    VOUCHER_WRITE = "voucher:write"
+    """Issue and revoke vouchers."""
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
@@ -61,6 +80,9 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.PRICE_WRITE,
             Permission.USAGE_READ,
             Permission.TOKENS_OWN,
+            Permission.MARKET_READ,
+            Permission.MARKET_OFFER,
+            Permission.BILLING_READ,
         }
     ),
     Role.CONSUMER: frozenset(
@@ -74,6 +96,10 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.USAGE_READ,
             Permission.ACCOUNTS_READ,
             Permission.TOKENS_OWN,
+            Permission.MARKET_READ,
+            Permission.MARKET_BID,
+            Permission.BILLING_READ,
+            Permission.VOUCHER_READ,
         }
     ),
     Role.AUDITOR: frozenset(
@@ -86,6 +112,10 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.ACCOUNTS_READ,
             Permission.AUDIT_READ,
             Permission.TOKENS_OWN,
+            Permission.MARKET_READ,
+            Permission.BILLING_READ,
+            Permission.LEDGER_CHECK,
+            Permission.VOUCHER_READ,
         }
     ),
     Role.AGENT: frozenset({Permission.AGENT}),

@@ -44,6 +44,8 @@ class Tenant:
     contact: str = ""
     """Who to call about it: free text (an e-mail address, a phone number)."""
     created_at: datetime | None = None
+    size: str = "unknown"
+    """Firm size (micro, small, medium, large, unknown): voucher schemes select by it."""
 
 
 @dataclass(frozen=True, slots=True)

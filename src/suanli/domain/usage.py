@@ -1,12 +1,12 @@
 """Usage records: what one attempt consumed, per resource dimension.
 
 A record covers one attempt of one job on one node, for one dimension (``cpu``,
-``memory``, or ``gpu:MODEL``) and at most one UTC day: `quantity` units held for `seconds`
-seconds, so `amount = quantity * seconds` (core-seconds, MiB-seconds, device-seconds).
-`rating_pflops` is the rating of one unit (core or device) in the job's workload class,
-and `standard_units = amount * rating_pflops / 3600` in standard compute-hours (SCH,
-PFLOPS-hours); both are None for memory and for hardware that has no rating (docs/
-metering.md).
+``memory``, or ``gpu:MODEL``) and at most one UTC day: `quantity` units held for
+`milliseconds` ms, so `amount = quantity * milliseconds / 1000` (core-, MiB- or
+device-seconds). `rating_pflops` is the rating of one unit (core or device) in the job's
+workload class, and `standard_units = quantity * milliseconds * rating_pflops / 3,600,000`
+in standard compute-hours (SCH, PFLOPS-hours); both are None for memory and for hardware
+that has no rating (docs/metering.md).
 """
 
 from __future__ import annotations
@@ -37,10 +37,15 @@ class UsageRecord:
     quantity: float
     started_at: datetime
     ended_at: datetime
-    seconds: int
+    milliseconds: int
     rating_pflops: float | None = None
     standard_units: float | None = None
 
     @property
+    def seconds(self) -> float:
+        return self.milliseconds / 1000
+
+    @property
     def amount(self) -> float:
-        return self.quantity * self.seconds
+        """Quantity x seconds (unit-seconds), from the milliseconds."""
+        return self.quantity * self.milliseconds / 1000

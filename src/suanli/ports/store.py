@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from typing import Protocol
 
 from suanli.domain.audit import AuditEvent
@@ -25,11 +26,24 @@ from suanli.domain.ids import (
     UserId,
 )
 from suanli.domain.jobs import MAX_LOG_BYTES, Attempt, Job, JobEvent, JobStatus
+from suanli.domain.ledger import JobHold, LedgerLine, Posting
+from suanli.domain.market import (
+    Bid,
+    BidId,
+    Clearing,
+    Offer,
+    OfferId,
+    OrderStatus,
+    PostedPrice,
+    Trade,
+    TradeId,
+)
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Principal, Tenant, TokenInfo, User
 from suanli.domain.usage import UsageRecord
+from suanli.domain.vouchers import Voucher, VoucherId, VoucherUse
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +70,8 @@ class UsageTotal:
     workload_class: str
     dimension: str
     amount: float
-    seconds: int
+    seconds: float
+    """Summed over records, from their milliseconds."""
     jobs: int
     standard_units: float = 0.0
     unrated_amount: float = 0.0
@@ -331,6 +346,124 @@ class LogRepo(Protocol):
         ...
 
 
+class MarketRepo(Protocol):
+    """Offers, bids, clearings, trades and posted prices."""
+
+    def add_offer(self, offer: Offer) -> None: ...
+    def get_offer(self, offer_id: OfferId, *, for_update: bool = False) -> Offer | None: ...
+    def save_offer(self, offer: Offer) -> None:
+        """Store its status and sold quantity."""
+        ...
+
+    def list_offers(
+        self,
+        *,
+        statuses: tuple[OrderStatus, ...] = (),
+        provider_id: ProviderId | None = None,
+        limit: int = 1000,
+    ) -> list[Offer]:
+        """Oldest first (time priority)."""
+        ...
+
+    def add_bid(self, bid: Bid) -> None: ...
+    def get_bid(self, bid_id: BidId, *, for_update: bool = False) -> Bid | None: ...
+    def save_bid(self, bid: Bid) -> None: ...
+    def list_bids(
+        self,
+        *,
+        statuses: tuple[OrderStatus, ...] = (),
+        tenant_id: TenantId | None = None,
+        limit: int = 1000,
+    ) -> list[Bid]:
+        """Oldest first (time priority)."""
+        ...
+
+    def add_clearing(self, clearing: Clearing) -> None: ...
+    def list_clearings(self, limit: int = 20) -> list[Clearing]:
+        """Newest first."""
+        ...
+
+    def add_trades(self, trades: Sequence[Trade]) -> None: ...
+    def get_trade(self, trade_id: TradeId, *, for_update: bool = False) -> Trade | None: ...
+    def save_trade(self, trade: Trade) -> None:
+        """Store its failure time and settled flag."""
+        ...
+
+    def list_trades(
+        self,
+        *,
+        tenant_id: TenantId | None = None,
+        provider_id: ProviderId | None = None,
+        cluster_id: ClusterId | None = None,
+        active_at: datetime | None = None,
+        ended_before: datetime | None = None,
+        settled: bool | None = None,
+        limit: int = 1000,
+    ) -> list[Trade]:
+        """Trades by block start; `active_at`: whose block contains that instant;
+        `ended_before`: whose block ended before it."""
+        ...
+
+    def set_posted_price(self, price: PostedPrice) -> None: ...
+    def list_posted_prices(self, cluster_id: ClusterId | None = None) -> list[PostedPrice]: ...
+
+
+class LedgerRepo(Protocol):
+    """The double-entry ledger, credit lines and escrow holds of jobs."""
+
+    def post(self, posting: Posting) -> bool:
+        """Write a balanced posting; False (and nothing written) if its key exists."""
+        ...
+
+    def has(self, key: str) -> bool: ...
+    def balance(self, account: str) -> Decimal: ...
+    def balances(self, prefix: str = "") -> dict[str, Decimal]:
+        """Every account starting with `prefix` that has entries, with its balance."""
+        ...
+
+    def check(self) -> tuple[Decimal, list[str], int]:
+        """(sum of every entry, keys of postings that do not sum to zero, postings)."""
+        ...
+
+    def lines(
+        self, accounts: Sequence[str], *, since: datetime | None, until: datetime | None
+    ) -> list[LedgerLine]:
+        """Entries on these accounts in [since, until), in posting order."""
+        ...
+
+    def balance_before(self, accounts: Sequence[str], at: datetime) -> Decimal: ...
+    def lock_tenant(self, tenant_id: TenantId, at: datetime) -> Decimal:
+        """Lock the tenant's money (row lock until the transaction ends; created on first
+        use) and return its credit line."""
+        ...
+
+    def set_credit(self, tenant_id: TenantId, credit: Decimal, at: datetime) -> None: ...
+    def credit(self, tenant_id: TenantId) -> Decimal:
+        """The tenant's credit line (0 if never set), without locking."""
+        ...
+
+    def add_hold(self, hold: JobHold) -> None: ...
+    def get_hold(self, job_id: JobId, attempt: int) -> JobHold | None: ...
+    def mark_hold_settled(self, job_id: JobId, attempt: int) -> None: ...
+    def unsettled_holds(self) -> list[JobHold]: ...
+
+
+class VoucherRepo(Protocol):
+    def add(self, voucher: Voucher) -> None: ...
+    def get(self, voucher_id: VoucherId) -> Voucher | None: ...
+    def find(self, tenant_id: TenantId | None = None) -> list[Voucher]: ...
+    def revoke(self, voucher_id: VoucherId, at: datetime) -> None: ...
+    def add_use(self, use: VoucherUse) -> bool:
+        """Record a subsidy; False (nothing written) if the invoice was subsidised."""
+        ...
+
+    def used_in_year(
+        self, voucher_ids: Sequence[VoucherId], year: int
+    ) -> dict[VoucherId, Decimal]: ...
+
+    def uses(self, *, since: datetime | None = None) -> list[VoucherUse]: ...
+
+
 class UnitOfWork(Protocol):
     pool: PoolRepo
     tenancy: TenancyRepo
@@ -338,6 +471,9 @@ class UnitOfWork(Protocol):
     jobs: JobRepo
     usage: UsageRepo
     logs: LogRepo
+    market: MarketRepo
+    ledger: LedgerRepo
+    vouchers: VoucherRepo
 
     def commit(self) -> None: ...
 

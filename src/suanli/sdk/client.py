@@ -244,10 +244,16 @@ class Client:
         return result
 
     def add_tenant(
-        self, tenant_id: str, *, name: str = "", sector: str = "other", contact: str = ""
+        self,
+        tenant_id: str,
+        *,
+        name: str = "",
+        sector: str = "other",
+        contact: str = "",
+        size: str = "unknown",
     ) -> dict[str, Any]:
         """Create a tenant (operator)."""
-        body = {"id": tenant_id, "name": name, "sector": sector, "contact": contact}
+        body = {"id": tenant_id, "name": name, "sector": sector, "contact": contact, "size": size}
         result: dict[str, Any] = self._json("POST", "/v1/tenants", json=body)
         return result
 

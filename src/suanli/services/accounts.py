@@ -24,11 +24,13 @@ from suanli.domain.ids import TOKEN_PREFIX, ProviderId, TenantId, TokenId, UserI
 from suanli.domain.permissions import Permission, allows, require
 from suanli.domain.standard import parse_sector
 from suanli.domain.tenancy import USER_ROLES, Principal, Role, Tenant, TokenInfo, User
+from suanli.domain.vouchers import TENANT_SIZES
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
-from suanli.ports.store import Store, UnitOfWork
+from suanli.ports.store import Store
 from suanli.services.audit import record
 from suanli.services.auth import Authenticator, hash_token
+from suanli.services.tenancy import require_tenant
 
 OPERATOR_TENANT = TenantId("operator")
 """The tenant operators' own jobs are billed to (made at first start)."""
@@ -60,15 +62,14 @@ def _text(value: str, *, field: str, limit: int) -> str:
     return value.strip()
 
 
-def _tenant_or_404(uow: UnitOfWork, tenant_id: TenantId) -> Tenant:
-    tenant = uow.tenancy.get_tenant(tenant_id)
-    if tenant is None:
-        raise NotFound(
-            f"No tenant {tenant_id!r}.",
-            field="tenant_id",
-            hint="list tenants with `suanli tenant list`.",
+def _size(text: str) -> str:
+    if text not in TENANT_SIZES:
+        raise InvalidInput(
+            f"Unknown firm size {text!r}.",
+            field="size",
+            hint=f"use one of {', '.join(TENANT_SIZES)}.",
         )
-    return tenant
+    return text
 
 
 class AccountsService:
@@ -88,6 +89,7 @@ class AccountsService:
         name: str = "",
         sector: str = "other",
         contact: str = "",
+        size: str = "unknown",
     ) -> Tenant:
         """Create a tenant (operator). Its fair-share weight starts at 1 with no cohort
         and no quota (`suanli share`, `suanli quota set`)."""
@@ -99,6 +101,7 @@ class AccountsService:
             parse_sector(sector).value,
             _text(contact, field="contact", limit=MAX_CONTACT),
             self._clock.now(),
+            _size(size),
         )
         with self._store.unit_of_work() as uow:
             if uow.tenancy.get_tenant(tenant_id) is not None:
@@ -125,7 +128,7 @@ class AccountsService:
         require(principal, Permission.ACCOUNTS_READ)
         self._check_tenant_visible(principal, tenant_id)
         with self._store.unit_of_work(readonly=True) as uow:
-            tenant = _tenant_or_404(uow, tenant_id)
+            tenant = require_tenant(uow, tenant_id)
             return tenant, uow.tenancy.list_users(tenant_id=tenant_id)
 
     def _check_tenant_visible(self, principal: Principal, tenant_id: TenantId | None) -> None:
@@ -190,7 +193,7 @@ class AccountsService:
             if uow.tenancy.get_user(user_id) is not None:
                 raise Conflict(f"User {user_id!r} already exists.", field="id")
             if tenant_id is not None:
-                _tenant_or_404(uow, tenant_id)
+                require_tenant(uow, tenant_id)
             if provider_id is not None and uow.pool.get_provider(provider_id) is None:
                 raise NotFound(
                     f"No provider {provider_id!r}.",

@@ -24,6 +24,7 @@ from suanli.ports.ids import IdGenerator
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import JobFilter, Store, UnitOfWork
 from suanli.services.audit import record
+from suanli.services.billing import release_hold
 from suanli.services.lifecycle import move
 
 STREAMS = ("stdout", "stderr")
@@ -259,6 +260,7 @@ class JobService:
                             attempt, status=JobStatus.CANCELLED, reason="Cancelled before dispatch."
                         )
                     )
+                    release_hold(uow, attempt.job_id, attempt.number, now, "cancelled")
                 job = move(
                     uow,
                     job,

@@ -14,6 +14,7 @@ from suanli.domain.jobs import Attempt, Job, JobEvent, JobStatus, check_transiti
 from suanli.logic.metering.attempts import MeteringContext, meter_attempt
 from suanli.logic.metering.ratings import node_ratings
 from suanli.ports.store import UnitOfWork
+from suanli.services.billing import MoneyPolicy, release_hold, settle_attempt
 
 RELEASED: dict[str, object] = {
     "cluster_id": None,
@@ -81,7 +82,10 @@ def end_attempt(
         ratings=rate(attempt.node_id, attempt.allocation.gpus),
         node_ratings={n: rate(n, gpus) for n, gpus in gpus_by_node.items()},
     )
-    uow.usage.add(meter_attempt(ended, ctx))
+    records = meter_attempt(ended, ctx)
+    uow.usage.add(records)
+    # settled from exactly the records just metered, in the same transaction
+    settle_attempt(uow, job, ended, records, ended.ended_at or attempt.scheduled_at, MoneyPolicy())
     return ended
 
 
@@ -168,6 +172,7 @@ def withdraw(uow: UnitOfWork, job: Job, attempt: Attempt, *, why: str, at: datet
             attempt, status=JobStatus.LOST, ended_at=at, reason=f"withdrawn before dispatch: {why}"
         )
     )
+    release_hold(uow, attempt.job_id, attempt.number, at, "withdrawn before dispatch")
     return move(
         uow,
         job,

@@ -20,9 +20,11 @@ from datetime import date, datetime, timedelta
 from suanli.domain.geo import LatencyMatrix, Place
 from suanli.domain.geo import places as default_places
 from suanli.domain.ids import ClusterId, JobId, RegionId, TenantId
-from suanli.domain.jobs import Attempt, Job, JobStatus
-from suanli.domain.pool import Region
+from suanli.domain.jobs import Attempt, Job, JobStatus, PriorityClass
+from suanli.domain.market import Lane
+from suanli.domain.pool import Cluster, Region
 from suanli.domain.quota import Quota, TenantShare
+from suanli.logic.reservations import Key, ReservationBook, demand
 from suanli.logic.scheduling.cycle import CycleResult
 from suanli.logic.scheduling.decisions import Admit
 from suanli.logic.scheduling.incremental import CycleMemo, decide
@@ -30,6 +32,7 @@ from suanli.logic.scheduling.policy import Policy, Rebalancing
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, Snapshot
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
+from suanli.services.billing import MoneyPolicy, hold_for_admission
 from suanli.services.lifecycle import move
 from suanli.services.pool import cluster_usage, reliability_by_cluster
 from suanli.services.preemption import request_preemption
@@ -182,6 +185,30 @@ def take_snapshot(
     )
 
 
+def reservation_book(uow: UnitOfWork, snapshot: Snapshot, now: datetime) -> ReservationBook:
+    """The reserved blocks active now, what their holders' jobs use and what is free."""
+    trades = [t for t in uow.market.list_trades(active_at=now) if t.lane is Lane.RESERVED]
+    if not trades:
+        return ReservationBook()
+    resold: dict[str, float] = {}
+    for offer in uow.market.list_offers():
+        if offer.resale_of is not None and offer.sold:
+            resold[offer.resale_of] = resold.get(offer.resale_of, 0.0) + float(offer.sold)
+    free: dict[Key, float] = {}
+    for cluster in snapshot.clusters:
+        for node in cluster.nodes:
+            for resource, amount in demand(node.free).items():
+                key = (cluster.id, resource)
+                free[key] = free.get(key, 0.0) + amount
+    holding = [
+        (job.tenant_id, job.cluster_id, p.allocation)
+        for job in snapshot.running
+        if job.cluster_id is not None
+        for p in job.placed()
+    ]
+    return ReservationBook.build(trades, resold, holding, free, now)
+
+
 class SchedulerLoop:
     def __init__(
         self,
@@ -192,8 +219,10 @@ class SchedulerLoop:
         throughput: Mapping[tuple[str, str], float] | None = None,
         slow_refresh_s: float = 30.0,
         usage_half_life_s: float = USAGE_HALF_LIFE_S,
+        money: MoneyPolicy | None = None,
     ) -> None:
         self._store = store
+        self._money = money or MoneyPolicy()
         self._clock = clock
         self.policy = policy
         self._queue = QueueCache(clock)
@@ -249,10 +278,17 @@ class SchedulerLoop:
         with self._store.unit_of_work() as uow:
             # The snapshot was read in another transaction: a cluster may have become
             # unreachable (or been drained) since; never place work on it.
-            ready = {c.id for c in uow.pool.list_clusters() if c.state.schedulable()}
+            clusters = {c.id: c for c in uow.pool.list_clusters() if c.state.schedulable()}
+            book = reservation_book(uow, snapshot, now)
+            money_reasons: dict[JobId, str] = {}
             for decision in result.admitted:
-                if decision.cluster_id in ready and self._admit(uow, decision, regions, now):
+                if decision.cluster_id not in clusters:
+                    continue
+                outcome = self._admit(uow, decision, regions, now, book, clusters, self._money)
+                if outcome is True:
                     admitted += 1
+                elif isinstance(outcome, str):
+                    money_reasons[decision.job_id] = outcome
             for preemption in result.preemptions:
                 for victim_id in preemption.victims:
                     victim = uow.jobs.get_for_update(victim_id)
@@ -271,18 +307,42 @@ class SchedulerLoop:
             reasons = {
                 w.job_id: w.reason for w in result.waiting if old_reason[w.job_id] != w.reason
             }
+            reasons.update(
+                (job_id, why) for job_id, why in money_reasons.items() if old_reason[job_id] != why
+            )
             uow.jobs.set_reasons(list(reasons.items()))
             uow.commit()
         return admitted, marked, reasons
 
     @staticmethod
     def _admit(
-        uow: UnitOfWork, decision: Admit, regions: Mapping[ClusterId, RegionId], now: datetime
-    ) -> bool:
+        uow: UnitOfWork,
+        decision: Admit,
+        regions: Mapping[ClusterId, RegionId],
+        now: datetime,
+        book: ReservationBook,
+        clusters: Mapping[ClusterId, Cluster],
+        money: MoneyPolicy,
+    ) -> bool | str:
+        """True when admitted; a reason when it must wait (reserved capacity, funds);
+        False when the job is no longer pending."""
         job = uow.jobs.get_for_update(decision.job_id)
         if job is None or job.status is not JobStatus.PENDING:
             return False
         number = job.attempt + 1
+        preemptible = job.spec.priority_class is PriorityClass.PREEMPTIBLE
+        blocked, block = book.check(
+            job.tenant_id, decision.cluster_id, decision.allocation, preemptible
+        )
+        if blocked:
+            return blocked
+        cluster = clusters[decision.cluster_id]
+        unfunded = hold_for_admission(
+            uow, job, number, cluster, decision.allocation, now, money, block
+        )
+        if unfunded:
+            return unfunded
+        book.admit(job.tenant_id, decision.cluster_id, decision.allocation)
         # a gang keeps its placements (with members per node) even on one node
         members = sum(p.members for p in decision.placements)
         gang = decision.placements if job.spec.gang_size > 1 or members > 1 else ()

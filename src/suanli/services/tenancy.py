@@ -94,15 +94,32 @@ def from_stored(flavor: str, amount: int | None) -> float | None:
     return amount / 1000 if flavor == CPU_FLAVOR else float(amount)
 
 
-def _require_tenant(uow: UnitOfWork, tenant_id: TenantId) -> Tenant:
+def require_tenant(uow: UnitOfWork, tenant_id: TenantId) -> Tenant:
+    """The tenant, or NotFound saying how to list them."""
     tenant = uow.tenancy.get_tenant(tenant_id)
     if tenant is None:
         raise NotFound(
             f"No tenant {tenant_id!r}.",
             field="tenant_id",
-            hint="list tenants with `suanli tenants` (GET /v1/tenants).",
+            hint="list tenants with `suanli tenant list` (GET /v1/tenants).",
         )
     return tenant
+
+
+def scoped_tenant(principal: Principal, tenant_id: TenantId | None) -> TenantId:
+    """The tenant a read is about: one's own for a consumer (another's is NotFound, as if
+    it did not exist); any named one for roles that see all tenants, who must name it."""
+    if allows(principal.role, Permission.SEE_ALL_TENANTS):
+        if tenant_id is None:
+            if principal.tenant_id is not None:
+                return principal.tenant_id
+            raise InvalidInput(
+                "Name the tenant.", field="tenant", hint="pass --tenant (GET ...?tenant=ID)."
+            )
+        return tenant_id
+    if tenant_id not in (None, principal.tenant_id):
+        raise NotFound(f"No tenant {tenant_id!r}.", field="tenant")
+    return principal.own_tenant()
 
 
 class TenancyService:
@@ -147,7 +164,7 @@ class TenancyService:
             slug(cohort, field="cohort")
         share = TenantShare(tenant_id, weight, cohort)
         with self._store.unit_of_work() as uow:
-            _require_tenant(uow, tenant_id)
+            require_tenant(uow, tenant_id)
             uow.tenancy.set_share(share)
             record(
                 uow,
@@ -167,7 +184,7 @@ class TenancyService:
         scope = self._visible(principal, tenant_id)
         with self._store.unit_of_work(readonly=True) as uow:
             if scope is not None:
-                _require_tenant(uow, scope)
+                require_tenant(uow, scope)
             return uow.tenancy.list_quotas(scope)
 
     def set_quota(
@@ -192,7 +209,7 @@ class TenancyService:
             to_stored(name, lending_limit, field="lending_limit"),
         )
         with self._store.unit_of_work() as uow:
-            _require_tenant(uow, tenant_id)
+            require_tenant(uow, tenant_id)
             uow.tenancy.set_quota(quota)
             record(
                 uow,
@@ -216,7 +233,7 @@ class TenancyService:
         except InvalidInput:
             name = flavor.strip()  # a row for a model the catalog no longer knows
         with self._store.unit_of_work() as uow:
-            _require_tenant(uow, tenant_id)
+            require_tenant(uow, tenant_id)
             if not uow.tenancy.delete_quota(tenant_id, name):
                 raise NotFound(
                     f"Tenant {tenant_id!r} has no quota for {name!r}.",

@@ -11,11 +11,23 @@ from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.database import READONLY, make_engine, migrate
 from suanli.adapters.store_sql.job_repo import SqlJobRepo
+from suanli.adapters.store_sql.ledger_repo import SqlLedgerRepo, SqlVoucherRepo
 from suanli.adapters.store_sql.log_repo import SqlLogRepo
+from suanli.adapters.store_sql.market_repo import SqlMarketRepo
 from suanli.adapters.store_sql.pool_repo import SqlPoolRepo
 from suanli.adapters.store_sql.tenancy_repo import SqlAuditRepo, SqlTenancyRepo
 from suanli.adapters.store_sql.usage_repo import SqlUsageRepo
-from suanli.ports.store import AuditRepo, JobRepo, LogRepo, PoolRepo, TenancyRepo, UsageRepo
+from suanli.ports.store import (
+    AuditRepo,
+    JobRepo,
+    LedgerRepo,
+    LogRepo,
+    MarketRepo,
+    PoolRepo,
+    TenancyRepo,
+    UsageRepo,
+    VoucherRepo,
+)
 
 
 class SqlUnitOfWork:
@@ -28,6 +40,9 @@ class SqlUnitOfWork:
         self.jobs: JobRepo = SqlJobRepo(conn)
         self.usage: UsageRepo = SqlUsageRepo(conn)
         self.logs: LogRepo = SqlLogRepo(conn)
+        self.market: MarketRepo = SqlMarketRepo(conn)
+        self.ledger: LedgerRepo = SqlLedgerRepo(conn)
+        self.vouchers: VoucherRepo = SqlVoucherRepo(conn)
 
     def commit(self) -> None:
         self.conn.commit()

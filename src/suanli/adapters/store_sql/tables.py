@@ -128,6 +128,7 @@ tenants = Table(
     Column("sector", String(32), nullable=False, default="other", server_default="other"),
     Column("contact", String(200), nullable=False, default="", server_default=""),
     Column("created_at", UTCDateTime()),
+    Column("size", String(16), nullable=False, default="unknown", server_default="unknown"),
 )
 
 users = Table(
@@ -275,10 +276,10 @@ usage_records = Table(
     Column("started_at", UTCDateTime(), nullable=False),
     Column("ended_at", UTCDateTime(), nullable=False),
     Column("day", String(10), nullable=False),  # UTC 'YYYY-MM-DD' of the record
-    Column("seconds", BigInteger, nullable=False),
+    Column("milliseconds", BigInteger, nullable=False, server_default="0"),
     Column("rating_pflops", Float),
     Column("standard_units", Float),
-    # One record per attempt, dimension and UTC day: the same second is never metered
+    # One record per attempt, dimension and UTC day: the same millisecond is never metered
     # twice, and daily totals need no splitting at query time.
     UniqueConstraint("job_id", "attempt", "dimension", "started_at"),
     Index(None, "tenant_id", "started_at"),
@@ -292,7 +293,7 @@ usage_records = Table(
         "dimension",
         "job_id",
         "quantity",
-        "seconds",
+        "milliseconds",
         "standard_units",
         "rating_pflops",
     ),
@@ -308,4 +309,183 @@ log_chunks = Table(
     Column("offset", BigInteger, nullable=False),
     Column("data", LargeBinary, nullable=False),
     UniqueConstraint("job_id", "attempt", "stream", "offset"),
+)
+
+# --- the exchange and the ledger (migration 0006) ---------------------------------------
+# Money is integer fen (`*_fen`), rates integer 1/10,000 CNY (`*_e4`), quantities integer
+# millionths (`*_u`): exact on every backend, where SQLite would store a Numeric as a float.
+
+offers = Table(
+    "offers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("provider_id", String(ID), ForeignKey("providers.id"), nullable=False),
+    Column("cluster_id", String(ID), ForeignKey("clusters.id"), nullable=False),
+    Column("model", String(64)),
+    Column("region_id", String(ID), nullable=False),
+    Column("start", UTCDateTime(), nullable=False),
+    Column("hours", Integer, nullable=False),
+    Column("lane", String(16), nullable=False),
+    Column("devices", Integer, nullable=False),
+    Column("reserve_e4", BigInteger, nullable=False),
+    Column("posted_at", UTCDateTime(), nullable=False),
+    Column("posted_by", String(ID)),
+    Column("status", String(16), nullable=False),
+    Column("sold_u", BigInteger, nullable=False, default=0),
+    Column("resale_of", String(ID)),
+    Column("seller_tenant", String(ID), ForeignKey("tenants.id")),
+    Index(None, "status", "start"),
+)
+
+bids = Table(
+    "bids",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("tenant_id", String(ID), ForeignKey("tenants.id"), nullable=False),
+    Column("user_id", String(ID)),
+    Column("unit", String(48), nullable=False),
+    Column("quantity_u", BigInteger, nullable=False),
+    Column("limit_e4", BigInteger, nullable=False),
+    Column("products", JSON, nullable=False),
+    Column("posted_at", UTCDateTime(), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("filled_u", BigInteger, nullable=False, default=0),
+    Column("held_fen", BigInteger, nullable=False, default=0),
+    Index(None, "status"),
+    Index(None, "tenant_id"),
+)
+
+clearings = Table(
+    "clearings",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("bids", Integer, nullable=False),
+    Column("offers", Integer, nullable=False),
+    Column("trades", Integer, nullable=False),
+    Column("welfare_fen", BigInteger, nullable=False),
+    Column("prices", JSON, nullable=False),
+    Column("reduced", JSON, nullable=False),
+    Index(None, "at"),
+)
+
+trades = Table(
+    "trades",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("clearing_id", String(ID), ForeignKey("clearings.id"), nullable=False),
+    Column("bid_id", String(ID), ForeignKey("bids.id"), nullable=False),
+    Column("offer_id", String(ID), ForeignKey("offers.id"), nullable=False),
+    Column("tenant_id", String(ID), ForeignKey("tenants.id"), nullable=False),
+    Column("provider_id", String(ID), nullable=False),
+    Column("cluster_id", String(ID), nullable=False),
+    Column("model", String(64)),
+    Column("region_id", String(ID), nullable=False),
+    Column("start", UTCDateTime(), nullable=False),
+    Column("hours", Integer, nullable=False),
+    Column("lane", String(16), nullable=False),
+    Column("device_hours_u", BigInteger, nullable=False),
+    Column("units_u", BigInteger, nullable=False),
+    Column("price_e4", BigInteger, nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("seller_tenant", String(ID)),
+    Column("failed_at", UTCDateTime()),
+    Column("settled", Boolean, nullable=False, default=False),
+    Index(None, "tenant_id", "start"),
+    Index(None, "cluster_id", "start"),
+    Index(None, "settled"),
+)
+
+posted_prices = Table(
+    "posted_prices",
+    metadata,
+    Column("cluster_id", String(ID), ForeignKey("clusters.id"), primary_key=True),
+    Column("resource", String(48), primary_key=True),
+    Column("lane", String(16), primary_key=True),
+    Column("price_e4", BigInteger, nullable=False),
+    Column("floor_e4", BigInteger, nullable=False),
+    Column("utilisation", Float, nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+ledger_postings = Table(
+    "ledger_postings",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("key", String(200), nullable=False, unique=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("memo", String(500), nullable=False),
+    Column("tenant_id", String(ID)),
+    Column("refs", JSON, nullable=False),
+)
+
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("posting_seq", Integer, ForeignKey("ledger_postings.seq"), nullable=False),
+    Column("account", String(160), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Index(None, "account", "at"),
+    Index(None, "posting_seq"),
+)
+
+credit_lines = Table(
+    # one row per tenant that has ever held money: its credit line, and the row locked
+    # (SELECT ... FOR UPDATE) while its balance is checked and changed
+    "credit_lines",
+    metadata,
+    Column("tenant_id", String(ID), ForeignKey("tenants.id"), primary_key=True),
+    Column("credit_fen", BigInteger, nullable=False, default=0),
+    Column("updated_at", UTCDateTime(), nullable=False),
+)
+
+job_holds = Table(
+    "job_holds",
+    metadata,
+    Column("job_id", String(ID), ForeignKey("jobs.id"), primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("tenant_id", String(ID), nullable=False),
+    Column("provider_id", String(ID), nullable=False),
+    Column("resource", String(48), nullable=False),
+    Column("lane", String(16), nullable=False),
+    Column("rate_e4", BigInteger, nullable=False),
+    Column("hold_fen", BigInteger, nullable=False),
+    Column("trade_id", String(ID)),
+    Column("window_start", UTCDateTime()),
+    Column("window_end", UTCDateTime()),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("settled", Boolean, nullable=False, default=False),
+)
+
+vouchers = Table(
+    "vouchers",
+    metadata,
+    Column("id", String(ID), primary_key=True),
+    Column("tenant_id", String(ID), ForeignKey("tenants.id"), nullable=False),
+    Column("share_e4", Integer, nullable=False),
+    Column("cap_invoice_fen", BigInteger, nullable=False),
+    Column("cap_year_fen", BigInteger, nullable=False),
+    Column("issued_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    Column("providers", JSON, nullable=False),
+    Column("issued_by", String(ID)),
+    Column("note", String(500), nullable=False, default=""),
+    Column("revoked_at", UTCDateTime()),
+    Index(None, "tenant_id"),
+)
+
+voucher_uses = Table(
+    "voucher_uses",
+    metadata,
+    Column("invoice", String(200), primary_key=True),
+    Column("voucher_id", String(ID), ForeignKey("vouchers.id"), nullable=False),
+    Column("tenant_id", String(ID), nullable=False),
+    Column("amount_fen", BigInteger, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("year", Integer, nullable=False),
+    Index(None, "voucher_id", "year"),
 )

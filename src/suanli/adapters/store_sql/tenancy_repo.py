@@ -19,7 +19,7 @@ from suanli.domain.tenancy import Principal, Role, Tenant, TokenInfo, User
 
 
 def _tenant(row: Any) -> Tenant:
-    return Tenant(TenantId(row.id), row.name, row.sector, row.contact, row.created_at)
+    return Tenant(TenantId(row.id), row.name, row.sector, row.contact, row.created_at, row.size)
 
 
 def _user(row: Any) -> User:
@@ -79,6 +79,7 @@ class SqlTenancyRepo:
                 name=tenant.name,
                 sector=tenant.sector,
                 contact=tenant.contact,
+                size=tenant.size,
                 created_at=tenant.created_at,
             )
         )
@@ -87,7 +88,9 @@ class SqlTenancyRepo:
         self._c.execute(
             update(tenants)
             .where(tenants.c.id == tenant.id)
-            .values(name=tenant.name, sector=tenant.sector, contact=tenant.contact)
+            .values(
+                name=tenant.name, sector=tenant.sector, contact=tenant.contact, size=tenant.size
+            )
         )
 
     def get_tenant(self, tenant_id: TenantId) -> Tenant | None:

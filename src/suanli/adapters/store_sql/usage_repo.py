@@ -57,7 +57,7 @@ def _record(r: Any) -> UsageRecord:
         quantity=r.quantity,
         started_at=r.started_at,
         ended_at=r.ended_at,
-        seconds=r.seconds,
+        milliseconds=r.milliseconds,
         rating_pflops=r.rating_pflops,
         standard_units=r.standard_units,
     )
@@ -89,7 +89,7 @@ class SqlUsageRepo:
                     "ended_at": r.ended_at,
                     # records never span a UTC day (metering splits them at midnight)
                     "day": r.started_at.astimezone(UTC).date().isoformat(),
-                    "seconds": r.seconds,
+                    "milliseconds": r.milliseconds,
                     "rating_pflops": r.rating_pflops,
                     "standard_units": r.standard_units,
                 }
@@ -129,15 +129,15 @@ class SqlUsageRepo:
             key.label("key"),
             u.c.workload_class,
             u.c.dimension,
-            func.sum(u.c.quantity * u.c.seconds).label("amount"),
-            func.sum(u.c.seconds).label("seconds"),
+            func.sum(u.c.quantity * u.c.milliseconds).label("amount_ms"),
+            func.sum(u.c.milliseconds).label("milliseconds"),
             func.count(func.distinct(u.c.job_id)).label("jobs"),
             func.sum(u.c.standard_units).label("standard_units"),
             func.sum(
                 case(
                     (
                         u.c.rating_pflops.is_(None) & (u.c.dimension != "memory"),
-                        u.c.quantity * u.c.seconds,
+                        u.c.quantity * u.c.milliseconds,
                     ),
                     else_=0.0,
                 )
@@ -157,11 +157,11 @@ class SqlUsageRepo:
                 key=str(r.key),
                 workload_class=r.workload_class,
                 dimension=r.dimension,
-                amount=float(r.amount or 0),
-                seconds=int(r.seconds or 0),
+                amount=float(r.amount_ms or 0) / 1000,
+                seconds=int(r.milliseconds or 0) / 1000,
                 jobs=int(r.jobs),
                 standard_units=float(r.standard_units or 0),
-                unrated_amount=float(r.unrated or 0),
+                unrated_amount=float(r.unrated or 0) / 1000,
             )
             for r in rows
         ]

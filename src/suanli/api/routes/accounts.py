@@ -62,13 +62,19 @@ def whoami(caller: Caller) -> WhoAmI:
 def add_tenant(body: TenantCreate, caller: Caller, plat: Plat) -> TenantDetail:
     """Create a tenant (operator): a firm, lab or school whose jobs are billed together."""
     tenant = plat.accounts.add_tenant(
-        caller, TenantId(body.id), name=body.name, sector=body.sector, contact=body.contact
+        caller,
+        TenantId(body.id),
+        name=body.name,
+        sector=body.sector,
+        contact=body.contact,
+        size=body.size,
     )
     return TenantDetail(
         id=tenant.id,
         name=tenant.name,
         sector=tenant.sector,
         contact=tenant.contact,
+        size=tenant.size,
         created_at=tenant.created_at,
         users=[],
     )
@@ -84,6 +90,7 @@ def show_tenant(tenant_id: str, caller: Caller, plat: Plat) -> TenantDetail:
         name=tenant.name,
         sector=tenant.sector,
         contact=tenant.contact,
+        size=tenant.size,
         created_at=tenant.created_at,
         users=[UserPublic.of(u) for u in users],
     )

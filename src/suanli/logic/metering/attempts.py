@@ -1,11 +1,12 @@
 """Meter one finished attempt.
 
-An attempt is billed from its engine-reported start to its end in whole seconds: both
-ends are truncated to the second, so back-to-back attempts of one job never count a
-shared second twice. The period is split at UTC midnights, so each record lies within
-one day and daily totals are exact sums. Each dimension of the attempt's allocation
-(cores, memory, devices) gets a record; ratings turn device-seconds into standard
-compute-hours (`suanli.logic.metering.ratings`).
+An attempt is metered from its engine-reported start to its end in milliseconds: both
+ends are truncated to the millisecond, so back-to-back attempts of one job never count a
+shared millisecond twice, and a sub-second attempt is metered for what it used (a
+stream of short jobs is never free). The period is split at UTC midnights, so each
+record lies within one day and daily totals are exact sums. Each dimension of the
+attempt's allocation (cores, memory, devices) gets a record; ratings turn
+device-seconds into standard compute-hours (`suanli.logic.metering.ratings`).
 
 A gang's attempt holds several placements (node, allocation), each node rated on its own
 hardware. Usage is unique per attempt, dimension and day, so a gang gets one record per
@@ -17,7 +18,6 @@ when none of them is rated). `node_id` names the first node.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -27,7 +27,8 @@ from suanli.domain.jobs import Attempt, Placement
 from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
 
-DAY = 86_400
+DAY_MS = 86_400_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,21 +43,27 @@ class MeteringContext:
     """Per node of a gang's placements: its ratings; a node missing here uses `ratings`."""
 
 
-def whole_seconds(started_at: datetime, ended_at: datetime) -> int:
-    """Seconds between two instants, each truncated to its second; never negative."""
-    start = math.floor(started_at.timestamp())
-    end = math.floor(ended_at.timestamp())
-    return max(0, end - start)
+def epoch_ms(at: datetime) -> int:
+    """Milliseconds since the epoch, truncated (exact: from the datetime's integer parts,
+    not a float timestamp)."""
+    delta = at - EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+def whole_ms(started_at: datetime, ended_at: datetime) -> int:
+    """Milliseconds between two instants, each truncated to its millisecond; never
+    negative."""
+    return max(0, epoch_ms(ended_at) - epoch_ms(started_at))
 
 
 def day_segments(started_at: datetime, ended_at: datetime) -> Iterator[tuple[datetime, int]]:
-    """(segment start, whole seconds) for each UTC day the period touches, in order; the
-    seconds add up to `whole_seconds(started_at, ended_at)`."""
-    start = math.floor(started_at.timestamp())
-    end = math.floor(ended_at.timestamp())
+    """(segment start, milliseconds) for each UTC day the period touches, in order; the
+    milliseconds add up to `whole_ms(started_at, ended_at)`."""
+    start = epoch_ms(started_at)
+    end = epoch_ms(ended_at)
     while start < end:
-        boundary = min(end, (start // DAY + 1) * DAY)
-        yield datetime.fromtimestamp(start, UTC), boundary - start
+        boundary = min(end, (start // DAY_MS + 1) * DAY_MS)
+        yield EPOCH + timedelta(milliseconds=start), boundary - start
         start = boundary
 
 
@@ -67,12 +74,12 @@ def meter_attempt(attempt: Attempt, ctx: MeteringContext) -> list[UsageRecord]:
     if attempt.started_at is None or attempt.ended_at is None:
         return []
     segments = list(day_segments(attempt.started_at, attempt.ended_at)) or [
-        (datetime.fromtimestamp(math.floor(attempt.started_at.timestamp()), UTC), 0)
+        (EPOCH + timedelta(milliseconds=epoch_ms(attempt.started_at)), 0)
     ]
     dims = _dimensions(attempt, ctx)
     records = []
-    for seg_start, seconds in segments:
-        seg_end = seg_start + timedelta(seconds=seconds)
+    for seg_start, ms in segments:
+        seg_end = seg_start + timedelta(milliseconds=ms)
         for dim, (qty, rating) in dims.items():
             if not qty:
                 continue
@@ -91,9 +98,9 @@ def meter_attempt(attempt: Attempt, ctx: MeteringContext) -> list[UsageRecord]:
                     quantity=qty,
                     started_at=seg_start,
                     ended_at=seg_end,
-                    seconds=seconds,
+                    milliseconds=ms,
                     rating_pflops=rating,
-                    standard_units=qty * seconds * rating / 3600 if rating is not None else None,
+                    standard_units=qty * ms * rating / 3_600_000 if rating is not None else None,
                 )
             )
     return records

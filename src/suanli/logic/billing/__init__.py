@@ -1,0 +1,2 @@
+"""Pure billing rules: charges and holds, ledger postings, posted prices, vouchers and
+statements (docs/exchange.md)."""
