@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +26,15 @@ from suanli.api.access import Access, Scope, access_of
 from suanli.api.app import V1, create_app, v1_routers
 from suanli.domain.ids import ClusterId, JobId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import JobSpec
+from suanli.domain.market import parse_product
 from suanli.domain.permissions import Permission, allows
 from suanli.domain.pool import Provider, Region
 from suanli.domain.resources import Resources
-from suanli.domain.tenancy import Role
+from suanli.domain.tenancy import Principal, Role
 from suanli.platform import Platform, PlatformConfig
 from suanli.services.agents import NodeReport
 from suanli.services.bootstrap import bootstrap_local
+from suanli.services.vouchers import VoucherTerms
 from tests.conftest import START
 
 SECRET = "beta-secret-7f3a"
@@ -115,6 +118,7 @@ def _build(tmp: Path) -> Iterator[World]:
         claimed = plat.agents.claim(plat.auth.authenticate(secret), 10)
         assert len(claimed.assignments) == 1
     clock.advance(1)
+    market = _market(plat, op, {u: plat.auth.authenticate(secrets[u]) for u in ("a1", "b1")})
     tokens = {
         "operator": secrets["operator"],
         "auditor": secrets["aud"],
@@ -133,6 +137,8 @@ def _build(tmp: Path) -> Iterator[World]:
             "token_id": spare[
                 {"operator": "operator", "auditor": "aud", "provider": "pa"}.get(role, "a1")
             ],
+            "provider_id": "prov-a",
+            **market["own"],
         }
         for role in ROLES
     }
@@ -143,12 +149,67 @@ def _build(tmp: Path) -> Iterator[World]:
         "cluster_id": "cb",
         "user_id": "b1",
         "token_id": spare["b1"],
+        "provider_id": "prov-b",
+        **market["other"],
     }
     api = TestClient(create_app(plat), raise_server_exceptions=False)
     try:
         yield World(plat, api, tokens, own, other)
     finally:
         plat.close()
+
+
+def _market(
+    plat: Platform, op: Principal, users: dict[str, Principal]
+) -> dict[str, dict[str, str]]:
+    """Money and market objects of both sides: funded tenants, a trade each (one block,
+    two sellers), an open offer per provider, an open bid and a voucher per tenant."""
+    block = START + timedelta(hours=2)
+    later = START + timedelta(hours=3)
+    key = f"cpu@any/{block:%Y-%m-%dT%H:00Z}+1h/reserved"
+    later_key = f"cpu@any/{START + timedelta(hours=5):%Y-%m-%dT%H:00Z}+1h/reserved"
+    sides = (("own", "acme", "a1", "ca"), ("other", "beta", "b1", "cb"))
+    out: dict[str, dict[str, str]] = {}
+    for _, tenant, uid, cluster in sides:
+        plat.billing.deposit(op, TenantId(tenant), "1000", reference="opening")
+        plat.exchange.post_offer(
+            op,
+            cluster_id=ClusterId(cluster),
+            model=None,
+            start=block,
+            hours=1,
+            lane="reserved",
+            devices=2,
+            reserve="1.00",
+        )
+        plat.exchange.post_bid(
+            users[uid], unit="cpu", quantity="2", limit="3.00", products=[parse_product(key)]
+        )
+    plat.exchange.clear(op)
+    for side, tenant, uid, cluster in sides:
+        offer = plat.exchange.post_offer(
+            op,
+            cluster_id=ClusterId(cluster),
+            model=None,
+            start=later,
+            hours=1,
+            lane="reserved",
+            devices=2,
+            reserve="1.00",
+        )
+        bid = plat.exchange.post_bid(
+            users[uid], unit="cpu", quantity="1", limit="2.00", products=[parse_product(later_key)]
+        )
+        (trade,) = plat.exchange.trades(users[uid])
+        terms = VoucherTerms(TenantId(tenant), "0.2", "100", "1000", START + timedelta(days=30))
+        voucher = plat.vouchers.issue(op, terms)
+        out[side] = {
+            "offer_id": offer.id,
+            "bid_id": bid.id,
+            "trade_id": trade.id,
+            "voucher_id": voucher.id,
+        }
+    return out
 
 
 def _body(method: str, template: str, variant: str) -> tuple[dict[str, Any] | None, bytes | None]:
@@ -181,6 +242,30 @@ def _body(method: str, template: str, variant: str) -> tuple[dict[str, Any] | No
         ("POST", "/v1/agent/heartbeat"): {"known": []},
         ("POST", "/v1/agent/jobs/{job_id}/attempts/{attempt}/state"): {"status": "RUNNING"},
         ("POST", "/v1/agent/calibration"): {"nodes": []},
+        ("POST", "/v1/market/offers"): {
+            "cluster": "cb" if other else "ca",
+            "start": (START + timedelta(hours=6)).isoformat(),
+            "hours": 1,
+            "devices": 1,
+            "reserve": "2.00",
+        },
+        ("POST", "/v1/market/bids"): {
+            "unit": "cpu",
+            "quantity": "1",
+            "limit": "2.00",
+            "products": [f"cpu@any/{START + timedelta(hours=6):%Y-%m-%dT%H:00Z}+1h/reserved"],
+        },
+        ("POST", "/v1/market/trades/{trade_id}/resell"): {"reserve": "5.00"},
+        ("POST", "/v1/billing/deposits"): {"tenant": "acme", "amount": "10", "reference": "x"},
+        ("PUT", "/v1/billing/credit/{tenant_id}"): {"credit": "100"},
+        ("POST", "/v1/billing/payouts"): {"provider": "prov-a", "amount": "0.01", "reference": "x"},
+        ("POST", "/v1/vouchers"): {
+            "tenant": "acme",
+            "share": "0.1",
+            "cap_per_invoice": "10",
+            "cap_per_year": "100",
+            "expires": (START + timedelta(days=60)).isoformat(),
+        },
     }
     raw: dict[tuple[str, str], bytes] = {
         ("POST", "/v1/agent/jobs/{job_id}/attempts/{attempt}/logs/{stream}"): b"hello\n",
@@ -193,6 +278,7 @@ def _body(method: str, template: str, variant: str) -> tuple[dict[str, Any] | No
         ("POST", "/v1/agent/claim"),
         ("POST", "/v1/users/{user_id}/disable"),
         ("POST", "/v1/tokens/{token_id}/revoke"),
+        ("POST", "/v1/market/clear"),
     ):
         return None, None
     if (method, template) not in bodies:
@@ -200,7 +286,16 @@ def _body(method: str, template: str, variant: str) -> tuple[dict[str, Any] | No
     return bodies[(method, template)], None
 
 
-QUERY_TENANT = {"/v1/jobs", "/v1/usage", "/v1/users", "/v1/audit"}
+QUERY_TENANT = {
+    "/v1/jobs",
+    "/v1/usage",
+    "/v1/users",
+    "/v1/audit",
+    "/v1/market/trades",
+    "/v1/billing/balance",
+    "/v1/billing/statement",
+    "/v1/vouchers",
+}
 """GET routes whose `tenant` query narrows to one tenant: 'other' asks for beta's."""
 
 
@@ -260,12 +355,12 @@ def _expect_refusal(
         return None
     names = set(re.findall(r"\{(\w+)\}", template))
     by_query = method == "GET" and template in QUERY_TENANT
-    if template == "/v1/usage" and r is Role.PROVIDER:
-        return None  # a provider reads usage of its own clusters, of every tenant
+    if template in ("/v1/usage", "/v1/market/trades") and r is Role.PROVIDER:
+        return None  # a provider reads usage of, and trades on, its own clusters
     if (
         rule.scope is Scope.TENANT
         and not allows(r, Permission.SEE_ALL_TENANTS)
-        and (names & {"job_id", "tenant_id", "user_id"} or by_query)
+        and (names & {"job_id", "tenant_id", "user_id", "bid_id", "trade_id"} or by_query)
     ):
         return 404
     if rule.scope is Scope.PROVIDER and not allows(r, Permission.ALL_PROVIDERS):
@@ -298,6 +393,8 @@ def test_every_route_for_every_role_own_and_others_objects(tmp_path: Path) -> No
                         params["tenant"] = "beta"
                     if template == "/v1/tokens" and method == "GET" and variant == "other":
                         params["user"] = "b1"
+                    if template == "/v1/billing/statement":
+                        params["month"] = f"{START:%Y-%m}"
                     body, raw = _body(method, template, variant)
                     refused = _expect_refusal(role, rule, method, template, variant)
                     before = _snapshot(world.plat) if refused else None

@@ -10,7 +10,7 @@ import suanli
 from suanli.api import errors
 from suanli.api.batching import SubmitBatcher
 from suanli.api.limits import BodyLimit, BodyLimits, TextUrl
-from suanli.api.routes import accounts, agent, jobs, pool, tenants, usage
+from suanli.api.routes import accounts, agent, billing, jobs, market, pool, tenants, usage
 from suanli.api.security import current_principal
 from suanli.platform import Platform
 
@@ -21,7 +21,7 @@ def v1_routers() -> list[APIRouter]:
     """Every router served under /v1 (behind `current_principal`); each route's path is
     V1 + its own path."""
     return [
-        *(m.router for m in (jobs, pool, tenants, accounts, usage, agent)),
+        *(m.router for m in (jobs, pool, tenants, accounts, usage, market, billing, agent)),
         jobs.services_router,
     ]
 

@@ -60,7 +60,9 @@ class Permission(StrEnum):
     MARKET_CLEAR = "market:clear"
     """Run a clearing of the call auction."""
     BILLING_READ = "billing:read"
-    """Balances and statements (one's own tenant's or provider's without SEE_ALL_TENANTS)."""
+    """Tenants' balances and statements (one's own tenant's without SEE_ALL_TENANTS)."""
+    EARNINGS_READ = "earnings:read"
+    """What the platform owes a provider (a provider admin: its own)."""
     BILLING_WRITE = "billing:write"
     """Record deposits and payouts, set credit lines."""
     LEDGER_CHECK = "ledger:check"
@@ -82,7 +84,7 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.TOKENS_OWN,
             Permission.MARKET_READ,
             Permission.MARKET_OFFER,
-            Permission.BILLING_READ,
+            Permission.EARNINGS_READ,
         }
     ),
     Role.CONSUMER: frozenset(

@@ -32,10 +32,10 @@ from suanli.domain.ledger import (
 )
 from suanli.domain.market import CPU, GPU_PREFIX, Lane, Trade
 from suanli.domain.money import RATE_STEP, cny, round_fen
-from suanli.domain.permissions import Permission, allows, require
+from suanli.domain.permissions import Permission, require
 from suanli.domain.pool import Cluster
 from suanli.domain.resources import Resources
-from suanli.domain.tenancy import Principal, Role
+from suanli.domain.tenancy import Principal
 from suanli.domain.usage import UsageRecord
 from suanli.domain.vouchers import VoucherUse
 from suanli.logic.billing import charges, postings, statements
@@ -43,6 +43,7 @@ from suanli.logic.billing.vouchers import apply_voucher
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.audit import record
+from suanli.services.pool import check_provider
 from suanli.services.tenancy import require_tenant, scoped_tenant
 
 
@@ -314,14 +315,15 @@ class BillingService:
     def provider_balance(
         self, principal: Principal, provider_id: ProviderId | None = None
     ) -> Decimal:
-        require(principal, Permission.BILLING_READ)
-        if principal.role is Role.PROVIDER:
-            if provider_id not in (None, principal.provider_id) or principal.provider_id is None:
-                raise NotFound(f"No provider {provider_id!r}.", field="provider")
-            provider_id = principal.provider_id
-        elif not allows(principal.role, Permission.SEE_ALL_TENANTS) or provider_id is None:
+        """What the platform owes a provider; a provider admin sees only its own."""
+        require(principal, Permission.EARNINGS_READ)
+        provider_id = provider_id or principal.provider_id
+        if provider_id is None:
             raise InvalidInput("Name the provider.", field="provider", hint="pass --provider.")
+        check_provider(principal, provider_id)
         with self._store.unit_of_work(readonly=True) as uow:
+            if uow.pool.get_provider(provider_id) is None:
+                raise NotFound(f"No provider {provider_id!r}.", field="provider")
             return uow.ledger.balance(provider_payable(provider_id))
 
     def deposit(

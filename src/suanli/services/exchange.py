@@ -232,7 +232,7 @@ class ExchangeService:
                 raise Conflict(
                     "Nothing left to resell: a resale offers whole devices, and this "
                     "block's are offered already.",
-                    hint="withdraw the earlier resale offer to change its price.",
+                    hint="ask the operator to withdraw the earlier resale offer to change it.",
                 )
             offer = Offer(
                 id=OfferId(self._ids.new(OFFER_PREFIX)),
@@ -255,9 +255,12 @@ class ExchangeService:
         return offer
 
     def withdraw_offer(self, principal: Principal, offer_id: OfferId) -> Offer:
-        require(principal, Permission.MARKET_READ)
+        """Withdraw an open offer of one's own provider (the operator: any)."""
+        require(principal, Permission.MARKET_OFFER)
         with self._store.unit_of_work() as uow:
             offer = uow.market.get_offer(offer_id, for_update=True)
+            if offer is not None:
+                check_provider(principal, offer.provider_id)
             if offer is None or not self._owns_offer(principal, offer):
                 raise NotFound(
                     f"No offer {offer_id!r}.",

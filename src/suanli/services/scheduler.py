@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
 from suanli.domain.geo import LatencyMatrix, Place
@@ -111,6 +111,9 @@ class SlowInputs:
     reliability: Mapping[ClusterId, float]
     regions: Mapping[RegionId, RegionView]
     latency: LatencyMatrix
+    prices: Mapping[ClusterId, float] = field(default_factory=dict)
+    """Posted on-demand price per cluster (the highest of its device models'): the
+    exchange's price replaces the provider's hand-set one in placement."""
 
 
 def decayed_units(
@@ -147,7 +150,16 @@ def read_slow_inputs(uow: UnitOfWork, now: datetime, half_life_s: float) -> Slow
         reliability={c: score for c, (_, score) in reliability_by_cluster(uow, now).items()},
         regions={r.id: RegionView(r.id, r.energy_price, r.carbon_intensity) for r in regions},
         latency=latency_matrix(regions),
+        prices=posted_on_demand(uow),
     )
+
+
+def posted_on_demand(uow: UnitOfWork) -> dict[ClusterId, float]:
+    out: dict[ClusterId, float] = {}
+    for posted in uow.market.list_posted_prices():
+        if posted.lane is Lane.ON_DEMAND:
+            out[posted.cluster_id] = max(out.get(posted.cluster_id, 0.0), float(posted.price))
+    return out
 
 
 def take_snapshot(
@@ -164,7 +176,7 @@ def take_snapshot(
             u.cluster.provider_id,
             u.cluster.engine,
             tuple(NodeView(u.cluster.id, n.node.id, n.node.capacity, n.free) for n in u.nodes),
-            gpu_hour_price=u.cluster.gpu_hour_price,
+            gpu_hour_price=slow.prices.get(u.cluster.id, u.cluster.gpu_hour_price),
             reliability=slow.reliability.get(u.cluster.id, 1.0),
         )
         for u in cluster_usage(uow)

@@ -1,0 +1,358 @@
+"""Wire schemas of the exchange, billing and vouchers. Money and quantities travel as
+decimal strings ("12.50"), never as JSON numbers: a binary float must not carry money."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from suanli.api.schemas import Strict
+from suanli.domain.market import Bid, Clearing, Offer, PostedPrice, Trade
+from suanli.domain.vouchers import Voucher
+from suanli.logic.billing.vouchers import VoucherReportRow
+from suanli.services.billing import Balance, LedgerCheck
+
+Money = Field(max_length=32, description='a decimal string in CNY, e.g. "12.50"')
+
+
+class OfferCreate(Strict):
+    cluster: str = Field(max_length=63)
+    model: str | None = Field(None, max_length=64, description="device model; null: CPU cores")
+    start: datetime = Field(description="block start, UTC, on the hour")
+    hours: int = Field(ge=1, le=744)
+    lane: str = Field("reserved", max_length=16, description="reserved or preemptible")
+    devices: int = Field(ge=1, le=100_000)
+    reserve: str = Field(max_length=32, description='CNY per device-hour, e.g. "10.00"')
+
+
+class ResellCreate(Strict):
+    reserve: str = Field(max_length=32, description='CNY per device-hour, e.g. "10.00"')
+
+
+class BidCreate(Strict):
+    unit: str = Field(max_length=48, description="gpu:MODEL, cpu, or sch:ai|general|hpc")
+    quantity: str = Field(max_length=32, description="units to buy, a decimal string")
+    limit: str = Field(max_length=32, description="highest CNY per unit, a decimal string")
+    products: list[str] = Field(
+        min_length=1,
+        max_length=64,
+        description="acceptable products, e.g. sch:ai@any/2026-12-04T08:00Z+4h/reserved",
+    )
+    tenant: str | None = Field(None, max_length=63, description="operators: bid for a tenant")
+
+
+class OfferPublic(BaseModel):
+    id: str
+    provider: str
+    cluster: str
+    model: str | None
+    region: str
+    product: str
+    start: datetime
+    hours: int
+    lane: str
+    devices: int
+    reserve: str
+    sold: str
+    status: str
+    resale_of: str | None
+    posted_at: datetime
+
+    @classmethod
+    def of(cls, o: Offer) -> OfferPublic:
+        return cls(
+            id=o.id,
+            provider=o.provider_id,
+            cluster=o.cluster_id,
+            model=o.model,
+            region=o.region_id,
+            product=o.supply.key,
+            start=o.start,
+            hours=o.hours,
+            lane=o.lane.value,
+            devices=o.devices,
+            reserve=str(o.reserve),
+            sold=str(o.sold),
+            status=o.status.value,
+            resale_of=o.resale_of,
+            posted_at=o.posted_at,
+        )
+
+
+class BidPublic(BaseModel):
+    id: str
+    tenant: str
+    unit: str
+    quantity: str
+    limit: str
+    products: list[str]
+    filled: str
+    held: str
+    status: str
+    posted_at: datetime
+
+    @classmethod
+    def of(cls, b: Bid) -> BidPublic:
+        return cls(
+            id=b.id,
+            tenant=b.tenant_id,
+            unit=b.unit,
+            quantity=str(b.quantity),
+            limit=str(b.limit),
+            products=[p.key for p in b.products],
+            filled=str(b.filled),
+            held=str(b.held),
+            status=b.status.value,
+            posted_at=b.posted_at,
+        )
+
+
+class TradePublic(BaseModel):
+    id: str
+    clearing: str
+    bid: str
+    offer: str
+    tenant: str
+    provider: str
+    cluster: str
+    model: str | None
+    region: str
+    start: datetime
+    end: datetime
+    lane: str
+    device_hours: str
+    units: str
+    price: str
+    amount: str
+    failed_at: datetime | None
+    settled: bool
+
+    @classmethod
+    def of(cls, t: Trade) -> TradePublic:
+        return cls(
+            id=t.id,
+            clearing=t.clearing_id,
+            bid=t.bid_id,
+            offer=t.offer_id,
+            tenant=t.tenant_id,
+            provider=t.provider_id,
+            cluster=t.cluster_id,
+            model=t.model,
+            region=t.region_id,
+            start=t.start,
+            end=t.end,
+            lane=t.lane.value,
+            device_hours=str(t.device_hours),
+            units=str(t.units),
+            price=str(t.price),
+            amount=str(t.amount),
+            failed_at=t.failed_at,
+            settled=t.settled,
+        )
+
+
+class ClearingPublic(BaseModel):
+    id: str
+    at: datetime
+    bids: int
+    offers: int
+    trades: int
+    welfare: str
+    prices: dict[str, str]
+    reduced: list[str]
+
+    @classmethod
+    def of(cls, c: Clearing) -> ClearingPublic:
+        return cls(
+            id=c.id,
+            at=c.at,
+            bids=c.bids,
+            offers=c.offers,
+            trades=c.trades,
+            welfare=str(c.welfare),
+            prices={k: str(v) for k, v in c.prices.items()},
+            reduced=list(c.reduced),
+        )
+
+
+class BookLevelPublic(BaseModel):
+    product: str
+    reserve: str
+    device_hours: str
+
+
+class BookPublic(BaseModel):
+    asks: list[BookLevelPublic]
+    bids_open: int
+    bid_quantity: dict[str, str]
+    own_bids: list[BidPublic]
+    own_offers: list[OfferPublic]
+
+
+class PostedPricePublic(BaseModel):
+    cluster: str
+    resource: str
+    lane: str
+    price: str
+    floor: str
+    utilisation: float
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, p: PostedPrice) -> PostedPricePublic:
+        return cls(
+            cluster=p.cluster_id,
+            resource=p.resource,
+            lane=p.lane.value,
+            price=str(p.price),
+            floor=str(p.floor),
+            utilisation=p.utilisation,
+            updated_at=p.updated_at,
+        )
+
+
+class PricesPublic(BaseModel):
+    posted: list[PostedPricePublic]
+    last_clearing: ClearingPublic | None
+
+
+class BalancePublic(BaseModel):
+    tenant: str
+    cash: str
+    escrow: str
+    credit: str
+    available: str
+    payable: str
+
+    @classmethod
+    def of(cls, b: Balance) -> BalancePublic:
+        return cls(
+            tenant=b.tenant_id,
+            cash=str(b.cash),
+            escrow=str(b.escrow),
+            credit=str(b.credit),
+            available=str(b.available),
+            payable=str(b.payable),
+        )
+
+
+class ProviderBalancePublic(BaseModel):
+    provider: str
+    payable: str
+
+
+class DepositCreate(Strict):
+    tenant: str = Field(max_length=63)
+    amount: str = Money
+    reference: str = Field(max_length=100, description="the bank transfer's reference")
+
+
+class CreditSet(Strict):
+    credit: str = Money
+
+
+class PayoutCreate(Strict):
+    provider: str = Field(max_length=63)
+    amount: str = Money
+    reference: str = Field(max_length=100, description="the bank transfer's reference")
+
+
+class LedgerCheckPublic(BaseModel):
+    ok: bool
+    total: str
+    postings: int
+    unbalanced: list[str]
+    negative_escrow: list[str]
+
+    @classmethod
+    def of(cls, c: LedgerCheck) -> LedgerCheckPublic:
+        return cls(
+            ok=c.ok,
+            total=str(c.total),
+            postings=c.postings,
+            unbalanced=list(c.unbalanced),
+            negative_escrow=list(c.negative_escrow),
+        )
+
+
+class StatementLinePublic(BaseModel):
+    at: datetime
+    kind: str
+    account: str
+    amount: str
+    memo: str
+    key: str
+
+
+class StatementPublic(BaseModel):
+    tenant: str
+    month: str
+    opening: str
+    closing: str
+    totals: dict[str, str]
+    lines: list[StatementLinePublic]
+
+
+class VoucherCreate(Strict):
+    tenant: str = Field(max_length=63)
+    share: str = Field(max_length=16, description='part of each invoice paid, e.g. "0.2"')
+    cap_per_invoice: str = Money
+    cap_per_year: str = Money
+    expires: datetime = Field(description="when it lapses (UTC)")
+    providers: list[str] = Field(default_factory=list, max_length=100)
+    sectors: list[str] = Field(default_factory=list, max_length=20)
+    sizes: list[str] = Field(default_factory=list, max_length=5)
+    note: str = Field("", max_length=500)
+
+
+class VoucherPublic(BaseModel):
+    id: str
+    tenant: str
+    share: str
+    cap_per_invoice: str
+    cap_per_year: str
+    used_this_year: str
+    issued_at: datetime
+    expires_at: datetime
+    providers: list[str]
+    note: str
+    revoked_at: datetime | None
+
+    @classmethod
+    def of(cls, v: Voucher, used: object) -> VoucherPublic:
+        return cls(
+            id=v.id,
+            tenant=v.tenant_id,
+            share=str(v.share),
+            cap_per_invoice=str(v.cap_per_invoice),
+            cap_per_year=str(v.cap_per_year),
+            used_this_year=str(used),
+            issued_at=v.issued_at,
+            expires_at=v.expires_at,
+            providers=list(v.providers),
+            note=v.note,
+            revoked_at=v.revoked_at,
+        )
+
+
+class VoucherReportPublic(BaseModel):
+    sector: str
+    issued: int
+    issued_caps: str
+    used: str
+    uses: int
+    expired: int
+    expired_unused: str
+
+    @classmethod
+    def of(cls, r: VoucherReportRow) -> VoucherReportPublic:
+        return cls(
+            sector=r.sector,
+            issued=r.issued,
+            issued_caps=str(r.issued_caps),
+            used=str(r.used),
+            uses=r.uses,
+            expired=r.expired,
+            expired_unused=str(r.expired_unused),
+        )
