@@ -4,8 +4,10 @@ decimal strings ("12.50"), never as JSON numbers: a binary float must not carry 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
+from pydantic_core import PydanticCustomError
 
 from suanli.api.schemas import Strict
 from suanli.domain.market import Bid, Clearing, Offer, PostedPrice, Trade
@@ -13,6 +15,21 @@ from suanli.domain.vouchers import Voucher
 from suanli.logic.billing.vouchers import VoucherReportRow
 from suanli.services.billing import Balance, LedgerCheck
 
+
+
+def _decimal_text(value: object) -> object:
+    """Refuse JSON numbers where a decimal string is expected, saying what to send."""
+    if isinstance(value, (int, float)):  # bool is an int too
+        raise PydanticCustomError(
+            "decimal_string",
+            'send it as a decimal string such as "12.50", not a JSON number '
+            "(a binary float cannot carry money exactly)",
+        )
+    return value
+
+
+DecimalText = Annotated[str, BeforeValidator(_decimal_text)]
+"""A decimal string on the wire: money, rates, quantities, shares."""
 Money = Field(max_length=32, description='a decimal string in CNY, e.g. "12.50"')
 
 
@@ -23,17 +40,17 @@ class OfferCreate(Strict):
     hours: int = Field(ge=1, le=744)
     lane: str = Field("reserved", max_length=16, description="reserved or preemptible")
     devices: int = Field(ge=1, le=100_000)
-    reserve: str = Field(max_length=32, description='CNY per device-hour, e.g. "10.00"')
+    reserve: DecimalText = Field(max_length=32, description='CNY per device-hour, e.g. "10.00"')
 
 
 class ResellCreate(Strict):
-    reserve: str = Field(max_length=32, description='CNY per device-hour, e.g. "10.00"')
+    reserve: DecimalText = Field(max_length=32, description='CNY per device-hour, e.g. "10.00"')
 
 
 class BidCreate(Strict):
     unit: str = Field(max_length=48, description="gpu:MODEL, cpu, or sch:ai|general|hpc")
-    quantity: str = Field(max_length=32, description="units to buy, a decimal string")
-    limit: str = Field(max_length=32, description="highest CNY per unit, a decimal string")
+    quantity: DecimalText = Field(max_length=32, description="units to buy, a decimal string")
+    limit: DecimalText = Field(max_length=32, description="highest CNY per unit, a decimal string")
     products: list[str] = Field(
         min_length=1,
         max_length=64,
@@ -244,17 +261,17 @@ class ProviderBalancePublic(BaseModel):
 
 class DepositCreate(Strict):
     tenant: str = Field(max_length=63)
-    amount: str = Money
+    amount: DecimalText = Money
     reference: str = Field(max_length=100, description="the bank transfer's reference")
 
 
 class CreditSet(Strict):
-    credit: str = Money
+    credit: DecimalText = Money
 
 
 class PayoutCreate(Strict):
     provider: str = Field(max_length=63)
-    amount: str = Money
+    amount: DecimalText = Money
     reference: str = Field(max_length=100, description="the bank transfer's reference")
 
 
@@ -296,9 +313,9 @@ class StatementPublic(BaseModel):
 
 class VoucherCreate(Strict):
     tenant: str = Field(max_length=63)
-    share: str = Field(max_length=16, description='part of each invoice paid, e.g. "0.2"')
-    cap_per_invoice: str = Money
-    cap_per_year: str = Money
+    share: DecimalText = Field(max_length=16, description='part of each invoice paid, e.g. "0.2"')
+    cap_per_invoice: DecimalText = Money
+    cap_per_year: DecimalText = Money
     expires: datetime = Field(description="when it lapses (UTC)")
     providers: list[str] = Field(default_factory=list, max_length=100)
     sectors: list[str] = Field(default_factory=list, max_length=20)

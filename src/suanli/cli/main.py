@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from suanli.cli import accounts, agent, config, render, sim
+from suanli.cli import accounts, agent, config, market, render, sim
 
 app = typer.Typer(
     name="suanli",
@@ -37,6 +37,11 @@ app.add_typer(accounts.user_app, name="user")
 app.add_typer(accounts.token_app, name="token")
 app.command("audit")(accounts.audit)
 app.command("whoami")(accounts.whoami)
+app.add_typer(market.market_app, name="market")
+app.add_typer(market.ledger_app, name="ledger")
+app.add_typer(market.voucher_app, name="voucher")
+app.command("balance")(market.balance)
+app.command("bill")(market.bill)
 
 
 @app.command()

@@ -363,3 +363,103 @@ class Client:
             content=data,
             headers={"Content-Type": "application/octet-stream"},
         )
+
+    # --- the exchange -----------------------------------------------------------
+    def offer(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Offer devices of a cluster for a block (fields of OfferCreate)."""
+        result: dict[str, Any] = self._json("POST", "/v1/market/offers", json=dict(body))
+        return result
+
+    def withdraw_offer(self, offer_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("DELETE", f"/v1/market/offers/{_seg(offer_id)}")
+        return result
+
+    def bid(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """A sealed bid (fields of BidCreate); its maximum cost is held at once."""
+        result: dict[str, Any] = self._json("POST", "/v1/market/bids", json=dict(body))
+        return result
+
+    def withdraw_bid(self, bid_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("DELETE", f"/v1/market/bids/{_seg(bid_id)}")
+        return result
+
+    def resell(self, trade_id: str, reserve: str) -> dict[str, Any]:
+        path = f"/v1/market/trades/{_seg(trade_id)}/resell"
+        result: dict[str, Any] = self._json("POST", path, json={"reserve": reserve})
+        return result
+
+    def book(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/v1/market/book")
+        return result
+
+    def trades(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        params = {"tenant": tenant} if tenant else {}
+        result: list[dict[str, Any]] = self._json("GET", "/v1/market/trades", params=params)
+        return result
+
+    def prices(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/v1/market/prices")
+        return result
+
+    def clearings(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/v1/market/clearings")
+        return result
+
+    def clear(self) -> dict[str, Any]:
+        """Clear the call auction now (operator)."""
+        result: dict[str, Any] = self._json("POST", "/v1/market/clear")
+        return result
+
+    # --- money ------------------------------------------------------------------
+    def balance(self, tenant: str | None = None) -> dict[str, Any]:
+        params = {"tenant": tenant} if tenant else {}
+        result: dict[str, Any] = self._json("GET", "/v1/billing/balance", params=params)
+        return result
+
+    def provider_balance(self, provider: str) -> dict[str, Any]:
+        path = f"/v1/billing/providers/{_seg(provider)}/balance"
+        result: dict[str, Any] = self._json("GET", path)
+        return result
+
+    def deposit(self, tenant: str, amount: str, reference: str) -> dict[str, Any]:
+        body = {"tenant": tenant, "amount": amount, "reference": reference}
+        result: dict[str, Any] = self._json("POST", "/v1/billing/deposits", json=body)
+        return result
+
+    def set_credit(self, tenant: str, credit: str) -> dict[str, Any]:
+        path = f"/v1/billing/credit/{_seg(tenant)}"
+        result: dict[str, Any] = self._json("PUT", path, json={"credit": credit})
+        return result
+
+    def payout(self, provider: str, amount: str, reference: str) -> dict[str, Any]:
+        body = {"provider": provider, "amount": amount, "reference": reference}
+        result: dict[str, Any] = self._json("POST", "/v1/billing/payouts", json=body)
+        return result
+
+    def statement(self, month: str, *, tenant: str | None = None, fmt: str = "json") -> Any:
+        """A monthly statement: a dict for json, the document's text for csv and html."""
+        params = {"month": month, "format": fmt, **({"tenant": tenant} if tenant else {})}
+        response = self.request("GET", "/v1/billing/statement", params=params)
+        return response.json() if fmt == "json" else response.text
+
+    def ledger_check(self) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("GET", "/v1/ledger/check")
+        return result
+
+    # --- vouchers ---------------------------------------------------------------
+    def issue_voucher(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("POST", "/v1/vouchers", json=dict(body))
+        return result
+
+    def vouchers(self, tenant: str | None = None) -> list[dict[str, Any]]:
+        params = {"tenant": tenant} if tenant else {}
+        result: list[dict[str, Any]] = self._json("GET", "/v1/vouchers", params=params)
+        return result
+
+    def revoke_voucher(self, voucher_id: str) -> dict[str, Any]:
+        result: dict[str, Any] = self._json("DELETE", f"/v1/vouchers/{_seg(voucher_id)}")
+        return result
+
+    def voucher_report(self) -> list[dict[str, Any]]:
+        result: list[dict[str, Any]] = self._json("GET", "/v1/vouchers/report")
+        return result

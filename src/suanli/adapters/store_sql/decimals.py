@@ -32,7 +32,8 @@ def micro(value: Decimal) -> int:
 
 
 def from_fen(value: int) -> Decimal:
-    return Decimal(value) / _FEN
+    """CNY with exactly two decimals ("100.00")."""
+    return (Decimal(value) / _FEN).quantize(Decimal("0.01"))
 
 
 def from_e4(value: int) -> Decimal:
