@@ -4,6 +4,7 @@ decimal strings ("12.50"), never as JSON numbers: a binary float must not carry 
 from __future__ import annotations
 
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated
 
 from pydantic import BaseModel, BeforeValidator, Field
@@ -14,7 +15,6 @@ from suanli.domain.market import Bid, Clearing, Offer, PostedPrice, Trade
 from suanli.domain.vouchers import Voucher
 from suanli.logic.billing.vouchers import VoucherReportRow
 from suanli.services.billing import Balance, LedgerCheck
-
 
 
 def _decimal_text(value: object) -> object:
@@ -31,6 +31,19 @@ def _decimal_text(value: object) -> object:
 DecimalText = Annotated[str, BeforeValidator(_decimal_text)]
 """A decimal string on the wire: money, rates, quantities, shares."""
 Money = Field(max_length=32, description='a decimal string in CNY, e.g. "12.50"')
+
+
+def money_text(value: Decimal) -> str:
+    """CNY on the wire: fixed-point, at least two decimals, no trailing zeros beyond them
+    ("10.00", "10.125", "-3.50"), whatever scale the store or the arithmetic left."""
+    whole, _, frac = f"{value:f}".partition(".")
+    return f"{whole}.{frac.rstrip('0').ljust(2, '0')}"
+
+
+def quantity_text(value: Decimal) -> str:
+    """A quantity or share on the wire: fixed-point without trailing zeros ("8", "2.5")."""
+    text = f"{value:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 class OfferCreate(Strict):
@@ -89,8 +102,8 @@ class OfferPublic(BaseModel):
             hours=o.hours,
             lane=o.lane.value,
             devices=o.devices,
-            reserve=str(o.reserve),
-            sold=str(o.sold),
+            reserve=money_text(o.reserve),
+            sold=quantity_text(o.sold),
             status=o.status.value,
             resale_of=o.resale_of,
             posted_at=o.posted_at,
@@ -115,11 +128,11 @@ class BidPublic(BaseModel):
             id=b.id,
             tenant=b.tenant_id,
             unit=b.unit,
-            quantity=str(b.quantity),
-            limit=str(b.limit),
+            quantity=quantity_text(b.quantity),
+            limit=money_text(b.limit),
             products=[p.key for p in b.products],
-            filled=str(b.filled),
-            held=str(b.held),
+            filled=quantity_text(b.filled),
+            held=money_text(b.held),
             status=b.status.value,
             posted_at=b.posted_at,
         )
@@ -160,10 +173,10 @@ class TradePublic(BaseModel):
             start=t.start,
             end=t.end,
             lane=t.lane.value,
-            device_hours=str(t.device_hours),
-            units=str(t.units),
-            price=str(t.price),
-            amount=str(t.amount),
+            device_hours=quantity_text(t.device_hours),
+            units=quantity_text(t.units),
+            price=money_text(t.price),
+            amount=money_text(t.amount),
             failed_at=t.failed_at,
             settled=t.settled,
         )
@@ -187,8 +200,8 @@ class ClearingPublic(BaseModel):
             bids=c.bids,
             offers=c.offers,
             trades=c.trades,
-            welfare=str(c.welfare),
-            prices={k: str(v) for k, v in c.prices.items()},
+            welfare=money_text(c.welfare),
+            prices={k: money_text(v) for k, v in c.prices.items()},
             reduced=list(c.reduced),
         )
 
@@ -222,8 +235,8 @@ class PostedPricePublic(BaseModel):
             cluster=p.cluster_id,
             resource=p.resource,
             lane=p.lane.value,
-            price=str(p.price),
-            floor=str(p.floor),
+            price=money_text(p.price),
+            floor=money_text(p.floor),
             utilisation=p.utilisation,
             updated_at=p.updated_at,
         )
@@ -246,11 +259,11 @@ class BalancePublic(BaseModel):
     def of(cls, b: Balance) -> BalancePublic:
         return cls(
             tenant=b.tenant_id,
-            cash=str(b.cash),
-            escrow=str(b.escrow),
-            credit=str(b.credit),
-            available=str(b.available),
-            payable=str(b.payable),
+            cash=money_text(b.cash),
+            escrow=money_text(b.escrow),
+            credit=money_text(b.credit),
+            available=money_text(b.available),
+            payable=money_text(b.payable),
         )
 
 
@@ -286,7 +299,7 @@ class LedgerCheckPublic(BaseModel):
     def of(cls, c: LedgerCheck) -> LedgerCheckPublic:
         return cls(
             ok=c.ok,
-            total=str(c.total),
+            total=money_text(c.total),
             postings=c.postings,
             unbalanced=list(c.unbalanced),
             negative_escrow=list(c.negative_escrow),
@@ -337,14 +350,14 @@ class VoucherPublic(BaseModel):
     revoked_at: datetime | None
 
     @classmethod
-    def of(cls, v: Voucher, used: object) -> VoucherPublic:
+    def of(cls, v: Voucher, used: Decimal) -> VoucherPublic:
         return cls(
             id=v.id,
             tenant=v.tenant_id,
-            share=str(v.share),
-            cap_per_invoice=str(v.cap_per_invoice),
-            cap_per_year=str(v.cap_per_year),
-            used_this_year=str(used),
+            share=quantity_text(v.share),
+            cap_per_invoice=money_text(v.cap_per_invoice),
+            cap_per_year=money_text(v.cap_per_year),
+            used_this_year=money_text(used),
             issued_at=v.issued_at,
             expires_at=v.expires_at,
             providers=list(v.providers),
@@ -367,9 +380,9 @@ class VoucherReportPublic(BaseModel):
         return cls(
             sector=r.sector,
             issued=r.issued,
-            issued_caps=str(r.issued_caps),
-            used=str(r.used),
+            issued_caps=money_text(r.issued_caps),
+            used=money_text(r.used),
             uses=r.uses,
             expired=r.expired,
-            expired_unused=str(r.expired_unused),
+            expired_unused=money_text(r.expired_unused),
         )

@@ -107,12 +107,13 @@ def current_rate(
 ) -> Decimal | None:
     """The posted price of `resource` in `lane` on the cluster; before the first posting,
     the provider's floor (its hand-set price; the preemptible share of it). None: the
-    cluster is not priced, and its jobs run free."""
+    cluster is not priced (its provider set no floor, or withdrew it), and its jobs run
+    free."""
+    if cluster.gpu_hour_price is None:
+        return None  # no query: most admissions on an unpriced pool cost nothing extra
     for posted in uow.market.list_posted_prices(cluster.id):
         if posted.resource == resource and posted.lane is lane:
             return posted.price
-    if cluster.gpu_hour_price is None:
-        return None
     floor = Decimal(str(cluster.gpu_hour_price)).quantize(RATE_STEP)
     return (
         floor if lane is Lane.ON_DEMAND else (floor * policy.preemptible_share).quantize(RATE_STEP)

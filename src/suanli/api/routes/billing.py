@@ -3,6 +3,7 @@ vouchers (算力券)."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response
@@ -21,6 +22,7 @@ from suanli.api.schemas_market import (
     VoucherCreate,
     VoucherPublic,
     VoucherReportPublic,
+    money_text,
 )
 from suanli.api.security import Caller, Plat
 from suanli.domain.errors import InvalidInput
@@ -45,7 +47,7 @@ def balance(caller: Caller, plat: Plat, tenant: str | None = None) -> BalancePub
 def provider_balance(provider_id: str, caller: Caller, plat: Plat) -> ProviderBalancePublic:
     """What the platform owes a provider (its own for a provider admin)."""
     owed = plat.billing.provider_balance(caller, ProviderId(provider_id))
-    return ProviderBalancePublic(provider=provider_id, payable=str(owed))
+    return ProviderBalancePublic(provider=provider_id, payable=money_text(owed))
 
 
 @router.post("/billing/deposits", status_code=201, response_model=BalancePublic)
@@ -72,7 +74,7 @@ def payout(body: PayoutCreate, caller: Caller, plat: Plat) -> ProviderBalancePub
     owed = plat.billing.payout(
         caller, ProviderId(body.provider), body.amount, reference=body.reference
     )
-    return ProviderBalancePublic(provider=body.provider, payable=str(owed))
+    return ProviderBalancePublic(provider=body.provider, payable=money_text(owed))
 
 
 FORMATS = ("json", "csv", "html")
@@ -109,15 +111,15 @@ def statement(
     return StatementPublic(
         tenant=s.tenant_id,
         month=s.month,
-        opening=str(s.opening),
-        closing=str(s.closing),
-        totals={k: str(v) for k, v in s.totals().items()},
+        opening=money_text(s.opening),
+        closing=money_text(s.closing),
+        totals={k: money_text(v) for k, v in s.totals().items()},
         lines=[
             StatementLinePublic(
                 at=x.at,
                 kind=x.kind,
                 account=x.account,
-                amount=str(x.amount),
+                amount=money_text(x.amount),
                 memo=x.memo,
                 key=x.key,
             )
@@ -151,7 +153,7 @@ def issue_voucher(body: VoucherCreate, caller: Caller, plat: Plat) -> VoucherPub
             note=body.note,
         ),
     )
-    return VoucherPublic.of(voucher, "0")
+    return VoucherPublic.of(voucher, Decimal(0))
 
 
 @router.get("/vouchers", response_model=list[VoucherPublic])
@@ -165,8 +167,10 @@ def list_vouchers(caller: Caller, plat: Plat, tenant: str | None = None) -> list
 @router.delete("/vouchers/{voucher_id}", response_model=VoucherPublic)
 @access(Permission.VOUCHER_WRITE, Scope.PLATFORM)
 def revoke_voucher(voucher_id: str, caller: Caller, plat: Plat) -> VoucherPublic:
-    """Revoke a voucher: it pays nothing from now on."""
-    return VoucherPublic.of(plat.vouchers.revoke(caller, VoucherId(voucher_id)), "-")
+    """Revoke a voucher: it pays nothing from now on (what it paid this year stays)."""
+    voucher = plat.vouchers.revoke(caller, VoucherId(voucher_id))
+    used = {v.id: u for v, u in plat.vouchers.list(caller, voucher.tenant_id)}
+    return VoucherPublic.of(voucher, used.get(voucher.id, Decimal(0)))
 
 
 @router.get("/vouchers/report", response_model=list[VoucherReportPublic])

@@ -19,6 +19,8 @@ from suanli.api.schemas_market import (
     PricesPublic,
     ResellCreate,
     TradePublic,
+    money_text,
+    quantity_text,
 )
 from suanli.api.security import Caller, Plat
 from suanli.domain.ids import ClusterId, TenantId
@@ -95,11 +97,15 @@ def book(caller: Caller, plat: Plat) -> BookPublic:
     b = plat.exchange.book(caller)
     return BookPublic(
         asks=[
-            BookLevelPublic(product=a.product, reserve=str(a.price), device_hours=str(a.quantity))
+            BookLevelPublic(
+                product=a.product,
+                reserve=money_text(a.price),
+                device_hours=quantity_text(a.quantity),
+            )
             for a in b.asks
         ],
         bids_open=b.bids_open,
-        bid_quantity={k: str(v) for k, v in b.bid_quantity.items()},
+        bid_quantity={k: quantity_text(v) for k, v in b.bid_quantity.items()},
         own_bids=[BidPublic.of(x) for x in b.own_bids],
         own_offers=[OfferPublic.of(x) for x in b.own_offers],
     )
