@@ -23,12 +23,14 @@ def spec(
     gpus: dict[str, int] | None = None,
     regions: tuple[str, ...] = (),
     max_attempts: int = 3,
+    time_limit_s: int | None = None,
 ) -> JobSpec:
     return JobSpec.create(
         command=list(argv) or ["true"],
         resources=Resources.request(cpus=cpus, memory_mb=memory_mb, gpus=gpus),
         regions=regions,
         max_attempts=max_attempts,
+        time_limit_s=time_limit_s,
     )
 
 

@@ -12,11 +12,13 @@ import pytest
 from suanli.adapters.clock import ManualClock
 from suanli.domain.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput
 from suanli.domain.ids import ClusterId, TenantId
+from suanli.domain.jobs import JobSpec, JobStatus, PriorityClass
 from suanli.domain.ledger import PLATFORM_REVENUE, TRADES_HELD, provider_payable
 from suanli.domain.market import OrderStatus, parse_product
+from suanli.domain.resources import Resources
 from suanli.platform import Platform
 from suanli.services.exchange import ExchangeService
-from tests.builders import World, world
+from tests.builders import World, spec, world
 
 D = Decimal
 BLOCK = datetime(2026, 3, 1, 10, 0, tzinfo=UTC)  # the clock starts at 08:00
@@ -196,3 +198,82 @@ def test_a_lone_seller_is_withheld_by_trade_reduction(
     assert clearing.reduced == (KEY,) and clearing.trades == 0
     assert w.plat.exchange.trades(w.user) == []
     assert w.plat.billing.balance(w.user).escrow == D("50.00")  # still bidding
+
+
+def test_a_job_on_a_priced_cluster_waits_for_funds_then_pays_for_what_it_used(
+    w: World,
+) -> None:
+    w.plat.pool.set_cluster_price(w.operator, ClusterId("local"), 3.6)  # 0.001 CNY per core-s
+    job = w.plat.jobs.submit(w.user, spec("true", cpus=2, time_limit_s=600))
+    w.plat.scheduler.run_once()
+    waiting = w.plat.jobs.get(w.user, job.id).job
+    assert waiting.status is JobStatus.PENDING
+    assert "Waiting for funds" in waiting.reason and "1.20 CNY" in waiting.reason  # 2x3.6x600s
+    w.plat.billing.deposit(w.operator, TenantId("default"), "5", reference="b")
+    w.plat.scheduler.run_once()
+    assert w.plat.jobs.get(w.user, job.id).job.status is JobStatus.SCHEDULED
+    assert w.plat.billing.balance(w.user).escrow == D("1.20")
+    w.plat.agents.claim(w.agent, 10)
+    w.run(job.id, seconds=100.25)
+    # 2 cores x 100.250 s x 3.6 CNY per core-hour = 0.2005 -> rounded up: 0.21
+    balance = w.plat.billing.balance(w.user)
+    assert (balance.cash, balance.escrow) == (D("4.79"), D("0.00"))
+    with w.plat.store.unit_of_work(readonly=True) as uow:
+        assert uow.ledger.balance(provider_payable("local")) == D("0.21") - D("0.01")
+    assert w.plat.billing.check(w.operator).ok
+
+
+def test_reserved_capacity_is_held_for_its_buyer_and_backfilled_only_preemptibly(
+    w: World,
+) -> None:
+    other = w.plat.auth.authenticate(w.new_consumer("other"))
+    w.plat.billing.deposit(w.operator, TenantId("default"), "100", reference="b")
+    offer(w, devices=6, reserve="1.00")  # 6 of the 8 cores, 10:00-12:00
+    bid(w, "12", "2.00")  # all of it
+    w.plat.exchange.clear(w.operator)
+    w.clock.advance(2 * 3600 + 60)  # 10:01, inside the block
+    blocked = w.plat.jobs.submit(other, spec("true", cpus=4))
+    w.plat.scheduler.run_once()
+    job = w.plat.jobs.get(other, blocked.id).job
+    assert job.status is JobStatus.PENDING and "reserved for other tenants" in job.reason
+    backfill = w.plat.jobs.submit(
+        other,
+        JobSpec.create(
+            command=["true"],
+            resources=Resources.request(cpus=4),
+            priority_class=PriorityClass.PREEMPTIBLE,
+        ),
+    )
+    w.plat.scheduler.run_once()
+    assert w.plat.jobs.get(other, backfill.id).job.status is JobStatus.SCHEDULED
+    own = w.plat.jobs.submit(w.user, spec("true", cpus=2, time_limit_s=600))
+    w.plat.scheduler.run_once()
+    assert w.plat.jobs.get(w.user, own.id).job.status is JobStatus.SCHEDULED
+    with w.plat.store.unit_of_work(readonly=True) as uow:
+        hold = uow.ledger.get_hold(own.id, 1)
+    assert hold is None  # unpriced cluster: nothing to hold, and the block covers it anyway
+
+
+def test_a_resold_block_pays_its_reseller_and_moves_the_reservation(w: World) -> None:
+    buyer = w.plat.auth.authenticate(w.new_consumer("buyer"))
+    w.plat.billing.deposit(w.operator, TenantId("default"), "100", reference="b")
+    w.plat.billing.deposit(w.operator, TenantId("buyer"), "100", reference="b")
+    offer(w, devices=2, reserve="1.00")  # 4 core-hours
+    bid(w, "6", "2.00")  # more than offered: its limit sets the price
+    w.plat.exchange.clear(w.operator)  # default buys at 2.00: 8.00
+    (won,) = w.plat.exchange.trades(w.user)
+    resale = w.plat.exchange.resell(w.user, won.id, "3.00")
+    assert (resale.devices, resale.seller_tenant) == (2, "default")
+    w.plat.exchange.post_bid(
+        buyer, unit="cpu", quantity="6", limit="5.00", products=[parse_product(KEY)]
+    )
+    w.plat.exchange.clear(w.operator)
+    (bought,) = w.plat.exchange.trades(buyer)
+    assert (bought.price, bought.amount, bought.seller_tenant) == (D(5), D("20.00"), "default")
+    w.clock.advance(4 * 3600 + 1)
+    w.plat.exchange.run_once()
+    # the reseller is owed the resale less the 5% fee; the provider got its first sale
+    assert w.plat.billing.balance(w.user).payable == D("20.00") - D("1.00")
+    with w.plat.store.unit_of_work(readonly=True) as uow:
+        assert uow.ledger.balance(provider_payable("local")) == D("8.00") - D("0.40")
+    assert w.plat.billing.check(w.operator).ok
