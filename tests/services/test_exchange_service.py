@@ -11,12 +11,14 @@ import pytest
 
 from suanli.adapters.clock import ManualClock
 from suanli.domain.errors import Conflict, Forbidden, InsufficientFunds, InvalidInput
-from suanli.domain.ids import ClusterId, TenantId
+from suanli.domain.ids import ClusterId, ProviderId, TenantId
 from suanli.domain.jobs import JobSpec, JobStatus, PriorityClass
 from suanli.domain.ledger import PLATFORM_REVENUE, TRADES_HELD, provider_payable
 from suanli.domain.market import OrderStatus, parse_product
 from suanli.domain.resources import Resources
+from suanli.logic.billing import postings as postings_of
 from suanli.platform import Platform
+from suanli.services.billing import MoneyPolicy, settle_attempt
 from suanli.services.exchange import ExchangeService
 from tests.builders import World, spec, world
 
@@ -220,7 +222,30 @@ def test_a_job_on_a_priced_cluster_waits_for_funds_then_pays_for_what_it_used(
     assert (balance.cash, balance.escrow) == (D("4.79"), D("0.00"))
     with w.plat.store.unit_of_work(readonly=True) as uow:
         assert uow.ledger.balance(provider_payable("local")) == D("0.21") - D("0.01")
-    assert w.plat.billing.check(w.operator).ok
+    postings = w.plat.billing.check(w.operator).postings
+    with w.plat.store.unit_of_work() as uow:  # a replayed settlement changes nothing
+        (attempt,) = uow.jobs.list_attempts(job.id)
+        stored = uow.jobs.get(job.id)
+        assert stored is not None
+        settle_attempt(
+            uow, stored, attempt, uow.usage.for_job(job.id), w.clock.now(), MoneyPolicy()
+        )
+        uow.ledger.post(  # and a posting under a used key is refused, writing nothing
+            postings_of.settlement(
+                f"settle:{job.id}:1",
+                w.clock.now(),
+                TenantId("default"),
+                ProviderId("local"),
+                charge=D("9.99"),
+                hold=D(0),
+                fee_rate=D("0.05"),
+                memo="replay",
+                refs={},
+            )
+        )
+        uow.commit()
+    assert w.plat.billing.check(w.operator).postings == postings
+    assert w.plat.billing.balance(w.user).cash == D("4.79")
 
 
 def test_reserved_capacity_is_held_for_its_buyer_and_backfilled_only_preemptibly(

@@ -41,6 +41,7 @@ from suanli.domain.ids import ClusterId, ProviderId, RegionId
 from suanli.domain.pool import Provider, Region
 from suanli.domain.tenancy import Principal
 from suanli.platform import Platform
+from suanli.services.bootstrap import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,10 @@ def _agent_argv(
     ]
 
 
+DEMO_CREDIT = "100000.00"
+"""CNY deposited for the demo's default tenant."""
+
+
 def start_demo(
     platform: Platform,
     operator: Principal,
@@ -159,6 +164,9 @@ def start_demo(
             if c.id not in tokens:
                 raise
     config.write_private_json(tokens_file, tokens)
+    # The demo's clusters are priced, so a job there needs its cost held first: the local
+    # user's tenant starts with demo money (once: the deposit is keyed by its reference).
+    platform.billing.deposit(operator, DEFAULT_TENANT, DEMO_CREDIT, reference="demo-credit")
     for c in clusters:
         argv = _agent_argv(url, tokens[c.id], c, data_dir, jobs_root)
         # Not SUANLI_AGENT_TOKEN from our environment: each agent has its own token file.
@@ -231,6 +239,8 @@ def guide(agents: list[DemoAgent]) -> str:
         f"  kill -9 {first.proc.pid}   # Guiyang's agent dies: its jobs move within "
         f"{2 * DEMO_HEARTBEAT_DEADLINE_S:g} s",
         f"  {shlex.join(first.argv)} &   # bring it back",
+        f"  suanli balance; suanli market prices   # {DEMO_CREDIT} CNY of demo money; "
+        "jobs are held and billed at the posted prices",
     ]
     return "\n".join(lines)
 
