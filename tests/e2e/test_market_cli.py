@@ -146,6 +146,6 @@ def test_a_tenant_bids_for_a_block_and_reads_its_bill(server: Server) -> None:
     assert js(srv, None, "ledger", "check")["ok"] is True
     assert js(srv, ann, "market", "prices")["last_clearing"]["id"] == clearing["id"]
     (mine,) = js(srv, ann, "voucher", "list")
-    assert (mine["id"], mine["used_this_year"]) == (voucher, "0")
+    assert (mine["id"], mine["used_this_year"]) == (voucher, "0.00")
     (row,) = js(srv, None, "voucher", "report")
     assert (row["sector"], row["issued"]) == ("industry", 1)

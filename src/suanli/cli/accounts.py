@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from suanli.cli import render
 from suanli.cli.common import JsonOpt, TokenOpt, UrlOpt, call, fail, operator_client
@@ -17,17 +16,6 @@ user_app = typer.Typer(no_args_is_help=True, help="People's accounts and their r
 token_app = typer.Typer(no_args_is_help=True, help="API tokens: create, list, revoke.")
 
 ROLES = ("consumer", "provider", "auditor", "operator")
-
-
-def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = Table(*headers, box=None, pad_edge=False)
-    for row in rows:
-        table.add_row(*row)
-    render.out.print(table)
-
-
-def _when(value: Any) -> str:
-    return str(value).replace("T", " ")[:19] if value else "-"
 
 
 @tenant_app.command("add")
@@ -60,7 +48,7 @@ def tenant_list(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt =
     if json_out:
         render.print_json(rows)
         return
-    _table(
+    render.table(
         ("TENANT", "NAME", "SECTOR", "WEIGHT", "COHORT", "CREATED"),
         [
             (
@@ -69,7 +57,7 @@ def tenant_list(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt =
                 t.get("sector", "other"),
                 f"{t['weight']:g}",
                 t["cohort"] or "-",
-                _when(t.get("created_at")),
+                render.when(t.get("created_at")),
             )
             for t in rows
         ],
@@ -88,13 +76,13 @@ def tenant_show(
         return
     render.out.print(
         f"{data['id']}  {data['name']}\nsector {data['sector']}  contact "
-        f"{data['contact'] or '-'}  created {_when(data['created_at'])}"
+        f"{data['contact'] or '-'}  created {render.when(data['created_at'])}"
     )
     _users(data["users"])
 
 
 def _users(rows: list[dict[str, Any]]) -> None:
-    _table(
+    render.table(
         ("USER", "ROLE", "TENANT", "PROVIDER", "CREATED", "DISABLED"),
         [
             (
@@ -102,8 +90,8 @@ def _users(rows: list[dict[str, Any]]) -> None:
                 u["role"],
                 u["tenant_id"] or "-",
                 u["provider_id"] or "-",
-                _when(u["created_at"]),
-                _when(u["disabled_at"]),
+                render.when(u["created_at"]),
+                render.when(u["disabled_at"]),
             )
             for u in rows
         ],
@@ -176,7 +164,7 @@ def token_create(
     if json_out:
         render.print_json(data)
         return
-    until = _when(info["expires_at"]) if info["expires_at"] else "never"
+    until = render.when(info["expires_at"]) if info["expires_at"] else "never"
     render.err.print(
         f"token {info['id']} for {info['user_id']} ({info['role']}), expires {until}; "
         "shown once, store it now:"
@@ -200,7 +188,7 @@ def token_list(
     if json_out:
         render.print_json(rows)
         return
-    _table(
+    render.table(
         ("ID", "USER", "NAME", "ROLE", "CREATED", "LAST USED", "EXPIRES", "REVOKED"),
         [
             (
@@ -208,10 +196,10 @@ def token_list(
                 t["user_id"],
                 t["name"] or "-",
                 t["role"],
-                _when(t["created_at"]),
-                _when(t["last_used_at"]),
-                _when(t["expires_at"]) if t["expires_at"] else "never",
-                _when(t["revoked_at"]),
+                render.when(t["created_at"]),
+                render.when(t["last_used_at"]),
+                render.when(t["expires_at"]) if t["expires_at"] else "never",
+                render.when(t["revoked_at"]),
             )
             for t in rows
         ],
@@ -242,12 +230,12 @@ def audit(
     if json_out:
         render.print_json(page)
         return
-    _table(
+    render.table(
         ("ID", "AT", "ACTOR", "ROLE", "ACTION", "TARGET", "TENANT", "DETAIL"),
         [
             (
                 str(e["id"]),
-                _when(e["at"]),
+                render.when(e["at"]),
                 e["actor"],
                 e["actor_role"],
                 e["action"],

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from suanli.cli import render
 from suanli.cli.common import JsonOpt, TokenOpt, UrlOpt, call, client, fail, operator_client
@@ -19,15 +18,8 @@ ledger_app = typer.Typer(no_args_is_help=True, help="The ledger: deposits, credi
 voucher_app = typer.Typer(no_args_is_help=True, help="Compute vouchers (算力券).")
 
 
-def _table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
-    table = Table(*headers, box=None, pad_edge=False)
-    for row in rows:
-        table.add_row(*row)
-    render.out.print(table)
-
-
-def _when(value: Any) -> str:
-    return str(value).replace("T", " ")[:16] if value else "-"
+def _minute(value: Any) -> str:
+    return render.when(value, minutes=True)
 
 
 def _start(text: str) -> str:
@@ -142,13 +134,13 @@ def book(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None) 
     if json_out:
         render.print_json(data)
         return
-    _table(
+    render.table(
         ("product", "reserve CNY/dh", "device-hours"),
         [(a["product"], a["reserve"], a["device_hours"]) for a in data["asks"]],
     )
     render.err.print(f"{data['bids_open']} sealed bid(s) open")
     if data["own_bids"]:
-        _table(
+        render.table(
             ("your bid", "unit", "quantity", "limit", "filled", "held"),
             [
                 (b["id"], b["unit"], b["quantity"], b["limit"], b["filled"], b["held"])
@@ -169,7 +161,7 @@ def clear(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None)
         f"clearing {data['id']}: {data['trades']} trade(s) from {data['bids']} bid(s) and "
         f"{data['offers']} offer(s); welfare {data['welfare']} CNY"
     )
-    _table(("product", "price CNY/device-hour"), sorted(data["prices"].items()))
+    render.table(("product", "price CNY/device-hour"), sorted(data["prices"].items()))
     if data["reduced"]:
         render.err.print("trade reduction (one seller): " + ", ".join(data["reduced"]))
 
@@ -187,14 +179,14 @@ def trades(
     if json_out:
         render.print_json(data)
         return
-    _table(
+    render.table(
         ("trade", "tenant", "cluster", "block", "device-h", "price", "amount", "state"),
         [
             (
                 t["id"],
                 t["tenant"],
                 t["cluster"],
-                f"{_when(t['start'])} +{t['device_hours']}",
+                f"{_minute(t['start'])} +{t['device_hours']}",
                 t["device_hours"],
                 t["price"],
                 t["amount"],
@@ -213,7 +205,7 @@ def prices(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None
     if json_out:
         render.print_json(data)
         return
-    _table(
+    render.table(
         ("cluster", "resource", "lane", "CNY/hour", "floor", "busy"),
         [
             (
@@ -229,8 +221,8 @@ def prices(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOpt = None
     )
     last = data["last_clearing"]
     if last:
-        render.err.print(f"last clearing {last['id']} at {_when(last['at'])}:")
-        _table(("product", "price CNY/device-hour"), sorted(last["prices"].items()))
+        render.err.print(f"last clearing {last['id']} at {_minute(last['at'])}:")
+        render.table(("product", "price CNY/device-hour"), sorted(last["prices"].items()))
 
 
 def balance(
@@ -245,7 +237,7 @@ def balance(
     if json_out:
         render.print_json(data)
         return
-    _table(
+    render.table(
         ("tenant", "cash", "held", "credit", "available", "owed to you"),
         [
             (
@@ -285,10 +277,10 @@ def bill(
         f"{data['tenant']} {data['month']}: opening {data['opening']} CNY, "
         f"closing {data['closing']} CNY"
     )
-    _table(
+    render.table(
         ("time (UTC)", "kind", "account", "CNY", "memo"),
         [
-            (_when(x["at"]), x["kind"], x["account"].rsplit(":", 1)[-1], x["amount"], x["memo"])
+            (_minute(x["at"]), x["kind"], x["account"].rsplit(":", 1)[-1], x["amount"], x["memo"])
             for x in data["lines"]
         ],
     )
@@ -408,7 +400,7 @@ def voucher_list(
     if json_out:
         render.print_json(data)
         return
-    _table(
+    render.table(
         ("voucher", "tenant", "share", "per invoice", "per year", "used", "expires", "suppliers"),
         [
             (
@@ -418,7 +410,7 @@ def voucher_list(
                 v["cap_per_invoice"],
                 v["cap_per_year"],
                 v["used_this_year"],
-                _when(v["expires_at"]) + (" (revoked)" if v["revoked_at"] else ""),
+                _minute(v["expires_at"]) + (" (revoked)" if v["revoked_at"] else ""),
                 ",".join(v["providers"]) or "any",
             )
             for v in data
@@ -442,7 +434,7 @@ def voucher_report(json_out: JsonOpt = False, url: UrlOpt = None, token: TokenOp
     if json_out:
         render.print_json(data)
         return
-    _table(
+    render.table(
         ("sector", "issued", "caps CNY", "used CNY", "uses", "expired", "expired unused"),
         [
             (

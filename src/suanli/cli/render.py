@@ -15,6 +15,19 @@ out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 
+def table(headers: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    """A plain table on stdout."""
+    t = Table(*headers, box=None, pad_edge=False)
+    for row in rows:
+        t.add_row(*row)
+    out.print(t)
+
+
+def when(value: Any, *, minutes: bool = False) -> str:
+    """A stored ISO time for people: '2026-12-04 08:00:00' (or to the minute); '-'."""
+    return str(value).replace("T", " ")[: 16 if minutes else 19] if value else "-"
+
+
 def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
 
