@@ -78,7 +78,7 @@ def test_operator_sets_a_share(api: TestClient, tokens: LocalTokens) -> None:
     missing = assert_problem(
         api.put("/v1/tenants/nope/share", json={"weight": 5}, headers=op), 404, "nope"
     )
-    assert missing["field"] == "tenant_id" and "suanli tenants" in str(missing["hint"])
+    assert missing["field"] == "tenant_id" and "suanli tenant list" in str(missing["hint"])
 
 
 @pytest.mark.parametrize(
