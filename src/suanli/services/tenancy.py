@@ -118,7 +118,11 @@ def scoped_tenant(principal: Principal, tenant_id: TenantId | None) -> TenantId:
             )
         return tenant_id
     if tenant_id not in (None, principal.tenant_id):
-        raise NotFound(f"No tenant {tenant_id!r}.", field="tenant")
+        raise NotFound(
+            f"No tenant {tenant_id!r}.",
+            field="tenant",
+            hint="leave the tenant out: you see your own tenant's only.",
+        )
     return principal.own_tenant()
 
 
