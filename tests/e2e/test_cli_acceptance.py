@@ -116,8 +116,10 @@ def test_submit_print_succeeds_with_logs_times_and_usage(server: Server) -> None
     assert started <= ended
     usage = job["usage"]
     assert usage["attempts_metered"] == 1
-    wall = math.floor(ended.timestamp()) - math.floor(started.timestamp())
-    assert usage["wall_seconds"] == wall, (usage, job["started_at"], job["ended_at"])
+    # metered to the millisecond: both ends truncated to the ms
+    wall_ms = math.floor(ended.timestamp() * 1000) - math.floor(started.timestamp() * 1000)
+    assert usage["wall_seconds"] == wall_ms / 1000, (usage, job["started_at"], job["ended_at"])
+    assert usage["wall_seconds"] > 0  # a sub-second job is not free
 
     rc, out, err = server.cli("logs", job_id)
     assert rc == 0, err
@@ -127,9 +129,9 @@ def test_submit_print_succeeds_with_logs_times_and_usage(server: Server) -> None
     assert rows, "usage --by job has no rows for the job"
     by_dim = {r["dimension"]: r for r in rows}
     assert "cpu" in by_dim, rows
-    assert by_dim["cpu"]["seconds"] == wall
+    assert by_dim["cpu"]["seconds"] == wall_ms / 1000
     assert by_dim["cpu"]["jobs"] == 1
-    assert by_dim["cpu"]["amount"] == pytest.approx(job["resources"]["cpus"] * wall)
+    assert by_dim["cpu"]["amount"] == pytest.approx(job["resources"]["cpus"] * wall_ms / 1000)
 
 
 def test_usage_is_seconds_times_units_times_rating(server: Server) -> None:

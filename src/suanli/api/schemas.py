@@ -614,7 +614,8 @@ class UsageTotalPublic(BaseModel):
     workload_class: str
     dimension: str
     amount: float
-    seconds: int
+    seconds: float
+    """Metered time summed over records, from their milliseconds."""
     jobs: int
     standard_units: float
     unrated_amount: float

@@ -2,7 +2,7 @@
 
 Variables: x[b,p] >= 0, device-hours of supply product p sold to bid b; y[o] in [0, q_o],
 device-hours sold by offer o. With c[b,p] the bid's units per device-hour of p (1 for a
-device-model bid, the device's rating for an SCH bid):
+device-model bid, the device's rating in PFLOPS for an SCH bid):
 
     maximise   sum limit_b c[b,p] x[b,p]  -  sum reserve_o y[o]          (welfare)
     s.t.       sum_b x[b,p] - sum_{o in p} y[o] <= 0       for each product p   (dual: price_p)
@@ -15,12 +15,24 @@ that (reserve <= price), so trades are individually rational and, with one price
 product for both sides, budget-balanced. Prices are then clamped into exactly that
 interval, so solver tolerance can never break those properties.
 
+Ties, so that the same book always clears the same way and earlier orders win:
+- offers: a product's sales go to its offers cheapest first, earlier first among equal
+  reserves (the LP's y is only used through the product's total);
+- bids: among a product's bids of equal value per device-hour, the device-hours the LP
+  gave that value class go to the earlier bids first (as far as what each has left after
+  its other products allows). Moving quantity between bids of equal value changes neither
+  the welfare nor the prices' validity, since at an optimum only bids at exactly the
+  product's price can be partly filled.
+
 Trade reduction: where fewer than `thin_market_sellers` distinct sellers trade in a
-product, a seller could set its own price; the marginal (highest-reserve) trading offer
-of each such product is withheld from the period and the LP solved again.
+product, a seller could set its own price. Each such product's marginal (last-selling,
+so highest-reserve) offer is withheld, with every offer of the product's trading sellers
+that did not trade (else the seller's next offer would take the marginal one's place and
+its reserve set the price again), and the LP is solved once more. The product then
+trades only offers that sold in full, at a price the buyers' side sets.
 
 Columns that cannot trade (a bid's value per device-hour below the product's cheapest
-reserve) are dropped before solving; they could never be part of an optimum.
+reserve) are never built: they could not be part of an optimum.
 """
 
 from __future__ import annotations
@@ -29,18 +41,36 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 from scipy.optimize import linprog
 from scipy.sparse import csr_matrix
 
 TOL = 1e-9
+"""Device-hours (or units) at or below this are nothing: LP noise, not a trade."""
+GAIN_TOL = 1e-7
+"""A left-out column enters only if it gains more than this (CNY per unit), HiGHS's own
+dual feasibility tolerance: below it the restricted optimum is the optimum."""
+TIE_DECIMALS = 9
+"""Values per device-hour equal to this many decimals are a tie. Limits have four
+decimals and conversions three, so distinct real values differ by far more."""
+PRIORITY_PASSES = 8
+"""Time priority is re-applied until nothing moves, at most this often (one pass
+settles it unless a bid ties in several products)."""
+
+Floats = NDArray[np.float64]
+Ints = NDArray[np.intp]
+Bools = NDArray[np.bool_]
 
 
 @dataclass(frozen=True, slots=True)
 class AuctionOffer:
+    """Device-hours of one supply product for sale at a reserve price."""
+
     id: str
     product: str
     """Supply product key: one device model in one region for one block and lane."""
     seller: str
+    """Who gets the money; trade reduction counts distinct sellers."""
     quantity: float
     """Device-hours for sale."""
     reserve: float
@@ -49,6 +79,9 @@ class AuctionOffer:
 
 @dataclass(frozen=True, slots=True)
 class AuctionBid:
+    """Up to `quantity` units at no more than `limit` CNY per unit, from any product in
+    `accept`."""
+
     id: str
     buyer: str
     quantity: float
@@ -56,11 +89,14 @@ class AuctionBid:
     limit: float
     """CNY per unit of the bid."""
     accept: Mapping[str, float]
-    """Supply product key -> units of the bid per device-hour of that product."""
+    """Supply product key -> units of the bid per device-hour of that product (1.0 for a
+    device bid; the model's rating in PFLOPS for an SCH bid)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Fill:
+    """Device-hours of one offer sold to one bid; `units` = device-hours x conversion."""
+
     bid_id: str
     offer_id: str
     product: str
@@ -71,54 +107,108 @@ class Fill:
 @dataclass(slots=True)
 class ClearingResult:
     fills: list[Fill] = field(default_factory=list)
+    """By product key, then bid order; a bid's device-hours come from the product's
+    offers cheapest first, earlier first."""
     prices: dict[str, float] = field(default_factory=dict)
-    """CNY per device-hour, for each product that traded."""
+    """CNY per device-hour, for each product that traded: at least the reserve of every
+    offer that sold in it, at most limit x conversion of every bid filled in it."""
     welfare: float = 0.0
+    """Sum over fills of (limit x units - reserve x device-hours), CNY."""
     reduced: tuple[str, ...] = ()
-    """Products where trade reduction withheld the marginal offer."""
+    """Products where trade reduction withheld the marginal offer (sorted)."""
+    withheld: tuple[str, ...] = ()
+    """Offers trade reduction kept out of this period (in offer order); they stay open."""
 
 
 def clear(
     bids: Sequence[AuctionBid], offers: Sequence[AuctionOffer], *, thin_market_sellers: int = 2
 ) -> ClearingResult:
-    """Clear a period. Orders earlier in their list win ties (time priority)."""
-    withheld: set[str] = set()
-    result = _solve(bids, offers, withheld)
+    """Clear one period: the welfare-maximising trades, one price per supply product.
+
+    Orders earlier in their list win ties (time priority); the same input always gives
+    the same result. Order ids must be unique and numbers finite (ValueError otherwise).
+    Offers and bids with no positive quantity, and acceptances with no positive
+    conversion, take no part. `thin_market_sellers` <= 1 turns trade reduction off.
+    """
+    _check(bids, offers)
+    first = _solve(bids, offers, frozenset())
+    if thin_market_sellers <= 1:
+        return first.result
+    withheld: set[int] = set()
     reduced: list[str] = []
-    if thin_market_sellers > 1:
-        sellers: dict[str, set[str]] = {}
-        marginal: dict[str, AuctionOffer] = {}
-        by_id = {o.id: o for o in offers}
-        for f in result.fills:
-            o = by_id[f.offer_id]
-            sellers.setdefault(o.product, set()).add(o.seller)
-            m = marginal.get(o.product)
-            if m is None or o.reserve > m.reserve:
-                marginal[o.product] = o
-        for product, who in sellers.items():
-            if len(who) < thin_market_sellers:
-                withheld.add(marginal[product].id)
-                reduced.append(product)
-        if withheld:
-            result = _solve(bids, offers, withheld)
+    for product, sold in first.sold_by.items():
+        sellers = {offers[i].seller for i in sold}
+        if len(sellers) >= thin_market_sellers:
+            continue
+        reduced.append(product)
+        withheld.add(sold[-1])  # the last to sell: the highest reserve, the latest among equals
+        traded = set(sold)
+        withheld.update(
+            i for i in first.offers_of[product] if i not in traded and offers[i].seller in sellers
+        )
+    if not withheld:
+        return first.result
+    result = _solve(bids, offers, frozenset(withheld)).result
     result.reduced = tuple(sorted(reduced))
+    result.withheld = tuple(offers[i].id for i in sorted(withheld))
     return result
 
 
+def _check(bids: Sequence[AuctionBid], offers: Sequence[AuctionOffer]) -> None:
+    if len({b.id for b in bids}) != len(bids):
+        raise ValueError("bid ids must be unique")
+    if len({o.id for o in offers}) != len(offers):
+        raise ValueError("offer ids must be unique")
+    numbers = [x for o in offers for x in (o.quantity, o.reserve)]
+    numbers += [x for b in bids for x in (b.quantity, b.limit, *b.accept.values())]
+    if not np.isfinite(np.asarray(numbers, dtype=float)).all():
+        raise ValueError("quantities, prices and conversions must be finite")
+
+
+@dataclass(slots=True)
+class _Cleared:
+    result: ClearingResult
+    sold_by: dict[str, list[int]]
+    """Product -> indices of the offers that sold in it, in the order they sold."""
+    offers_of: dict[str, list[int]]
+    """Product -> indices of its live offers, in the order they would sell."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Columns:
+    """The candidate x[b,p]: one per bid and acceptable product that can trade."""
+
+    bid: Ints
+    prod: Ints
+    c: Floats
+    limit: Floats
+    """Per bid."""
+    qty: Floats
+    """Per bid."""
+
+    @property
+    def value(self) -> Floats:
+        """Value per device-hour of each column."""
+        return np.asarray(self.limit[self.bid] * self.c, dtype=np.float64)
+
+
 def _solve(
-    bids: Sequence[AuctionBid], offers: Sequence[AuctionOffer], withheld: set[str]
-) -> ClearingResult:
-    live = [o for o in offers if o.id not in withheld and o.quantity > TOL]
-    products = sorted({o.product for o in live})
+    bids: Sequence[AuctionBid], offers: Sequence[AuctionOffer], withheld: frozenset[int]
+) -> _Cleared:
+    live = [i for i, o in enumerate(offers) if i not in withheld and o.quantity > TOL]
+    products = sorted({offers[i].product for i in live})
+    pidx = {p: k for k, p in enumerate(products)}
+    # each product's offers in the order they sell: cheapest first, then time priority
+    offers_of: dict[str, list[int]] = {p: [] for p in products}
+    for i in sorted(live, key=lambda i: (offers[i].reserve, i)):
+        offers_of[offers[i].product].append(i)
+    empty = _Cleared(ClearingResult(), {}, offers_of)
     if not products:
-        return ClearingResult()
-    pidx = {p: i for i, p in enumerate(products)}
-    cheapest = {p: np.inf for p in products}
+        return empty
+    cheapest = {p: offers[q[0]].reserve for p, q in offers_of.items()}
     supply = np.zeros(len(products))
-    for o in live:
-        cheapest[o.product] = min(cheapest[o.product], o.reserve)
-        supply[pidx[o.product]] += o.quantity
-    # columns x[b,p] that can trade
+    for i in live:
+        supply[pidx[offers[i].product]] += offers[i].quantity
     col_bid: list[int] = []
     col_prod: list[int] = []
     col_c: list[float] = []
@@ -126,51 +216,38 @@ def _solve(
         if b.quantity <= TOL:
             continue
         for p, c in b.accept.items():
-            if c > 0 and p in pidx and b.limit * c >= cheapest[p] - TOL:
+            if c > 0 and p in pidx and b.limit * c >= cheapest[p]:
                 col_bid.append(bi)
                 col_prod.append(pidx[p])
                 col_c.append(c)
     if not col_bid:
-        return ClearingResult()
+        return empty
     cols = _Columns(
-        np.asarray(col_bid),
-        np.asarray(col_prod),
-        np.asarray(col_c, dtype=float),
-        np.asarray([b.limit for b in bids], dtype=float),
-        np.asarray([b.quantity for b in bids], dtype=float),
+        np.asarray(col_bid, dtype=np.intp),
+        np.asarray(col_prod, dtype=np.intp),
+        np.asarray(col_c, dtype=np.float64),
+        np.asarray([b.limit for b in bids], dtype=np.float64),
+        np.asarray([b.quantity for b in bids], dtype=np.float64),
     )
+    lp_offers = [offers[i] for i in live]
     active = _initial_columns(cols, supply)
     # Column generation: solve over the most valuable columns, then add every left-out
     # column a bid would rather trade on at the prices found; when none is left, the
     # duals prove the restricted optimum optimal for the whole market.
     while True:
-        x, duals = _lp(cols, active, live, pidx, len(products))
-        entering = _profitable(cols, active, x, duals)
+        x_active, duals = _lp(cols, active, lp_offers, pidx, len(products))
+        entering = _profitable(cols, active, x_active, duals)
         if not entering.any():
             break
         active |= entering
-    full = np.zeros(len(cols.bid))
-    full[active] = x
-    return _fills(bids, live, products, cols.bid, cols.prod, cols.c, full, duals)
+    x = np.zeros(len(cols.bid))
+    x[active] = x_active
+    x = _within_quantities(cols, x)
+    _time_priority(cols, x)
+    return _fills(bids, offers, offers_of, products, cols, x, duals)
 
 
-@dataclass(frozen=True, slots=True)
-class _Columns:
-    bid: np.ndarray
-    prod: np.ndarray
-    c: np.ndarray
-    limit: np.ndarray
-    """Per bid."""
-    qty: np.ndarray
-    """Per bid."""
-
-    @property
-    def value(self) -> np.ndarray:
-        """Value per device-hour of each column."""
-        return np.asarray(self.limit[self.bid] * self.c)
-
-
-def _initial_columns(cols: _Columns, supply: np.ndarray) -> np.ndarray:
+def _initial_columns(cols: _Columns, supply: Floats) -> Bools:
     """Per product, its most valuable columns until they ask for three times its supply
     (a bid's whole quantity per column): the bids that can set or meet its price."""
     value = cols.value
@@ -188,17 +265,17 @@ def _initial_columns(cols: _Columns, supply: np.ndarray) -> np.ndarray:
 
 def _lp(
     cols: _Columns,
-    active: np.ndarray,
+    active: Bools,
     live: Sequence[AuctionOffer],
     pidx: Mapping[str, int],
     nprod: int,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[Floats, Floats]:
     """Solve over the active columns: (their x, the products' prices)."""
     cb, cp, cc = cols.bid[active], cols.prod[active], cols.c[active]
     nx, ny = len(cb), len(live)
-    oprod = np.asarray([pidx[o.product] for o in live])
+    oprod = np.asarray([pidx[o.product] for o in live], dtype=np.intp)
     cost = np.concatenate(
-        [-(cols.limit[cb] * cc), np.asarray([o.reserve for o in live], dtype=float)]
+        [-(cols.limit[cb] * cc), np.asarray([o.reserve for o in live], dtype=np.float64)]
     )
     rows = [cp, oprod]
     index = [np.arange(nx), nx + np.arange(ny)]
@@ -224,12 +301,11 @@ def _lp(
     res = linprog(cost, A_ub=a, b_ub=rhs, bounds=bounds, method="highs")
     if res.status != 0:  # the LP is always feasible (all zero) and bounded
         raise RuntimeError(f"auction LP failed: {res.message}")
-    return np.maximum(res.x[:nx], 0.0), -np.asarray(res.ineqlin.marginals[:nprod])
+    x = np.clip(np.asarray(res.x[:nx], dtype=np.float64), 0.0, upper[:nx])
+    return x, -np.asarray(res.ineqlin.marginals[:nprod], dtype=np.float64)
 
 
-def _profitable(
-    cols: _Columns, active: np.ndarray, x: np.ndarray, prices: np.ndarray
-) -> np.ndarray:
+def _profitable(cols: _Columns, active: Bools, x: Floats, prices: Floats) -> Bools:
     """Inactive columns with a negative reduced cost at these prices: the bid's surplus
     per unit there (limit - price / c) beats what it gets now (0 if it is not wholly
     filled, else its surplus on the columns it trades on)."""
@@ -237,61 +313,149 @@ def _profitable(
     filled = np.bincount(cb, weights=x * cols.c[active], minlength=len(cols.qty))
     full = filled >= cols.qty - 1e-7
     surplus = np.zeros(len(cols.qty))
-    trading = x > 1e-9
+    trading = x > TOL
     per_unit = cols.limit[cb] - prices[cols.prod[active]] / cols.c[active]
     np.maximum.at(surplus, cb[trading], per_unit[trading])
     surplus = np.where(full, surplus, 0.0)
     gain = cols.limit[cols.bid] - prices[cols.prod] / cols.c - surplus[cols.bid]
-    return np.asarray(~active & (gain > 1e-7))
+    return np.asarray(~active & (gain > GAIN_TOL))
+
+
+def _within_quantities(cols: _Columns, x: Floats) -> Floats:
+    """x with no bid over its quantity: HiGHS may overshoot a row by its feasibility
+    tolerance, and a bid's fills must never exceed what it asked for."""
+    x = np.where(x > TOL, x, 0.0)
+    used = np.bincount(cols.bid, weights=x * cols.c, minlength=len(cols.qty))
+    over = used > cols.qty
+    if over.any():
+        scale = np.where(over, cols.qty / np.where(over, used, 1.0), 1.0)
+        x = x * scale[cols.bid]
+    return x
+
+
+def _time_priority(cols: _Columns, x: Floats) -> None:
+    """Give each (product, value) class's device-hours to its earliest bids, in place.
+
+    The class keeps its total, so welfare and the product's balance are unchanged, and a
+    bid never goes over its quantity (a bid can take what it has left after its other
+    products). Only a class at its product's price can have a partly filled bid, so this
+    moves quantity only where the LP was indifferent."""
+    value = np.round(cols.value, TIE_DECIMALS)
+    order = np.lexsort((cols.bid, -value, cols.prod))
+    sp, sv = cols.prod[order], value[order]
+    starts = np.flatnonzero(np.r_[True, (sp[1:] != sp[:-1]) | (sv[1:] != sv[:-1])])
+    ends = np.r_[starts[1:], len(order)]
+    pool = np.add.reduceat(x[order], starts)
+    classes = [
+        order[s:e] for s, e, t in zip(starts, ends, pool, strict=True) if e - s > 1 and t > TOL
+    ]
+    if not classes:
+        return
+    used = np.bincount(cols.bid, weights=x * cols.c, minlength=len(cols.qty))
+    for _ in range(PRIORITY_PASSES):
+        moved = False
+        for members in classes:
+            left = float(x[members].sum())
+            for col in members:  # in bid order
+                b, c, had = cols.bid[col], float(cols.c[col]), float(x[col])
+                room = max(0.0, (cols.qty[b] - used[b]) / c + had)
+                take = min(left, room)
+                if take <= TOL:
+                    take = 0.0
+                if abs(take - had) > TOL:
+                    moved = True
+                x[col] = take
+                used[b] += (take - had) * c
+                left -= take
+        if not moved:
+            break
 
 
 def _fills(
     bids: Sequence[AuctionBid],
-    live: Sequence[AuctionOffer],
+    offers: Sequence[AuctionOffer],
+    offers_of: Mapping[str, list[int]],
     products: list[str],
-    cb: np.ndarray,
-    cp: np.ndarray,
-    cc: np.ndarray,
-    x: np.ndarray,
-    duals: np.ndarray,
-) -> ClearingResult:
-    """Split each product's sales over its offers, cheapest first and earlier first, and
-    its buyers in the order of their bids; clamp prices into the traders' interval."""
+    cols: _Columns,
+    x: Floats,
+    duals: Floats,
+) -> _Cleared:
+    """Split each product's sales over its offers (in sale order) and its bids (in bid
+    order); price each product within its traders' interval."""
     out = ClearingResult()
-    offers_of: dict[int, list[tuple[float, int, AuctionOffer]]] = {}
-    pidx = {p: i for i, p in enumerate(products)}
-    for rank, o in enumerate(live):
-        offers_of.setdefault(pidx[o.product], []).append((o.reserve, rank, o))
-    order = np.lexsort((cb, cp))  # by product, then bid order
-    traded = x > 1e-7
-    start = 0
-    idx = order[traded[order]]
-    while start < len(idx):
-        p = int(cp[idx[start]])
-        stop = start
-        while stop < len(idx) and cp[idx[stop]] == p:
-            stop += 1
-        queue = sorted(offers_of[p], key=lambda t: (t[0], t[1]))
-        qi, left = 0, queue[0][2].quantity if queue else 0.0
-        hi = np.inf
-        lo = -np.inf
-        for col in idx[start:stop]:
-            need = float(x[col])
-            b = bids[int(cb[col])]
-            hi = min(hi, b.limit * float(cc[col]))
-            while need > 1e-9 and qi < len(queue):
+    sold_by: dict[str, list[int]] = {}
+    value = cols.value
+    traded = np.flatnonzero(x > TOL)
+    # by product, then value (best first), then bid order
+    traded = traded[np.lexsort((cols.bid[traded], -value[traded], cols.prod[traded]))]
+    bounds = np.searchsorted(cols.prod[traded], np.arange(len(products) + 1))
+    for k, product in enumerate(products):
+        members = traded[bounds[k] : bounds[k + 1]]
+        if not len(members):
+            continue
+        queue = offers_of[product]
+        sizes = np.asarray([offers[i].quantity for i in queue], dtype=np.float64)
+        reserves = [offers[i].reserve for i in queue]
+        amounts = _balance(value[members], x[members].copy(), sizes, reserves)
+        keep = amounts > TOL
+        members, amounts = members[keep], amounts[keep]
+        if not len(members):
+            continue
+        by_bid = np.argsort(cols.bid[members], kind="stable")
+        qi, left = 0, float(sizes[0])
+        sold: list[int] = []
+        for j in by_bid:
+            col, need = members[j], float(amounts[j])
+            b = bids[int(cols.bid[col])]
+            c = float(cols.c[col])
+            while need > TOL and qi < len(queue):
                 take = min(need, left)
-                if take > 1e-9:
-                    o = queue[qi][2]
-                    lo = max(lo, o.reserve)
-                    out.fills.append(Fill(b.id, o.id, o.product, take, take * float(cc[col])))
-                    out.welfare += take * (b.limit * float(cc[col]) - o.reserve)
+                if take > TOL:
+                    o = offers[queue[qi]]
+                    if not sold or sold[-1] != queue[qi]:
+                        sold.append(queue[qi])
+                    out.fills.append(Fill(b.id, o.id, product, take, take * c))
+                    out.welfare += take * (b.limit * c - o.reserve)
                     need -= take
                     left -= take
-                if left <= 1e-9:
+                if left <= TOL:
                     qi += 1
-                    left = queue[qi][2].quantity if qi < len(queue) else 0.0
-        if lo > -np.inf:
-            out.prices[products[p]] = float(min(max(duals[p], lo), hi))
-        start = stop
-    return out
+                    left = float(sizes[qi]) if qi < len(queue) else 0.0
+        if not sold:
+            continue
+        lo = max(offers[i].reserve for i in sold)
+        hi = float(value[members].min())
+        # lo <= hi: _balance dropped any fill valued below the marginal reserve
+        out.prices[product] = min(max(float(duals[k]), lo), hi)
+        sold_by[product] = sold
+    return _Cleared(out, sold_by, dict(offers_of))
+
+
+def _balance(values: Floats, amounts: Floats, sizes: Floats, reserves: Sequence[float]) -> Floats:
+    """A product's columns' device-hours (sorted best value first) cut so that they
+    fit its supply and every one values the product at least the reserve of the last
+    offer that must sell to serve them. HiGHS can leave either off by its tolerance; the
+    columns cut are the least valuable, whose trades were worth (about) nothing."""
+    cum = np.cumsum(sizes)
+    total = float(amounts.sum())
+    j = len(amounts) - 1
+    while j >= 0:
+        if amounts[j] <= TOL:
+            amounts[j] = 0.0
+            j -= 1
+            continue
+        excess = total - float(cum[-1])
+        if excess <= TOL:  # float noise in the sums, not an oversold product
+            excess = 0.0
+        marginal = min(int(np.searchsorted(cum, total - TOL)), len(cum) - 1)
+        if excess <= 0 and values[j] >= reserves[marginal]:
+            break
+        before = float(cum[marginal - 1]) if marginal else 0.0
+        # cut the least valuable column: by the excess, or by the marginal offer's part
+        cut = excess if excess > 0 else total - before
+        cut = min(float(amounts[j]), max(cut, 0.0))
+        if cut <= TOL:
+            cut = float(amounts[j])
+        amounts[j] -= cut
+        total -= cut
+    return amounts
