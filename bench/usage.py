@@ -36,6 +36,7 @@ from suanli.adapters.store_sql.tables import jobs, tenants, usage_records
 
 DIMENSIONS = (("cpu", 8.0, 2e-5), ("memory", 65536.0, None), ("gpu:A100-80GB", 4.0, 0.2184))
 START = datetime(2026, 1, 1, tzinfo=UTC)
+DAY_MS = 86_400_000
 CHUNK = 20_000
 
 
@@ -77,10 +78,11 @@ def load(store: SqlStore, records: int, tenant_count: int, days: int, seed: int)
             for _ in range(min(CHUNK, records - written)):
                 job = (written // len(DIMENSIONS)) % job_count
                 dim, qty, rating = DIMENSIONS[written % len(DIMENSIONS)]
-                # each record lies within one UTC day, as metering writes them
+                # each record lies within one UTC day, as metering writes them, and is
+                # metered to the millisecond (migration 0005)
                 day_start = START + timedelta(days=rng.randrange(days))
-                seconds = rng.randrange(1, 86_400)
-                begin = day_start + timedelta(seconds=rng.randrange(0, 86_400 - seconds + 1))
+                ms = rng.randrange(1, DAY_MS)
+                begin = day_start + timedelta(milliseconds=rng.randrange(0, DAY_MS - ms + 1))
                 rows.append(
                     {
                         "job_id": f"j{job:08d}",
@@ -95,11 +97,11 @@ def load(store: SqlStore, records: int, tenant_count: int, days: int, seed: int)
                         "dimension": dim,
                         "quantity": qty,
                         "started_at": begin,
-                        "ended_at": begin + timedelta(seconds=seconds),
+                        "ended_at": begin + timedelta(milliseconds=ms),
                         "day": begin.date().isoformat(),
-                        "seconds": seconds,
+                        "milliseconds": ms,
                         "rating_pflops": rating,
-                        "standard_units": qty * seconds * rating / 3600 if rating else None,
+                        "standard_units": qty * ms * rating / 3_600_000 if rating else None,
                     }
                 )
                 written += 1
@@ -130,14 +132,14 @@ def in_python(store: SqlStore) -> tuple[float, dict[tuple[str, str, str], tuple[
                 u.c.workload_class,
                 u.c.dimension,
                 u.c.quantity,
-                u.c.seconds,
+                u.c.milliseconds,
                 u.c.standard_units,
             )
         )
-        for tenant, started, cls, dim, qty, seconds, units in result:
+        for tenant, started, cls, dim, qty, ms, units in result:
             key = (f"{tenant}/{started.date().isoformat()}", cls, dim)
             acc = sums.setdefault(key, [0.0, 0.0])
-            acc[0] += qty * seconds
+            acc[0] += qty * ms / 1000  # unit-seconds, as UsageTotal.amount
             acc[1] += units or 0.0
     elapsed = time.perf_counter() - t0
     return elapsed, {k: (v[0], v[1]) for k, v in sums.items()}

@@ -302,3 +302,16 @@ def test_a_resold_block_pays_its_reseller_and_moves_the_reservation(w: World) ->
     with w.plat.store.unit_of_work(readonly=True) as uow:
         assert uow.ledger.balance(provider_payable("local")) == D("8.00") - D("0.40")
     assert w.plat.billing.check(w.operator).ok
+
+
+def test_a_free_block_clears_and_settles_without_moving_money(w: World) -> None:
+    w.plat.billing.deposit(w.operator, TenantId("default"), "10", reference="b")
+    offer(w, devices=1, reserve="0")  # donated: 2 core-hours at no reserve
+    bid(w, "1", "1.00")  # less than offered: the reserve sets the price, 0
+    clearing = w.plat.exchange.clear(w.operator)
+    (trade,) = w.plat.exchange.trades(w.user)
+    assert (trade.price, trade.amount, clearing.prices[KEY]) == (D(0), D(0), D(0))
+    w.clock.advance(4 * 3600 + 1)
+    w.plat.exchange.run_once()
+    assert w.plat.billing.check(w.operator).ok
+    assert w.plat.billing.balance(w.user).escrow == 0

@@ -98,6 +98,28 @@ def test_daily_totals_split_a_job_that_runs_past_midnight(w: World) -> None:
     assert list(gpu_days.values()) == [30, 60]
 
 
+def test_a_sub_second_job_is_metered_to_the_millisecond(w: World) -> None:
+    """A 250 ms job on 2 GPUs meters 250 ms and nonzero SCH, stored and read back; a
+    stream of such jobs adds up in the totals (metered by the second, each was 0 s and the
+    stream was free)."""
+    register(w, None)
+    spec = JobSpec.create(command=["x"], resources=Resources.request(gpus={"A100": 2}))
+    a100 = default_catalog().get("A100-80GB")
+    assert a100 is not None
+    rating = 312 * a100.reference_efficiency / 1000
+    gpu = next(r for r in run_job(w, spec, 0.25) if r.dimension == "gpu:A100-80GB")
+    assert (gpu.milliseconds, gpu.seconds, gpu.amount) == (250, 0.25, 0.5)
+    assert gpu.standard_units is not None and gpu.standard_units > 0
+    assert gpu.standard_units == pytest.approx(2 * 250 * rating / 3_600_000)
+    for _ in range(7):
+        w.clock.advance(0.0007)  # the next job starts mid-millisecond
+        run_job(w, spec, 0.25)
+    totals = w.plat.usage.totals(w.operator, by=("tenant",), tenant_id=None, since=None)
+    row = next(t for t in totals if t.dimension == "gpu:A100-80GB")
+    assert row.jobs == 8 and row.seconds == 2.0 and row.amount == pytest.approx(4.0)
+    assert row.standard_units == pytest.approx(8 * 2 * 250 * rating / 3_600_000)
+
+
 def test_operator_asks_for_a_new_measurement(w: World) -> None:
     register(w, None)
     with pytest.raises(Forbidden):

@@ -3,6 +3,8 @@ logs, usage uniqueness, and rollback of failed units of work."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
@@ -141,6 +143,45 @@ def test_usage_of_an_attempt_is_recorded_once(store: SqlStore) -> None:
         assert total.standard_units == pytest.approx(10 / 3600)
         (day,) = uow.usage.totals(by=("tenant", "day"), tenant_id=None, since=None)
         assert day.key == "t1/2026-03-01" and day.workload_class == "ai"
+
+
+def test_usage_totals_sum_milliseconds(store: SqlStore) -> None:
+    """Three 333 ms records are 0.999 s, not 0 s (whole seconds each) nor 1 s; the
+    amounts and standard units follow the milliseconds; a record read back keeps its ms."""
+
+    def gpu(attempt: int, ms: int) -> UsageRecord:
+        start = START + timedelta(seconds=attempt)
+        return UsageRecord(
+            JobId("j-0001"),
+            attempt,
+            TenantId("t1"),
+            ProviderId("p"),
+            RegionId("r"),
+            ClusterId("c"),
+            NodeId("n"),
+            Sector.RESEARCH,
+            WorkloadClass.AI,
+            "gpu:H100",
+            2.0,
+            start,
+            start + timedelta(milliseconds=ms),
+            ms,
+            0.5,
+            2.0 * ms * 0.5 / 3_600_000,
+        )
+
+    with store.unit_of_work() as uow:
+        uow.jobs.add(make_job(1))
+        uow.usage.add([gpu(n, 333) for n in (1, 2, 3)])
+        uow.commit()
+    with store.unit_of_work(readonly=True) as uow:
+        back = uow.usage.for_job(JobId("j-0001"))
+        (total,) = uow.usage.totals(by=("tenant", "day"), tenant_id=None, since=None)
+    assert [r.milliseconds for r in back] == [333, 333, 333]
+    assert back[0].ended_at - back[0].started_at == timedelta(milliseconds=333)
+    assert total.seconds == 0.999
+    assert total.amount == pytest.approx(2 * 0.999)
+    assert total.standard_units == pytest.approx(2 * 999 * 0.5 / 3_600_000)
 
 
 def test_pool_round_trip(store: SqlStore) -> None:

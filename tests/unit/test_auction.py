@@ -423,3 +423,14 @@ def test_column_generation_reaches_the_full_lps_optimum(seed: int) -> None:
     result = clear(bids, offers, thin_market_sellers=1)
     assert result.welfare == pytest.approx(full_lp_welfare(bids, offers), rel=1e-9)
     assert result.welfare >= greedy(bids, offers).welfare
+
+
+def test_columns_left_out_at_first_enter_when_they_would_trade() -> None:
+    # q's first columns are the 40 bids that value it most, but those are better served
+    # by p; the 15 single-product bids for q enter only when the first prices show it
+    offers = [AuctionOffer("op", "p", "s1", 40.0, 1.0), AuctionOffer("oq", "q", "s2", 10.0, 1.0)]
+    flexible = [AuctionBid(f"a{i:02}", "t", 1.0, 20.0, {"p": 1.0, "q": 0.5}) for i in range(40)]
+    q_only = [bid(f"q{i:02}", 1.0, 5.0, q=1.0) for i in range(15)]
+    result = clear(flexible + q_only, offers, thin_market_sellers=1)
+    assert result.welfare == pytest.approx(40 * (20 - 1) + 10 * (5 - 1))
+    assert sorted(b for b, o in sold(result) if o == "oq") == [f"q{i:02}" for i in range(10)]

@@ -14,8 +14,11 @@ from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.usage import CPU
 from suanli.logic.metering.attempts import (
+    DAY_MS,
+    EPOCH,
     MeteringContext,
     day_segments,
+    epoch_ms,
     meter_attempt,
     whole_ms,
 )
@@ -169,3 +172,87 @@ def test_whole_ms_is_exact_for_any_instants(start_us: int, length_us: int) -> No
     start = T0 + timedelta(microseconds=start_us)
     end = start + timedelta(microseconds=length_us)
     assert whole_ms(start, end) == (start_us + length_us) // 1000 - start_us // 1000
+
+
+def test_a_zero_length_attempt_is_on_record_with_zero_milliseconds() -> None:
+    """An attempt that ended within the millisecond it started still ran: one record per
+    dimension, 0 ms, 0 standard units (not None: the hardware is rated)."""
+    start = T0 + timedelta(hours=5, microseconds=123_456)
+    records = meter_attempt(
+        attempt(1, start, start + timedelta(microseconds=400), gpus={"H100": 1}),
+        ctx({CPU: 1e-5, "gpu:H100": 0.5}),
+    )
+    assert {r.dimension for r in records} == {CPU, "memory", "gpu:H100"}
+    assert all(r.milliseconds == 0 and r.amount == 0 for r in records)
+    assert all(r.started_at == T0 + timedelta(hours=5, milliseconds=123) for r in records)
+    gpu = next(r for r in records if r.dimension == "gpu:H100")
+    assert gpu.standard_units == 0
+
+
+def test_a_sub_second_attempt_over_midnight_is_split_to_the_millisecond() -> None:
+    """23:59:59.4995 to 00:00:00.2507: the ends truncate to .499 and .250, so 501 ms on
+    the first day and 250 ms on the second, summing exactly to the whole."""
+    midnight = T0 + timedelta(days=1)
+    start = midnight - timedelta(microseconds=500_500)
+    end = midnight + timedelta(microseconds=250_700)
+    assert list(day_segments(start, end)) == [
+        (midnight - timedelta(milliseconds=501), 501),
+        (midnight, 250),
+    ]
+    records = meter_attempt(attempt(1, start, end, gpus={}), ctx({CPU: 1e-5}))
+    cpu = [r for r in records if r.dimension == CPU]
+    assert [r.milliseconds for r in cpu] == [501, 250]
+    assert sum(r.milliseconds for r in cpu) == whole_ms(start, end) == 751
+    assert [r.ended_at for r in cpu] == [midnight, midnight + timedelta(milliseconds=250)]
+
+
+@given(st.lists(st.integers(0, 5_000_000), min_size=2, max_size=40))
+def test_contiguous_attempts_at_any_instants_sum_to_the_whole_span(gaps_us: list[int]) -> None:
+    """Attempts where each starts at the instant the previous ended (a retry, a requeue),
+    at microsecond instants that need not fall on a millisecond: their milliseconds sum to
+    exactly the span's, so a shared millisecond is neither counted twice nor lost."""
+    times = [T0 + timedelta(hours=23, minutes=59)]
+    for g in gaps_us:
+        times.append(times[-1] + timedelta(microseconds=g))
+    parts = [whole_ms(a, b) for a, b in itertools.pairwise(times)]
+    assert sum(parts) == whole_ms(times[0], times[-1])
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.just(UTC),
+    ),
+    st.datetimes(
+        min_value=datetime(1971, 1, 1),
+        max_value=datetime(2200, 1, 1),
+        timezones=st.just(UTC),
+    ),
+)
+def test_day_segments_of_arbitrary_instants_sum_exactly(a: datetime, b: datetime) -> None:
+    """For any two instants (microsecond resolution, any span, start after end
+    included): the segments are contiguous, each lies within one UTC day, and their
+    milliseconds sum to end_ms - start_ms (0 when the end is not after the start)."""
+    start, end = a, b
+    start_ms = epoch_ms(start)
+    end_ms = epoch_ms(end)
+    expected = max(0, end_ms - start_ms)
+    if expected > 3 * DAY_MS:  # keep each example cheap: move the start near the end
+        start = end - timedelta(milliseconds=3 * DAY_MS + (start_ms % 997))
+        start_ms = epoch_ms(start)
+        expected = end_ms - start_ms
+    segments = list(day_segments(start, end))
+    assert sum(ms for _, ms in segments) == expected == whole_ms(start, end)
+    cursor = start_ms
+    for seg_start, ms in segments:
+        assert ms > 0 and epoch_ms(seg_start) == cursor
+        assert cursor // DAY_MS == (cursor + ms - 1) // DAY_MS  # within one UTC day
+        cursor += ms
+    assert not segments or cursor == end_ms
+
+
+def test_epoch_ms_truncates_toward_the_past() -> None:
+    assert epoch_ms(EPOCH + timedelta(microseconds=999)) == 0
+    assert epoch_ms(EPOCH + timedelta(microseconds=1_999)) == 1
+    assert epoch_ms(EPOCH - timedelta(microseconds=1)) == -1  # floor, not toward zero

@@ -184,10 +184,11 @@ class ResourcesPublic(BaseModel):
 
 
 class UsagePublic(BaseModel):
-    """Totals over all attempts. `wall_seconds` is the metered run time; the `*_seconds`
-    are quantity x seconds per dimension; `standard_units` is in standard compute-hours
-    (SCH: PFLOPS-hours) of the job's workload class, with the per-unit `ratings` (PFLOPS
-    per core or device) it was computed from (docs/metering.md)."""
+    """Totals over all attempts. `wall_seconds` is the metered run time (metered to the
+    millisecond, so fractional); the `*_seconds` are quantity x seconds per dimension;
+    `standard_units` is in standard compute-hours (SCH: PFLOPS-hours) of the job's
+    workload class, with the per-unit `ratings` (PFLOPS per core or device) it was
+    computed from (docs/metering.md)."""
 
     wall_seconds: float = 0
     cpu_core_seconds: float = 0.0
@@ -203,6 +204,7 @@ class UsagePublic(BaseModel):
     def of(cls, records: list[UsageRecord]) -> UsagePublic:
         out = cls()
         attempts: set[int] = set()
+        wall_ms = 0  # summed as integers, divided once: no float drift over many records
         for r in records:
             out.workload_class = r.workload_class.value
             if r.standard_units is not None:
@@ -213,13 +215,14 @@ class UsagePublic(BaseModel):
                 out.ratings[r.dimension] = r.rating_pflops
             if r.dimension == CPU:
                 out.cpu_core_seconds += r.amount
-                out.wall_seconds += r.seconds
+                wall_ms += r.milliseconds
                 attempts.add(r.attempt)
             elif r.dimension == MEMORY:
                 out.memory_mb_seconds += r.amount
             elif r.dimension.startswith(GPU_PREFIX):
                 model = r.dimension[len(GPU_PREFIX) :]
                 out.gpu_seconds[model] = out.gpu_seconds.get(model, 0.0) + r.amount
+        out.wall_seconds = wall_ms / 1000
         out.attempts_metered = len(attempts)
         return out
 

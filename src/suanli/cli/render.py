@@ -128,7 +128,7 @@ def job_detail(j: dict[str, Any]) -> None:
         ("attempt", str(j["attempt"])),
         (
             "usage",
-            f"{usage['wall_seconds']} s, {usage['cpu_core_seconds']:g} core-s"
+            f"{_seconds(usage['wall_seconds'])} s, {usage['cpu_core_seconds']:g} core-s"
             + "".join(f", {v:g} {m}-s" for m, v in usage["gpu_seconds"].items()),
         ),
     ]
@@ -207,7 +207,7 @@ def usage_table(by: str, rows: list[dict[str, Any]]) -> None:
             r["dimension"],
             sch,
             f"{r['amount']:g}",
-            str(r["seconds"]),
+            _seconds(r["seconds"]),
             str(r["jobs"]),
         )
     out.print(table)
@@ -273,6 +273,12 @@ def bench_report(doc: dict[str, Any]) -> None:
             f"rating {cls:<7}: CPU node {r['cpu_node_pflops']:.4g} PFLOPS "
             f"({r['cpu_core_pflops']:.3g} per core)" + (f"; GPUs {gpus}" if gpus else "")
         )
+
+
+def _seconds(value: float) -> str:
+    """Metered seconds as people read them: to the millisecond (what metering records),
+    without trailing zeros or float noise, never in exponent form (90, 0.25, 86400.001)."""
+    return f"{value:.3f}".rstrip("0").rstrip(".")
 
 
 def _amount(value: float | None, unit: str, none: str) -> str:

@@ -566,6 +566,8 @@ class ExchangeService:
             bid = bids[bid_id]
             held = bid.held
             for t in items:
+                if t.amount == 0:
+                    continue  # a free block (reserve 0) moves no money
                 from_escrow = min(held, t.amount)
                 uow.ledger.post(
                     postings.trade_purchase(

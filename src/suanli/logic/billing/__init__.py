@@ -1,4 +1,2 @@
-"""Billing for the exchange: posted prices, charges and escrow holds, ledger postings,
-vouchers and statements. Pure functions over domain objects: no I/O, no clock (every
-time is passed in). See docs/exchange.md, "Prices, escrow, settlement and vouchers".
-"""
+"""Pure billing rules: charges and holds, ledger postings, posted prices, vouchers and
+statements (docs/exchange.md)."""

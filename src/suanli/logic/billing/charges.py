@@ -9,15 +9,15 @@ attempt that keeps to its limit.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
 
 from suanli.domain.money import FEN
 from suanli.domain.usage import UsageRecord
 
 MS_PER_HOUR = Decimal(3_600_000)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def fen_up(amount: Decimal) -> Decimal:
@@ -70,4 +70,8 @@ def attempt_charge(
 
 
 def _ms(t: datetime) -> int:
-    return math.floor(t.timestamp() * 1000)
+    """Milliseconds since the epoch, truncated, from the datetime's integer parts (as
+    `suanli.logic.metering.attempts.epoch_ms` does: a float timestamp loses the last
+    millisecond far from 1970)."""
+    delta = t - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1000 + delta.microseconds // 1000

@@ -8,7 +8,7 @@ so rounding can never unbalance a posting.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from suanli.domain.ids import ProviderId, TenantId
@@ -26,6 +26,8 @@ from suanli.domain.ledger import (
 )
 from suanli.domain.market import Trade
 from suanli.domain.money import round_fen
+
+_US = timedelta(microseconds=1)
 
 
 def _moves(*pairs: tuple[str, Decimal]) -> dict[str, Decimal]:
@@ -212,13 +214,15 @@ def block_settlement(
     """Postings settling a block after its end: the delivered part to its seller less
     the fee (a provider, or the reselling tenant); if the provider failed it, the
     undelivered part (pro rata from the failure to the block's end) back to the buyer,
-    and a penalty from the provider to the buyer."""
+    and a penalty from the provider to the buyer. A free block (amount 0) moves nothing."""
     amount = trade.amount
+    if amount == 0:
+        return
     refund = Decimal(0)
     if trade.failed_at is not None:
-        lost = max(0.0, (trade.end - max(trade.failed_at, trade.start)).total_seconds())
-        share = Decimal(str(lost)) / Decimal(trade.hours * 3600)
-        refund = min(amount, round_fen(amount * share))
+        # Whole microseconds, so the share is exact (no float reaches an amount).
+        lost = max(timedelta(0), trade.end - max(trade.failed_at, trade.start)) // _US
+        refund = min(amount, round_fen(amount * lost / (trade.hours * 3600 * 1_000_000)))
     delivered = amount - refund
     fee = fee_of(delivered, fee_rate)
     seller = (

@@ -3,19 +3,20 @@
 Subsidy of an invoice = min(share x amount rounded to the fen, the per-invoice cap, what
 is left of the yearly cap in the invoice's calendar year, the amount). The voucher used
 is the usable one (not revoked, issued, not expired, the provider on its whitelist)
-expiring soonest, ties by id: the one that would lapse first is spent first.
+expiring soonest that still pays something (its yearly cap not spent), ties by id: the
+one that would lapse first is spent first. A subsidy is whole fen (rounded down).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_DOWN, Decimal
 
 from suanli.domain.errors import Conflict
 from suanli.domain.ids import ProviderId
-from suanli.domain.money import round_fen
+from suanli.domain.money import FEN, round_fen
 from suanli.domain.vouchers import Voucher, VoucherId, VoucherUse
 
 
@@ -44,17 +45,24 @@ def apply_voucher(
     provider_id: ProviderId | None,
     at: datetime,
 ) -> tuple[VoucherId, Decimal] | None:
-    """(voucher, subsidy) for an invoice, or None when none applies or it pays 0.
-    `used_this_year`: what each voucher paid in `at`'s calendar year."""
+    """(voucher, subsidy) for an invoice, or None when no voucher pays on it.
+    `used_this_year`: what each voucher paid in `at`'s calendar year. The soonest
+    expiring usable voucher that pays something wins (ties by id)."""
+    if invoice_amount <= 0:
+        return None
     usable = sorted(
         (v for v in vouchers if v.usable(at, provider_id)), key=lambda v: (v.expires_at, v.id)
     )
-    if not usable or invoice_amount <= 0:
-        return None
-    v = usable[0]
-    left = v.cap_per_year - used_this_year.get(v.id, Decimal(0))
-    subsidy = min(round_fen(v.share * invoice_amount), v.cap_per_invoice, left, invoice_amount)
-    return (v.id, subsidy) if subsidy > 0 else None
+    # The soonest-expiring voucher that still pays: one whose yearly cap is spent must
+    # not keep a later voucher from paying.
+    for v in usable:
+        left = v.cap_per_year - used_this_year.get(v.id, Decimal(0))
+        subsidy = min(round_fen(v.share * invoice_amount), v.cap_per_invoice, left, invoice_amount)
+        # Down to the fen, so that a cap that is not whole fen still yields a posting.
+        subsidy = subsidy.quantize(FEN, rounding=ROUND_DOWN)
+        if subsidy > 0:
+            return v.id, subsidy
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +89,9 @@ def voucher_report(
     paid: dict[VoucherId, Decimal] = {}
     paid_in_expiry_year: dict[VoucherId, Decimal] = {}
     count: dict[VoucherId, int] = {}
-    expiry_year = {v.id: v.expires_at.year for v in vouchers}
+    # The year of its last usable instant: `expires_at` is exclusive, so a voucher that
+    # runs to midnight on 1 January lapses in the year before.
+    expiry_year = {v.id: (v.expires_at - timedelta(microseconds=1)).year for v in vouchers}
     for u in uses:
         paid[u.voucher_id] = paid.get(u.voucher_id, Decimal(0)) + u.amount
         count[u.voucher_id] = count.get(u.voucher_id, 0) + 1
