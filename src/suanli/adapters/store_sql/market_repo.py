@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, insert, select, update
+from sqlalchemy import Column, Select, Table, and_, insert, select, update
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.decimals import e4, fen, from_e4, from_fen, from_micro, micro
@@ -91,6 +91,23 @@ def _trade(r: Any) -> Trade:
     )
 
 
+def _orders(
+    table: Table,
+    statuses: tuple[OrderStatus, ...],
+    owner: Column[Any],
+    value: str | None,
+    limit: int,
+) -> Select[Any]:
+    """Offers or bids in these statuses (all if none) of one owner (all if None), oldest
+    first: the time priority the auction honours."""
+    query = select(table)
+    if statuses:
+        query = query.where(table.c.status.in_([s.value for s in statuses]))
+    if value is not None:
+        query = query.where(owner == value)
+    return query.order_by(table.c.posted_at, table.c.id).limit(limit)
+
+
 class SqlMarketRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
@@ -139,12 +156,7 @@ class SqlMarketRepo:
         provider_id: ProviderId | None = None,
         limit: int = 1000,
     ) -> list[Offer]:
-        query = select(offers)
-        if statuses:
-            query = query.where(offers.c.status.in_([s.value for s in statuses]))
-        if provider_id is not None:
-            query = query.where(offers.c.provider_id == provider_id)
-        query = query.order_by(offers.c.posted_at, offers.c.id).limit(limit)
+        query = _orders(offers, statuses, offers.c.provider_id, provider_id, limit)
         return [_offer(r) for r in self._c.execute(query)]
 
     def add_bid(self, bid: Bid) -> None:
@@ -185,12 +197,7 @@ class SqlMarketRepo:
         tenant_id: TenantId | None = None,
         limit: int = 1000,
     ) -> list[Bid]:
-        query = select(bids)
-        if statuses:
-            query = query.where(bids.c.status.in_([s.value for s in statuses]))
-        if tenant_id is not None:
-            query = query.where(bids.c.tenant_id == tenant_id)
-        query = query.order_by(bids.c.posted_at, bids.c.id).limit(limit)
+        query = _orders(bids, statuses, bids.c.tenant_id, tenant_id, limit)
         return [_bid(r) for r in self._c.execute(query)]
 
     def add_clearing(self, clearing: Clearing) -> None:
