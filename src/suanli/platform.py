@@ -31,6 +31,7 @@ from suanli.services.dispatcher import DispatcherLoop
 from suanli.services.exchange import ExchangeService
 from suanli.services.jobs import JobService
 from suanli.services.loops import run_loop
+from suanli.services.metrics import MetricsService
 from suanli.services.pool import PoolService
 from suanli.services.ratelimit import RateLimit, RateLimiter
 from suanli.services.scheduler import SchedulerLoop
@@ -146,6 +147,9 @@ class Platform:
             self.scheduler_wakeup,
             heartbeat_deadline_s=config.heartbeat_deadline_s,
             log_retention_days=config.log_retention_days,
+        )
+        self.metrics = MetricsService(
+            self.store, self.clock, self.scheduler.stats, self.dispatcher.stats
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []

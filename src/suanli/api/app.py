@@ -10,7 +10,17 @@ import suanli
 from suanli.api import errors
 from suanli.api.batching import SubmitBatcher
 from suanli.api.limits import BodyLimit, BodyLimits, TextUrl
-from suanli.api.routes import accounts, agent, billing, jobs, market, pool, tenants, usage
+from suanli.api.routes import (
+    accounts,
+    agent,
+    billing,
+    jobs,
+    market,
+    metrics,
+    pool,
+    tenants,
+    usage,
+)
 from suanli.api.security import current_principal
 from suanli.platform import Platform
 
@@ -53,4 +63,6 @@ def create_app(platform: Platform | None, *, body_limits: BodyLimits | None = No
     for router in v1_routers():
         v1.include_router(router)
     app.include_router(v1)
+    # outside /v1: where Prometheus looks; behind the same access check
+    app.include_router(metrics.router, responses=errors.PROBLEM_RESPONSES)
     return app

@@ -71,6 +71,8 @@ class Permission(StrEnum):
     """See vouchers (one's own tenant's without SEE_ALL_TENANTS) and the voucher report."""
     VOUCHER_WRITE = "voucher:write"
     """Issue and revoke vouchers."""
+    METRICS_READ = "metrics:read"
+    """Scrape `/metrics` (platform-wide counts, no tenant's data beyond job counts)."""
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
@@ -118,6 +120,7 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.BILLING_READ,
             Permission.LEDGER_CHECK,
             Permission.VOUCHER_READ,
+            Permission.METRICS_READ,
         }
     ),
     Role.AGENT: frozenset({Permission.AGENT}),

@@ -23,6 +23,7 @@ from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 from suanli.ports.store import Store
 from suanli.services.lifecycle import lose, withdraw
+from suanli.services.loop_stats import DispatcherStats
 from suanli.services.retention import LogRetention
 
 log = logging.getLogger("suanli.dispatcher")
@@ -53,6 +54,7 @@ class DispatcherLoop:
         self.deadline_s = heartbeat_deadline_s
         self._started = clock.now()
         self.retention = LogRetention(store, clock, days=log_retention_days)
+        self.stats = DispatcherStats()
 
     def run_once(self) -> ReapReport:
         """Reap each cluster in its own transaction, so one bad row cannot stop the
@@ -69,6 +71,9 @@ class DispatcherLoop:
                 log.exception("reaping cluster %s failed; retrying next period", cluster.id)
                 continue
             returned, lost, unreachable = returned + r, lost + lo, unreachable + u
+        self.stats.lost += lost
+        self.stats.returned += returned
+        self.stats.unreachable += unreachable
         if unreachable or returned:
             self._wakeup.notify()
         try:

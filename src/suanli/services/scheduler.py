@@ -34,6 +34,7 @@ from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.billing import MoneyPolicy, hold_for_admission
 from suanli.services.lifecycle import move
+from suanli.services.loop_stats import SchedulerStats
 from suanli.services.pool import cluster_usage, reliability_by_cluster
 from suanli.services.preemption import request_preemption
 
@@ -235,6 +236,7 @@ class SchedulerLoop:
     ) -> None:
         self._store = store
         self._money = money or MoneyPolicy()
+        self.stats = SchedulerStats()
         self._clock = clock
         self.policy = policy
         self._queue = QueueCache(clock)
@@ -264,8 +266,12 @@ class SchedulerLoop:
         if not snapshot.queue and not (resizing and any(j.spec.elastic for j in snapshot.running)):
             # an empty queue needs no cycle, unless running elastic jobs may be resized
             return CycleReport(0, 0, 0)
+        began = self._clock.monotonic()
         result, memo, _ = decide(snapshot, self.policy, self._memo)
         admitted, marked, reasons = self._apply(snapshot, result)
+        self.stats.cycles.observe(self._clock.monotonic() - began)
+        self.stats.placements += admitted
+        self.stats.preemptions += len(marked)
         self._memo = memo  # only once the decisions it describes are durable
         self._queue.note_reasons(reasons)
         for job in marked:

@@ -85,6 +85,20 @@ class SqlJobRepo:
         rows = self._c.execute(query.order_by(order).limit(flt.limit)).mappings()
         return [job_from_row(r) for r in rows]
 
+    def counts(self) -> list[tuple[TenantId, JobStatus, int]]:
+        query = select(jobs.c.tenant_id, jobs.c.status, func.count()).group_by(
+            jobs.c.tenant_id, jobs.c.status
+        )
+        return [(TenantId(t), JobStatus(s), int(n)) for t, s, n in self._c.execute(query)]
+
+    def pending_reasons(self) -> list[tuple[str, int]]:
+        query = (
+            select(jobs.c.reason, func.count())
+            .where(jobs.c.status == JobStatus.PENDING.value)
+            .group_by(jobs.c.reason)
+        )
+        return [(str(r or ""), int(n)) for r, n in self._c.execute(query)]
+
     def pending(self, limit: int) -> list[Job]:
         query = (
             select(jobs)
