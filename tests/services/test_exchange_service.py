@@ -315,3 +315,31 @@ def test_a_free_block_clears_and_settles_without_moving_money(w: World) -> None:
     w.plat.exchange.run_once()
     assert w.plat.billing.check(w.operator).ok
     assert w.plat.billing.balance(w.user).escrow == 0
+
+
+def test_concurrent_clearings_never_sell_an_offer_twice(w: World) -> None:
+    import threading
+
+    w.plat.billing.deposit(w.operator, TenantId("default"), "100.00", reference="b")
+    offer(w, devices=4, reserve="2.00")
+    bid(w, "10", "5.00")
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+
+    def clear() -> None:
+        barrier.wait()
+        try:
+            w.plat.exchange.clear(w.operator)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=clear) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    (trade,) = w.plat.exchange.trades(w.user)  # one trade: the others found it sold
+    assert trade.device_hours == D(8)
+    assert w.plat.billing.check(w.operator).ok
+    assert w.plat.billing.balance(w.user).escrow == D("10.00")

@@ -357,6 +357,12 @@ class LogRepo(Protocol):
 class MarketRepo(Protocol):
     """Offers, bids, clearings, trades and posted prices."""
 
+    def lock(self) -> None:
+        """Hold the exchange's lock until the transaction ends: clearings, order changes
+        and lapses are serialised, so two clearings never sell the same offer and a bid
+        withdrawn meanwhile is never filled."""
+        ...
+
     def add_offer(self, offer: Offer) -> None: ...
     def get_offer(self, offer_id: OfferId, *, for_update: bool = False) -> Offer | None: ...
     def save_offer(self, offer: Offer) -> None:

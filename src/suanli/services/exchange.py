@@ -156,6 +156,7 @@ class ExchangeService:
             )
         rate = _price(reserve, "reserve")
         with self._store.unit_of_work() as uow:
+            uow.market.lock()
             cluster = _cluster(uow, cluster_id)
             check_provider(principal, cluster.provider_id)
             capacity = _capacity(uow, cluster_id, model)
@@ -210,6 +211,7 @@ class ExchangeService:
         rate = _price(reserve, "reserve")
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
+            uow.market.lock()
             trade = uow.market.get_trade(trade_id, for_update=True)
             if trade is None or not _sees_tenant(principal, trade.tenant_id):
                 raise NotFound(
@@ -258,6 +260,7 @@ class ExchangeService:
         """Withdraw an open offer of one's own provider (the operator: any)."""
         require(principal, Permission.MARKET_OFFER)
         with self._store.unit_of_work() as uow:
+            uow.market.lock()
             offer = uow.market.get_offer(offer_id, for_update=True)
             if offer is not None:
                 check_provider(principal, offer.provider_id)
@@ -329,6 +332,7 @@ class ExchangeService:
             held=max_cost,
         )
         with self._store.unit_of_work() as uow:
+            uow.market.lock()
             if uow.tenancy.get_tenant(tenant) is None:
                 raise NotFound(
                     f"No tenant {tenant!r}.",
@@ -352,6 +356,7 @@ class ExchangeService:
         require(principal, Permission.MARKET_BID)
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
+            uow.market.lock()
             bid = uow.market.get_bid(bid_id, for_update=True)
             if bid is None or not _sees_tenant(principal, bid.tenant_id):
                 raise NotFound(
@@ -441,6 +446,7 @@ class ExchangeService:
             require(principal, Permission.MARKET_CLEAR)
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
+            uow.market.lock()
             self._close_lapsed(uow, now)
             offers = [
                 o
@@ -612,6 +618,7 @@ class ExchangeService:
         """Close lapsed orders, settle delivered blocks, update posted prices."""
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
+            uow.market.lock()
             done = self._close_lapsed(uow, now)
             uow.commit()
         done += self.settle_blocks()

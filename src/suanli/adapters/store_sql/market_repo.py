@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Column, Select, Table, and_, insert, select, update
+from sqlalchemy import Column, Select, Table, and_, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.decimals import e4, fen, from_e4, from_fen, from_micro, micro
@@ -108,10 +108,20 @@ def _orders(
     return query.order_by(table.c.posted_at, table.c.id).limit(limit)
 
 
+MARKET_LOCK = 0x5_1A_2D_11
+"""The advisory lock key of the exchange (any constant no other lock uses)."""
+
+
 class SqlMarketRepo:
     def __init__(self, conn: Connection) -> None:
         self._c = conn
         self._for_update = conn.dialect.name != "sqlite"  # SQLite locks the whole file
+
+    def lock(self) -> None:
+        # PostgreSQL: a transaction-scoped advisory lock; SQLite's single writer (the
+        # store's write lock, held for every writing unit of work) already serialises.
+        if self._c.dialect.name == "postgresql":
+            self._c.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MARKET_LOCK})
 
     def add_offer(self, offer: Offer) -> None:
         self._c.execute(
