@@ -14,6 +14,10 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test,kubernetes]'
 
 scripts/ensure-postgres.sh
+# Debian's Chromium for the dashboard's browser tests (tests/e2e/browser), driven through
+# Playwright's executable_path: nothing downloads a browser. A CJK font so that Chinese
+# renders in the screenshots.
+scripts/ensure-chromium.sh
 # Real engines for the engine contract suite (tests/engines): a missing engine fails the
 # tests, it never skips them. The Kubernetes control plane is built once (8-12 min) and
 # cached outside the clone (~/.cache/suanli); later runs start it in seconds.

@@ -11,7 +11,6 @@ import pytest
 from fastapi.testclient import TestClient
 
 from suanli.adapters.clock import ManualClock
-from suanli.api.app import create_app
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import (
     MAX_ENV_BYTES,
@@ -26,18 +25,8 @@ from suanli.domain.jobs import (
 from suanli.domain.resources import Resources
 from suanli.platform import Platform
 from suanli.services.agents import NodeReport
-from suanli.services.bootstrap import LocalTokens, bootstrap_local
+from suanli.services.bootstrap import LocalTokens
 from tests.api.test_http_api import assert_problem, auth
-
-
-@pytest.fixture
-def tokens(platform: Platform, clock: ManualClock) -> LocalTokens:
-    return bootstrap_local(platform.store, clock, platform.ids, user="alice", previous=None)
-
-
-@pytest.fixture
-def api(platform: Platform) -> TestClient:
-    return TestClient(create_app(platform), raise_server_exceptions=False)
 
 
 def _post_raw(api: TestClient, token: str, body: str) -> object:

@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from suanli.adapters.clock import ManualClock
-from suanli.api.app import create_app
 from suanli.cli import main as cli
 from suanli.domain.ids import JobId, NodeId
 from suanli.domain.jobs import Attempt, JobStatus, Placement
@@ -19,21 +18,11 @@ from suanli.domain.resources import Resources
 from suanli.platform import Platform
 from suanli.sdk.client import Client
 from suanli.services.agents import NodeReport
-from suanli.services.bootstrap import LocalTokens, bootstrap_local
+from suanli.services.bootstrap import LocalTokens
 from suanli.services.lifecycle import move
 from suanli.services.preemption import request_preemption
 
 PROBLEM = "application/problem+json"
-
-
-@pytest.fixture
-def tokens(platform: Platform, clock: ManualClock) -> LocalTokens:
-    return bootstrap_local(platform.store, clock, platform.ids, user="alice", previous=None)
-
-
-@pytest.fixture
-def api(platform: Platform) -> TestClient:
-    return TestClient(create_app(platform), raise_server_exceptions=False)
 
 
 def auth(token: str) -> dict[str, str]:

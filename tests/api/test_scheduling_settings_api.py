@@ -11,24 +11,11 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from suanli.adapters.clock import ManualClock
-from suanli.api.app import create_app
 from suanli.cli import common
 from suanli.cli import main as cli
-from suanli.platform import Platform
 from suanli.sdk.client import Client
-from suanli.services.bootstrap import LocalTokens, bootstrap_local
+from suanli.services.bootstrap import LocalTokens
 from tests.api.test_http_api import assert_problem, auth
-
-
-@pytest.fixture
-def tokens(platform: Platform, clock: ManualClock) -> LocalTokens:
-    return bootstrap_local(platform.store, clock, platform.ids, user="alice", previous=None)
-
-
-@pytest.fixture
-def api(platform: Platform) -> TestClient:
-    return TestClient(create_app(platform), raise_server_exceptions=False)
 
 
 def test_tenants_list_shows_weights_cohorts_and_quotas(

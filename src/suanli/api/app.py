@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, FastAPI
 import suanli
 from suanli.api import errors
 from suanli.api.batching import SubmitBatcher
+from suanli.api.dashboard import mount_dashboard
 from suanli.api.limits import BodyLimit, BodyLimits, TextUrl
 from suanli.api.routes import (
     accounts,
@@ -18,6 +19,7 @@ from suanli.api.routes import (
     market,
     metrics,
     pool,
+    session,
     tenants,
     usage,
 )
@@ -65,4 +67,7 @@ def create_app(platform: Platform | None, *, body_limits: BodyLimits | None = No
     app.include_router(v1)
     # outside /v1: where Prometheus looks; behind the same access check
     app.include_router(metrics.router, responses=errors.PROBLEM_RESPONSES)
+    # outside /v1: the dashboard's login, which authenticates by itself, and its page
+    app.include_router(session.router, responses=errors.PROBLEM_RESPONSES)
+    mount_dashboard(app)
     return app

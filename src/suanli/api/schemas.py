@@ -436,6 +436,13 @@ class RegionPublic(RegionCreate):
         )
 
 
+class RegionLinkPublic(BaseModel):
+    a: str
+    b: str
+    rtt_ms: float = Field(description="round-trip time in milliseconds")
+    source: str = Field(description="measured | estimated")
+
+
 class RegionUpdate(Strict):
     """Fields left out stay as they are; null clears a setting."""
 

@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from starlette.concurrency import run_in_threadpool
 
 from suanli.api.access import access_of
+from suanli.api.web_session import check_csrf, session_secret
 from suanli.domain.errors import Forbidden, RateLimited
 from suanli.domain.permissions import require
 from suanli.domain.tenancy import Principal, Role
@@ -35,11 +36,25 @@ def bearer(request: Request) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
-async def current_principal(request: Request) -> Principal:
-    """Resolve the caller (401 without a valid token), check the route's access rule
-    (403) and the caller's rate limit (429). A cached token is resolved on the event
-    loop; only a cache miss goes to the store (in a worker thread, since it blocks)."""
+def credential(request: Request) -> str:
+    """The token a request authenticates with: its bearer token, else the dashboard's
+    session cookie, whose state-changing requests must carry the CSRF header (403
+    otherwise; api/web_session.py)."""
     found = bearer(request)
+    if found:
+        return found
+    secret = session_secret(request)
+    if secret:
+        check_csrf(request, secret)
+    return secret
+
+
+async def current_principal(request: Request) -> Principal:
+    """Resolve the caller (401 without a valid token or session), check the route's
+    access rule (403) and the caller's rate limit (429). A cached token is resolved on
+    the event loop; only a cache miss goes to the store (in a worker thread, since it
+    blocks)."""
+    found = credential(request)
     plat = platform_of(request)
     auth = plat.auth
     principal = auth.cached(found)

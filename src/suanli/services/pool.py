@@ -11,12 +11,15 @@ listing, so there is nothing to hide). Regions and providers are the operator's.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import Enum
 
 from suanli.domain.audit import AuditAction
 from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from suanli.domain.geo import LatencyMatrix, Place
+from suanli.domain.geo import places as default_places
 from suanli.domain.ids import ClusterId, ProviderId, RegionId, UserId, slug
 from suanli.domain.permissions import Permission, allows, require
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
@@ -145,6 +148,17 @@ def _cluster_or_404(uow: UnitOfWork, cluster_id: ClusterId) -> Cluster:
             hint="list clusters with `suanli pool`.",
         )
     return cluster
+
+
+@dataclass(frozen=True, slots=True)
+class RegionLink:
+    """The round-trip time between two pool regions."""
+
+    a: str
+    b: str
+    rtt_ms: float
+    source: str
+    """"measured" or "estimated" (from the regions' coordinates)."""
 
 
 class PoolService:
@@ -355,6 +369,18 @@ class PoolService:
         with self._store.unit_of_work(readonly=True) as uow:
             return uow.pool.list_regions()
 
+    def latencies(self, principal: Principal) -> list[RegionLink]:
+        """Every pair of pool regions with coordinates (each pair once, a < b) and its
+        round-trip time as the scheduler sees it (docs/latency.md)."""
+        regions = self.regions(principal)
+        matrix = latency_matrix(regions)
+        ids = sorted(r.id for r in regions if r.latitude is not None and r.longitude is not None)
+        return [
+            RegionLink(a, b, matrix.rtt_ms(a, b), matrix.source(a, b))
+            for i, a in enumerate(ids)
+            for b in ids[i + 1 :]
+        ]
+
     def providers(self, principal: Principal) -> list[Provider]:
         require(principal, Permission.POOL_READ)
         with self._store.unit_of_work(readonly=True) as uow:
@@ -390,3 +416,14 @@ class PoolService:
             field="cluster_id",
             hint="list clusters with `suanli pool`.",
         )
+
+
+def latency_matrix(regions: Sequence[Region]) -> LatencyMatrix:
+    """RTTs between pool regions (from their coordinates) and the cities of the latency
+    table (so a client region may be a city without a cluster). A pool region's own
+    coordinates win over a city of the same id."""
+    table: dict[str, Place] = dict(default_places())
+    for r in regions:
+        if r.latitude is not None and r.longitude is not None:
+            table[r.id] = Place(r.id, r.name, r.name, "region", "", r.latitude, r.longitude, "pool")
+    return LatencyMatrix(region_places={p: p for p in table}, place_table=table)

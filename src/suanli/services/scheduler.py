@@ -13,16 +13,15 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 
-from suanli.domain.geo import LatencyMatrix, Place
-from suanli.domain.geo import places as default_places
+from suanli.domain.geo import LatencyMatrix
 from suanli.domain.ids import ClusterId, JobId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobStatus, PriorityClass
 from suanli.domain.market import Lane
-from suanli.domain.pool import Cluster, Region
+from suanli.domain.pool import Cluster
 from suanli.domain.quota import Quota, TenantShare
 from suanli.logic.reservations import Key, ReservationBook, demand
 from suanli.logic.scheduling.cycle import CycleResult
@@ -35,7 +34,7 @@ from suanli.ports.store import Store, UnitOfWork
 from suanli.services.billing import MoneyPolicy, hold_for_admission
 from suanli.services.lifecycle import move
 from suanli.services.loop_stats import SchedulerStats
-from suanli.services.pool import cluster_usage, reliability_by_cluster
+from suanli.services.pool import cluster_usage, latency_matrix, reliability_by_cluster
 from suanli.services.preemption import request_preemption
 
 log = logging.getLogger("suanli.scheduler")
@@ -127,17 +126,6 @@ def decayed_units(
         age_s = ((today - date.fromisoformat(day)).days + 0.5) * 86_400.0
         out[tenant] = out.get(tenant, 0.0) + units * math.pow(0.5, age_s / half_life_s)
     return out
-
-
-def latency_matrix(regions: Sequence[Region]) -> LatencyMatrix:
-    """RTTs between pool regions (from their coordinates) and the cities of the latency
-    table (so a client region may be a city without a cluster). A pool region's own
-    coordinates win over a city of the same id."""
-    table: dict[str, Place] = dict(default_places())
-    for r in regions:
-        if r.latitude is not None and r.longitude is not None:
-            table[r.id] = Place(r.id, r.name, r.name, "region", "", r.latitude, r.longitude, "pool")
-    return LatencyMatrix(region_places={p: p for p in table}, place_table=table)
 
 
 def read_slow_inputs(uow: UnitOfWork, now: datetime, half_life_s: float) -> SlowInputs:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from fastapi import APIRouter
 
 from suanli.api.access import Scope, access
@@ -13,6 +15,7 @@ from suanli.api.schemas import (
     ProviderCreate,
     ProviderPublic,
     RegionCreate,
+    RegionLinkPublic,
     RegionPublic,
     RegionUpdate,
 )
@@ -29,6 +32,14 @@ router = APIRouter(tags=["pool"])
 @access(Permission.POOL_READ, Scope.POOL)
 def list_regions(caller: Caller, plat: Plat) -> list[RegionPublic]:
     return [RegionPublic.of(r) for r in plat.pool.regions(caller)]
+
+
+@router.get("/regions/latency", response_model=list[RegionLinkPublic])
+@access(Permission.POOL_READ, Scope.POOL)
+def region_latencies(caller: Caller, plat: Plat) -> list[RegionLinkPublic]:
+    """Round-trip times between every pair of pool regions with coordinates (each pair
+    once): measured where agents measured, else estimated (docs/latency.md)."""
+    return [RegionLinkPublic(**asdict(link)) for link in plat.pool.latencies(caller)]
 
 
 @router.post("/regions", status_code=201, response_model=RegionPublic)

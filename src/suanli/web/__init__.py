@@ -1,0 +1,1 @@
+"""The web dashboard's bundled page and assets (static/), served by api/dashboard.py."""
