@@ -16,6 +16,7 @@ from suanli.adapters.ids import RandomIds
 from suanli.adapters.signals import ThreadWakeup
 from suanli.adapters.store_sql.store import SqlStore
 from suanli.domain.errors import InvalidInput
+from suanli.domain.history import HISTORY_SAMPLE_PERIOD_S
 from suanli.domain.jobs import LOG_RETENTION_DAYS, MAX_LOG_BYTES
 from suanli.logic.scheduling.policy import get_policy
 from suanli.logic.scheduling.state import SchedulerSettings
@@ -29,6 +30,7 @@ from suanli.services.auth import Authenticator
 from suanli.services.billing import BillingService, MoneyPolicy
 from suanli.services.dispatcher import DispatcherLoop
 from suanli.services.exchange import ExchangeService
+from suanli.services.history import HistoryService
 from suanli.services.jobs import JobService
 from suanli.services.loops import run_loop
 from suanli.services.metrics import MetricsService
@@ -72,6 +74,8 @@ class PlatformConfig:
     auction_period_s: float = 0.0
     """How often the call auction clears on its own; 0: only when the operator runs
     `suanli market clear`."""
+    history_period_s: float = HISTORY_SAMPLE_PERIOD_S
+    """How often the pool's and the queue's use is sampled for the dashboard's charts."""
 
     @classmethod
     def with_env(cls, default_url: str, *, policy: str = "suanli") -> PlatformConfig:
@@ -114,6 +118,7 @@ class Platform:
         self.dispatcher_wakeup = ThreadWakeup()
         self.market_wakeup = ThreadWakeup()
         self.auction_wakeup = ThreadWakeup()
+        self.history_wakeup = ThreadWakeup()
         self.auth = Authenticator(self.store, self.clock)
         self.jobs = JobService(self.store, self.clock, self.ids, self.scheduler_wakeup)
         self.pool = PoolService(self.store, self.clock, self.ids)
@@ -148,6 +153,7 @@ class Platform:
             heartbeat_deadline_s=config.heartbeat_deadline_s,
             log_retention_days=config.log_retention_days,
         )
+        self.history = HistoryService(self.store, self.clock, period_s=config.history_period_s)
         self.metrics = MetricsService(
             self.store, self.clock, self.scheduler.stats, self.dispatcher.stats
         )
@@ -178,6 +184,13 @@ class Platform:
                 wakeup=self.market_wakeup,
                 stop=self._stop,
             ),
+            run_loop(
+                "history",
+                self.history.maybe_sample,
+                period_s=self.config.history_period_s,
+                wakeup=self.history_wakeup,
+                stop=self._stop,
+            ),
         ]
         if self.config.auction_period_s > 0:
             self._threads.append(
@@ -196,6 +209,7 @@ class Platform:
         self.dispatcher_wakeup.notify()
         self.market_wakeup.notify()
         self.auction_wakeup.notify()
+        self.history_wakeup.notify()
         for thread in self._threads:
             thread.join(timeout=5)
         self.store.close()

@@ -7,15 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.e2e.harness import Server
-
-
-def _shutdown(server: Server) -> None:
-    try:
-        server.stop()
-    finally:
-        server.kill_leftovers()
-        server.remove_files()
+from tests.e2e.harness import Server, shutdown
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +19,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         srv.wait_ready()
         yield srv
     finally:
-        _shutdown(srv)
+        shutdown(srv)
 
 
 @pytest.fixture
@@ -37,7 +29,7 @@ def make_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[
 
         def make() -> Server:
             srv = Server(tmp_path_factory.mktemp("suanli-e2e-restart"))
-            cleanup.callback(_shutdown, srv)
+            cleanup.callback(shutdown, srv)
             return srv
 
         yield make

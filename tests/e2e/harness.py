@@ -336,3 +336,12 @@ class Server:
             f"--- {self.data_dir / 'suanli.log'} ---\n{_tail(self.data_dir / 'suanli.log')}"
         )
         return "\n".join(parts)
+
+
+def shutdown(server: Server) -> None:
+    """Stop a test's server, then kill whatever it left and remove its files."""
+    try:
+        server.stop()
+    finally:
+        server.kill_leftovers()
+        server.remove_files()

@@ -16,6 +16,7 @@ from suanli.api.routes import (
     agent,
     billing,
     jobs,
+    lab,
     market,
     metrics,
     pool,
@@ -24,6 +25,7 @@ from suanli.api.routes import (
     usage,
 )
 from suanli.api.security import current_principal
+from suanli.lab.runs import LabRuns
 from suanli.platform import Platform
 
 V1 = "/v1"
@@ -33,7 +35,7 @@ def v1_routers() -> list[APIRouter]:
     """Every router served under /v1 (behind `current_principal`); each route's path is
     V1 + its own path."""
     return [
-        *(m.router for m in (jobs, pool, tenants, accounts, usage, market, billing, agent)),
+        *(m.router for m in (jobs, pool, tenants, accounts, usage, market, billing, lab, agent)),
         jobs.services_router,
     ]
 
@@ -52,6 +54,8 @@ def create_app(platform: Platform | None, *, body_limits: BodyLimits | None = No
     if platform is not None:
         app.state.platform = platform
         app.state.submit_batcher = SubmitBatcher(platform.jobs)
+        # the policy lab's background simulations (in this process's memory)
+        app.state.lab_runs = LabRuns(platform.clock, platform.ids)
     errors.install(app)
     # add_middleware puts each one outside those added before it: UnexpectedErrors last.
     app.add_middleware(BodyLimit, limits=body_limits or BodyLimits.from_env())

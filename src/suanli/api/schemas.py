@@ -742,3 +742,21 @@ class StateIn(Strict):
 
 class ReportAck(BaseModel):
     forget: bool
+
+
+class PoolSeriesPublic(BaseModel):
+    region: str
+    resource: str = Field(description="gpu:<model> (devices) or cpu (cores)")
+    points: list[tuple[str, float, float]] = Field(
+        description="[bucket start (ISO 8601), mean total, mean used], oldest first"
+    )
+
+
+class PoolHistoryPublic(BaseModel):
+    since: datetime
+    until: datetime
+    step_s: int = Field(description="bucket width in seconds")
+    pool: list[PoolSeriesPublic]
+    queue: list[tuple[str, float, float]] = Field(
+        description="[bucket start (ISO 8601), mean pending jobs, mean running jobs]"
+    )

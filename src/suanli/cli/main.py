@@ -89,6 +89,15 @@ def up(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="log every HTTP request to suanli.log")
     ] = False,
+    history_period: Annotated[
+        float,
+        typer.Option(
+            "--history-period",
+            min=1.0,
+            help="seconds between samples of the pool's and the queue's use (the "
+            "dashboard's utilisation charts; kept 30 days)",
+        ),
+    ] = 60.0,
 ) -> None:
     """Run the platform on this machine: API, scheduler, dispatcher and a local agent."""
     from suanli.cli.demo import DEMO_HEARTBEAT_DEADLINE_S
@@ -110,6 +119,7 @@ def up(
         demo=demo,
         jobs_root=jobs_root,
         access_log=access_log,
+        history_period_s=history_period,
     )
 
 

@@ -89,6 +89,7 @@ def serve(
     demo: bool = False,
     jobs_root: Path | None = None,
     access_log: bool = False,
+    history_period_s: float = 60.0,
 ) -> None:
     """Run until SIGTERM or SIGINT; then stop serving, stop the demo's agents, stop the
     in-process agent and the loops, and return. `jobs_root`: where the local engine puts
@@ -112,6 +113,7 @@ def serve(
         scheduler=settings or SchedulerSettings(),
         throughput_path=throughput_path,
         heartbeat_deadline_s=heartbeat_deadline_s,
+        history_period_s=history_period_s,
     )
     try:
         platform = Platform(platform_config, clock=clock)
@@ -175,6 +177,9 @@ def serve(
         err.print(
             f"config with your token written to {cfg_path}; try: "
             "suanli submit -- python3 -c 'print(42)'"
+        )
+        err.print(
+            f"dashboard: {url}/ui/  (log in with a token: `suanli token create --expires 12h`)"
         )
         print(url, flush=True)
         server.run()

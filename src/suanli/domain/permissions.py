@@ -73,6 +73,9 @@ class Permission(StrEnum):
     """Issue and revoke vouchers."""
     METRICS_READ = "metrics:read"
     """Scrape `/metrics` (platform-wide counts, no tenant's data beyond job counts)."""
+    LAB_RUN = "lab:run"
+    """Run trace-driven simulations in the policy lab (`/v1/lab`) and read one's own runs
+    (every user's with SEE_ALL_TENANTS). Runs use the platform's CPU, not the pool."""
 
 
 _GRANTS: dict[Role, frozenset[Permission]] = {
@@ -104,6 +107,7 @@ _GRANTS: dict[Role, frozenset[Permission]] = {
             Permission.MARKET_BID,
             Permission.BILLING_READ,
             Permission.VOUCHER_READ,
+            Permission.LAB_RUN,  # researchers compare scheduling policies on traces
         }
     ),
     Role.AUDITOR: frozenset(

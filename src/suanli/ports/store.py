@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Protocol
 
 from suanli.domain.audit import AuditEvent
+from suanli.domain.history import PoolSample, QueueSample
 from suanli.domain.ids import (
     ClusterId,
     JobId,
@@ -478,6 +479,33 @@ class VoucherRepo(Protocol):
     def uses(self, *, since: datetime | None = None) -> list[VoucherUse]: ...
 
 
+class HistoryRepo(Protocol):
+    """Samples of the pool and the queue over time, raw and rolled up (domain/history.py)."""
+
+    def add_samples(self, pool: Sequence[PoolSample], queue: QueueSample, rollup_s: int) -> None:
+        """Write one instant's samples raw and add them into their `rollup_s` window; an
+        instant already stored is left as it is (nothing is added twice)."""
+        ...
+
+    def pool_series(
+        self, resolution_s: int, since_s: int, until_s: int, step_s: int
+    ) -> list[tuple[str, str, int, float, float]]:
+        """(region, resource, bucket start, mean total, mean used) of the rows of one
+        resolution in [since_s, until_s), buckets of `step_s` seconds from `since_s`,
+        ordered by region, resource and time."""
+        ...
+
+    def queue_series(
+        self, resolution_s: int, since_s: int, until_s: int, step_s: int
+    ) -> list[tuple[int, float, float]]:
+        """(bucket start, mean pending, mean running), as `pool_series`."""
+        ...
+
+    def purge_before(self, resolution_s: int, at_s: int) -> int:
+        """Delete rows of one resolution older than `at_s`; returns how many went."""
+        ...
+
+
 class UnitOfWork(Protocol):
     pool: PoolRepo
     tenancy: TenancyRepo
@@ -488,6 +516,7 @@ class UnitOfWork(Protocol):
     market: MarketRepo
     ledger: LedgerRepo
     vouchers: VoucherRepo
+    history: HistoryRepo
 
     def commit(self) -> None: ...
 

@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 
 from tests.e2e.cli import new_token, ok
-from tests.e2e.harness import Server
+from tests.e2e.harness import Server, shutdown
 
 CHROMIUM_ENV = "SUANLI_CHROMIUM"
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
@@ -35,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 ROOT = Path(__file__).resolve().parents[3]
+HISTORY_PERIOD_S = 2
 
 
 def chromium_path() -> str:
@@ -63,6 +64,19 @@ def screenshot(page: Page, name: str, *, docs: bool = False) -> Path:
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target / path.name)
     return path
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """A running `suanli up` per module that samples the pool's use every 2 s (rather
+    than each minute), so the utilisation charts have points within a test."""
+    srv = Server(tmp_path_factory.mktemp("suanli-browser"))
+    try:
+        srv.start("--history-period", str(HISTORY_PERIOD_S))
+        srv.wait_ready()
+        yield srv
+    finally:
+        shutdown(srv)
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import json
 import time
 from typing import Any
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.e2e.browser.conftest import consumer, login, operator_token, screenshot
 from tests.e2e.cli import js, new_token, ok
@@ -158,7 +158,7 @@ def test_each_role_sees_only_its_pages(server: Server, browser: Browser) -> None
     ok(server, None, "user", "add", "pat", "--provider", "prov", "--role", "provider")
     roles = {
         "auditor": (new_token(server, "aud"), {"pool", "queue", "sectors", "money"}, "submit"),
-        "provider": (new_token(server, "pat"), {"pool", "utilisation", "market"}, "queue"),
+        "provider": (new_token(server, "pat"), {"pool", "utilisation", "market", "money"}, "queue"),
         "operator": (operator_token(server), {"pool", "queue", "lab", "money"}, "nothing"),
     }
     for role, (token, visible, hidden) in roles.items():
@@ -219,3 +219,57 @@ def test_the_pages_fit_a_phone(server: Server, browser: Browser) -> None:
     expect(page.locator("nav a[data-page='pool']")).to_have_text("资源池")
     screenshot(page, "phone-sectors", docs=True)
     ctx.close()
+
+
+def test_the_utilisation_page_draws_the_pool_and_queue_over_time(
+    server: Server, page: Page
+) -> None:
+    # the platform samples on start and then once a minute: the first sample is there
+    login(page, server, operator_token(server))
+    page.goto(f"{server.url}/ui/#/utilisation?hours=6")
+    page.wait_for_selector("body[data-ready='#/utilisation?hours=6']")
+    history = page.evaluate("async () => (await fetch('/v1/pool/history?hours=6')).json()")
+    regions = {s["region"] for s in history["pool"]}
+    assert regions and history["queue"], history
+    charts = page.locator("figure.chart")
+    expect(charts).to_have_count(3)
+    for region in regions:  # one CPU line per region, named after it
+        expect(charts.nth(0).locator(f"path[data-series='{region} CPU']")).to_have_count(1)
+    expect(charts.nth(1).locator("path[data-series='CPU']")).to_have_count(1)
+    expect(charts.nth(2).locator("path[data-series='Pending']")).to_have_count(1)
+    expect(page.locator("nav.tabs a.active")).to_have_text("6 hours")
+    screenshot(page, "utilisation", docs=True)
+    page.click("nav.tabs a[href='#/utilisation?hours=24']")
+    page.wait_for_selector("body[data-ready='#/utilisation?hours=24']")
+    expect(page.locator("nav.tabs a.active")).to_have_text("24 hours")
+
+
+def test_the_policy_lab_runs_a_sample_trace_and_shows_its_report(
+    server: Server, page: Page
+) -> None:
+    token = consumer(server, "lab", "lin")
+    login(page, server, token)
+    page.click("nav a[data-page='lab']")
+    page.select_option("select[name='sample']", "philly-200")
+    page.fill("input[name='policies']", "fifo,default")
+    page.fill("input[name='jobs']", "40")
+    page.click("#lab-run")
+    row = page.locator("#lab-runs tbody tr").first
+    expect(row.locator(".badge")).to_have_text("Succeeded", timeout=RUN_TIMEOUT_MS)
+    expect(row.locator("progress")).to_have_count(2)
+    for bar in row.locator("progress").all():
+        assert bar.get_attribute("value") == bar.get_attribute("max")
+    row.locator("button[data-report]").click()
+    frame = page.frame_locator("#lab-report iframe")
+    expect(frame.locator("body")).to_contain_text("fifo", timeout=20_000)
+    screenshot(page, "lab", docs=True)
+    # a bad upload is refused with a message, and no run is added
+    page.set_input_files(
+        "input[name='file']",
+        files=FilePayload(name="bad.csv", mimeType="text/csv", buffer=b"not,a\ntrace,at all\n"),
+    )
+    page.click("#lab-run")
+    error = page.locator("#lab-message .error")
+    expect(error).to_contain_text("bad.csv")
+    expect(error.locator(".hint")).not_to_be_empty()
+    expect(page.locator("#lab-runs tbody tr")).to_have_count(1)

@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection
 
 from suanli.adapters.store_sql.database import READONLY, make_engine, migrate
+from suanli.adapters.store_sql.history_repo import SqlHistoryRepo
 from suanli.adapters.store_sql.job_repo import SqlJobRepo
 from suanli.adapters.store_sql.ledger_repo import SqlLedgerRepo, SqlVoucherRepo
 from suanli.adapters.store_sql.log_repo import SqlLogRepo
@@ -19,6 +20,7 @@ from suanli.adapters.store_sql.tenancy_repo import SqlAuditRepo, SqlTenancyRepo
 from suanli.adapters.store_sql.usage_repo import SqlUsageRepo
 from suanli.ports.store import (
     AuditRepo,
+    HistoryRepo,
     JobRepo,
     LedgerRepo,
     LogRepo,
@@ -43,6 +45,7 @@ class SqlUnitOfWork:
         self.market: MarketRepo = SqlMarketRepo(conn)
         self.ledger: LedgerRepo = SqlLedgerRepo(conn)
         self.vouchers: VoucherRepo = SqlVoucherRepo(conn)
+        self.history: HistoryRepo = SqlHistoryRepo(conn)
 
     def commit(self) -> None:
         self.conn.commit()

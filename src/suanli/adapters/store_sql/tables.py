@@ -489,3 +489,28 @@ voucher_uses = Table(
     Column("year", Integer, nullable=False),
     Index(None, "voucher_id", "year"),
 )
+
+# Samples of the pool and the queue for the dashboard's charts (domain/history.py): raw
+# rows (resolution 0, one sample each) and 10-minute rollups (sums and a count). Times
+# are Unix seconds so that buckets are integer division in SQLite and PostgreSQL alike.
+pool_samples = Table(
+    "pool_samples",
+    metadata,
+    Column("resolution_s", Integer, primary_key=True),
+    Column("at_s", BigInteger, primary_key=True),
+    Column("region_id", String(ID), primary_key=True),
+    Column("resource", String(80), primary_key=True),
+    Column("total", Float, nullable=False),
+    Column("used", Float, nullable=False),
+    Column("samples", Integer, nullable=False),
+)
+
+queue_samples = Table(
+    "queue_samples",
+    metadata,
+    Column("resolution_s", Integer, primary_key=True),
+    Column("at_s", BigInteger, primary_key=True),
+    Column("pending", BigInteger, nullable=False),
+    Column("running", BigInteger, nullable=False),
+    Column("samples", Integer, nullable=False),
+)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query
 
 from suanli.api.access import Scope, access
 from suanli.api.schemas import (
@@ -12,6 +12,8 @@ from suanli.api.schemas import (
     ClusterPrice,
     ClusterPublic,
     ClusterRegistered,
+    PoolHistoryPublic,
+    PoolSeriesPublic,
     ProviderCreate,
     ProviderPublic,
     RegionCreate,
@@ -20,9 +22,11 @@ from suanli.api.schemas import (
     RegionUpdate,
 )
 from suanli.api.security import Caller, Plat
+from suanli.domain.history import MAX_HISTORY_HOURS
 from suanli.domain.ids import ClusterId, ProviderId, RegionId
 from suanli.domain.permissions import Permission
 from suanli.domain.pool import Provider, Region
+from suanli.services.history import iso
 from suanli.services.pool import KEEP
 
 router = APIRouter(tags=["pool"])
@@ -40,6 +44,33 @@ def region_latencies(caller: Caller, plat: Plat) -> list[RegionLinkPublic]:
     """Round-trip times between every pair of pool regions with coordinates (each pair
     once): measured where agents measured, else estimated (docs/latency.md)."""
     return [RegionLinkPublic(**asdict(link)) for link in plat.pool.latencies(caller)]
+
+
+@router.get("/pool/history", response_model=PoolHistoryPublic)
+@access(Permission.POOL_READ, Scope.POOL)
+def pool_history(
+    caller: Caller,
+    plat: Plat,
+    hours: float = Query(24.0, gt=0, le=MAX_HISTORY_HOURS, description="how far back"),
+) -> PoolHistoryPublic:
+    """Capacity and use of every region and resource over the last `hours` (sampled each
+    minute, kept 30 days), and the number of pending and running jobs, each averaged into
+    at most 500 buckets (the dashboard's utilisation page)."""
+    found = plat.history.read(caller, hours=hours)
+    return PoolHistoryPublic(
+        since=found.since,
+        until=found.until,
+        step_s=found.step_s,
+        pool=[
+            PoolSeriesPublic(
+                region=s.region_id,
+                resource=s.resource,
+                points=[(iso(at), total, used) for at, total, used in s.points],
+            )
+            for s in found.pool
+        ],
+        queue=[(iso(at), pending, running) for at, pending, running in found.queue],
+    )
 
 
 @router.post("/regions", status_code=201, response_model=RegionPublic)

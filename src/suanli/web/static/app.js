@@ -51,8 +51,10 @@ async function api(path, { method = "GET", body, raw = false } = {}) {
   return resp.status === 204 ? null : resp.json();
 }
 
+/** Whether the session's role has `permission` (or any of a list). */
 function can(permission) {
-  return !!state.session && state.session.permissions.includes(permission);
+  const wanted = Array.isArray(permission) ? permission : [permission];
+  return !!state.session && wanted.some((p) => state.session.permissions.includes(p));
 }
 
 function fmtTime(iso) {
@@ -104,7 +106,7 @@ const PAGES = [
   { id: "utilisation", perm: "pool:read", label: "nav_util", render: utilisationPage },
   { id: "sectors", perm: "usage:read", label: "nav_sectors", render: sectorsPage },
   { id: "market", perm: "market:read", label: "nav_market", render: marketPage },
-  { id: "money", perm: "billing:read", label: "nav_money", render: moneyPage },
+  { id: "money", perm: ["billing:read", "earnings:read"], label: "nav_money", render: moneyPage },
   { id: "lab", perm: "lab:run", label: "nav_lab", render: labPage },
 ];
 
@@ -314,10 +316,11 @@ async function utilisationPage(view, params) {
     h("a", { href: `#/utilisation?hours=${n}`, class: n === hours ? "active" : "" }, `${n} ${t("hours")}`)));
   view.append(h("h1", {}, t("nav_util")), picker);
   if (!hist.queue.length && !hist.pool.length) { view.append(h("p", { class: "muted" }, t("no_samples"))); return; }
+  // GPUs and CPU cores are never added together: each region has a GPU and a CPU line.
+  const kind = (s) => (s.resource === "cpu" ? "CPU" : "GPU");
   const sum = (groupKey) => {
     const groups = new Map();
     for (const s of hist.pool) {
-      if (!s.resource.startsWith("gpu:")) continue;
       const key = groupKey(s);
       const g = groups.get(key) || new Map();
       for (const [at, total, used] of s.points) {
@@ -333,8 +336,8 @@ async function utilisationPage(view, params) {
   };
   view.append(
     h("div", { class: "grid2" },
-      lineChart(sum((s) => s.region), { title: `${t("util_title")} (${t("by_region")})`, yLabel: "%", yMax: 100 }),
-      lineChart(sum((s) => s.resource.slice(4)), { title: `${t("util_title")} (${t("by_model")})`, yLabel: "%", yMax: 100 })),
+      lineChart(sum((s) => `${s.region} ${kind(s)}`), { title: `${t("util_title")} (${t("by_region")})`, yLabel: "%", yMax: 100 }),
+      lineChart(sum((s) => (s.resource === "cpu" ? "CPU" : s.resource.slice(4))), { title: `${t("util_title")} (${t("by_model")})`, yLabel: "%", yMax: 100 })),
     lineChart([
       { label: t("pending"), points: hist.queue.map(([at, p]) => [Date.parse(at), p]) },
       { label: t("running"), points: hist.queue.map(([at, , r]) => [Date.parse(at), r]) },
@@ -405,8 +408,15 @@ async function marketPage(view) {
 async function moneyPage(view) {
   view.append(h("h1", {}, t("nav_money")));
   const tenant = state.session.tenant_id;
+  if (can("earnings:read") && state.session.provider_id) {
+    const provider = state.session.provider_id;
+    const earned = await api(`/v1/billing/providers/${encodeURIComponent(provider)}/balance`);
+    view.append(h("h2", {}, t("earnings")), h("dl", { class: "facts", id: "earnings" },
+      h("dt", {}, t("provider")), h("dd", {}, earned.provider),
+      h("dt", {}, t("payable")), h("dd", { "data-field": "payable" }, `¥ ${earned.payable}`)));
+  }
   const month = new Date().toISOString().slice(0, 7);
-  if (tenant) {
+  if (tenant && can("billing:read")) {
     const [bal, statement] = await Promise.all([api("/v1/billing/balance"), api(`/v1/billing/statement?month=${month}`)]);
     view.append(h("h2", {}, t("balance")), h("dl", { class: "facts", id: "balance" },
       ...["cash", "escrow", "credit", "available", "payable"].flatMap((k) => [h("dt", {}, t(k)), h("dd", { "data-field": k }, `¥ ${bal[k]}`)])),
