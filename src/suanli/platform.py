@@ -126,7 +126,6 @@ class Platform:
             self.store, self.clock, self.scheduler_wakeup, max_log_bytes=config.max_log_bytes
         )
         self.usage = UsageService(self.store)
-        self.tenancy = TenancyService(self.store, self.clock)
         self.accounts = AccountsService(self.store, self.clock, self.ids, self.auth)
         self.audit = AuditService(self.store, self.clock)
         self.rate_limiter = RateLimiter(self.clock)
@@ -146,6 +145,7 @@ class Platform:
             throughput=load_throughput(config.throughput_path) if config.throughput_path else None,
             money=config.money,
         )
+        self.tenancy = TenancyService(self.store, self.clock, on_change=self._settings_changed)
         self.dispatcher = DispatcherLoop(
             self.store,
             self.clock,
@@ -159,6 +159,11 @@ class Platform:
         )
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+
+    def _settings_changed(self) -> None:
+        """Quotas or shares changed: the next cycle re-reads them, and runs now."""
+        self.scheduler.refresh_settings()
+        self.scheduler_wakeup.notify()
 
     def start_loops(self) -> None:
         self._threads = [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from typing import Any
 
 from tests.e2e.harness import CLI_TIMEOUT_S, Server, suanli_argv
@@ -46,3 +47,15 @@ def refused(srv: Server, token: str | None, *args: str) -> str:
 def new_token(srv: Server, user: str) -> str:
     out = ok(srv, None, "token", "create", "--user", user, "--name", "e2e", "--expires", "1d")
     return out.strip().splitlines()[-1]
+
+
+def wait_status(
+    srv: Server, token: str, job_id: str, *wanted: str, timeout_s: float = 60.0
+) -> dict[str, Any]:
+    """Poll `suanli job ID` until its status is one of `wanted`; fails with the job's
+    status, reason and the server's diagnostics after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while (job := js(srv, token, "job", job_id))["status"] not in wanted:
+        assert time.monotonic() < deadline, (job["status"], job["reason"], srv.diagnostics())
+        time.sleep(0.3)
+    return dict(job)

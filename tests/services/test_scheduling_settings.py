@@ -17,7 +17,7 @@ from suanli.platform import Platform
 from suanli.services.auth import issue_token
 from suanli.services.bootstrap import DEFAULT_TENANT, OPERATOR_TENANT
 from suanli.services.pool import KEEP
-from tests.builders import World, world
+from tests.builders import World, spec, world
 
 LOCAL_REGION = RegionId("local")
 LOCAL_CLUSTER = ClusterId("local")
@@ -237,3 +237,17 @@ def test_operator_and_provider_post_a_cluster_price(w: World) -> None:
         w.plat.pool.set_cluster_price(w.operator, ClusterId("nope"), 1)
     assert missing.value.field == "cluster_id" and missing.value.hint
     assert w.plat.pool.cluster(w.user, LOCAL_CLUSTER).cluster.gpu_hour_price is None
+
+
+def test_a_quota_change_applies_at_the_next_cycle(w: World) -> None:
+    """The scheduler caches quotas between slow refreshes (30 s); a change made through
+    the service is read at the very next cycle, under any policy."""
+    w.register(cpus=4)
+    w.plat.scheduler.run_once()  # caches the slow inputs: no quota yet
+    w.plat.tenancy.set_quota(w.operator, DEFAULT_TENANT, "cpu", nominal=1, borrowing_limit=0)
+    for _ in range(2):
+        w.plat.jobs.submit(w.user, spec("sleep", "60", cpus=1))
+    report = w.plat.scheduler.run_once()
+    assert (report.admitted, report.waiting) == (1, 1)
+    w.plat.tenancy.delete_quota(w.operator, DEFAULT_TENANT, "cpu")
+    assert w.plat.scheduler.run_once().admitted == 1

@@ -1,4 +1,6 @@
-"""Invariants of the "suanli" policy on random pools, holders, quotas and queues.
+"""Invariants of the scheduling cycle on random pools, holders, quotas and queues: under
+every registered policy, capacity and quota hold and every job gets one decision; under
+the "suanli" policy, also:
 
 - capacity is never exceeded, node by node;
 - gangs are all-or-nothing, inside one cluster;
@@ -16,6 +18,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -26,7 +29,7 @@ from suanli.domain.resources import ZERO, Resources
 from suanli.logic.scheduling.backfill import Release
 from suanli.logic.scheduling.capacity import place_on
 from suanli.logic.scheduling.cycle import CycleResult, run_cycle
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policy import get_policy, policy_names
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot, expected_end
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
@@ -219,22 +222,20 @@ def check_quota(world: World, result: CycleResult) -> None:
                 assert draw(usage) <= pool
 
 
-@settings(max_examples=300, deadline=None)
-@given(
+worlds = st.builds(
+    build,
     st.lists(cluster_st, min_size=1, max_size=3),
     st.lists(running_st, max_size=8),
     st.lists(queued_st, max_size=25),
     quota_st,
     st.booleans(),
 )
-def test_suanli_policy_invariants(
-    clusters: list[tuple[int, list[tuple[int, int, str]]]],
-    running: list[tuple[TenantId, PriorityClass, int, int | None, bool]],
-    queued: list[tuple[TenantId, PriorityClass, int, str, int, int | None, tuple[str, ...]]],
-    quotas: list[tuple[TenantId, str, int, int | None, int | None]],
-    cohort: bool,
-) -> None:
-    world = build(clusters, running, queued, quotas, cohort)
+"""Random pools, holders, queues, quotas, with or without a cohort."""
+
+
+@settings(max_examples=300, deadline=None)
+@given(worlds)
+def test_suanli_policy_invariants(world: World) -> None:
     snap = world.snapshot
     result = run_cycle(snap, get_policy("suanli"))
     by_id = {j.id: j for j in snap.queue}
@@ -244,16 +245,7 @@ def test_suanli_policy_invariants(
     assert sorted(decided) == sorted(by_id)
     assert all(w.reason.strip() for w in result.waiting)
 
-    # capacity, node by node
-    taken: dict[tuple[ClusterId, NodeId], Resources] = defaultdict(lambda: ZERO)
-    for a in result.admitted:
-        for p in a.placements:
-            taken[(a.cluster_id, p.node_id)] = taken[(a.cluster_id, p.node_id)] + p.allocation
-    for key, used in taken.items():
-        free = world.held[key]
-        assert used.cpu_milli <= free.cpu_milli and used.memory_mb <= free.memory_mb
-        for model, n in used.gpus.items():
-            assert n <= free.gpus.get(model, 0)
+    taken = check_capacity(world, result)
 
     # gangs: all members, one cluster, one model
     for a in result.admitted:
@@ -317,6 +309,34 @@ def test_suanli_policy_invariants(
             count = member.gpus[next(iter(member.gpus))]
             member = Resources(member.cpu_milli, member.memory_mb, {bound: count})
         assert place_on(at_start, keys, member, head.spec.gang_size) is not None
+
+
+def check_capacity(world: World, result: CycleResult) -> dict[tuple[ClusterId, NodeId], Resources]:
+    """Capacity, node by node; returns what the admissions take per node."""
+    taken: dict[tuple[ClusterId, NodeId], Resources] = defaultdict(lambda: ZERO)
+    for a in result.admitted:
+        for p in a.placements:
+            taken[(a.cluster_id, p.node_id)] = taken[(a.cluster_id, p.node_id)] + p.allocation
+    for key, used in taken.items():
+        free = world.held[key]
+        assert used.cpu_milli <= free.cpu_milli and used.memory_mb <= free.memory_mb
+        for model, n in used.gpus.items():
+            assert n <= free.gpus.get(model, 0)
+    return taken
+
+
+@pytest.mark.parametrize("name", policy_names())
+@settings(max_examples=60, deadline=None)
+@given(world=worlds)
+def test_every_policy_keeps_capacity_and_quota(name: str, world: World) -> None:
+    """Quota, like capacity, is an invariant of the cycle: a policy that does not weigh
+    quotas (fifo, sjf, the literature's) still never admits past one."""
+    result = run_cycle(world.snapshot, get_policy(name))
+    decided = [d.job_id for d in result.decisions()]
+    assert sorted(decided) == sorted(j.id for j in world.snapshot.queue)
+    assert all(w.reason.strip() for w in result.waiting)
+    check_capacity(world, result)
+    check_quota(world, result)
 
 
 def test_same_snapshot_same_decisions() -> None:

@@ -9,6 +9,7 @@ the operator changes them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from suanli.domain.audit import AuditAction
@@ -127,9 +128,14 @@ def scoped_tenant(principal: Principal, tenant_id: TenantId | None) -> TenantId:
 
 
 class TenancyService:
-    def __init__(self, store: Store, clock: Clock) -> None:
+    def __init__(
+        self, store: Store, clock: Clock, *, on_change: Callable[[], None] | None = None
+    ) -> None:
+        """`on_change` is called after a share or quota change is committed: the
+        scheduler re-reads them at its next cycle instead of after its slow refresh."""
         self._store = store
         self._clock = clock
+        self._on_change = on_change or (lambda: None)
 
     def _visible(self, principal: Principal, tenant_id: TenantId | None) -> TenantId | None:
         """The tenant a read is scoped to: any (None) for roles that see all tenants, the
@@ -181,6 +187,7 @@ class TenancyService:
                 cohort=cohort,
             )
             uow.commit()
+        self._on_change()
         return share
 
     def quotas(self, principal: Principal, tenant_id: TenantId | None = None) -> list[Quota]:
@@ -227,6 +234,7 @@ class TenancyService:
                 lending_limit=quota.lending_limit,
             )
             uow.commit()
+        self._on_change()
         return quota
 
     def delete_quota(self, principal: Principal, tenant_id: TenantId, flavor: str) -> None:
@@ -253,3 +261,4 @@ class TenancyService:
                 tenant_id=tenant_id,
             )
             uow.commit()
+        self._on_change()

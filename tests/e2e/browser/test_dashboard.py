@@ -8,23 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any
 
 from playwright.sync_api import Browser, FilePayload, Page, expect
 
 from tests.e2e.browser.conftest import consumer, login, operator_token, screenshot
-from tests.e2e.cli import js, new_token, ok
+from tests.e2e.cli import js, new_token, ok, wait_status
 from tests.e2e.harness import Server
 
 RUN_TIMEOUT_MS = 60_000
-
-
-def _wait_status(srv: Server, token: str, job_id: str, *wanted: str) -> dict[str, Any]:
-    deadline = time.monotonic() + 60
-    while (job := js(srv, token, "job", job_id))["status"] not in wanted:
-        assert time.monotonic() < deadline, (job["status"], job["reason"], srv.diagnostics())
-        time.sleep(0.3)
-    return dict(job)
 
 
 def test_a_consumer_submits_from_the_page_and_watches_it_run_and_succeed(
@@ -54,7 +45,7 @@ def test_a_consumer_submits_from_the_page_and_watches_it_run_and_succeed(
 def test_a_consumer_cancels_a_running_job_from_the_queue(server: Server, page: Page) -> None:
     token = consumer(server, "beta", "bea")
     job_id = ok(server, token, "submit", "--name", "long", "--", "sleep", "300").strip()
-    _wait_status(server, token, job_id, "RUNNING")
+    wait_status(server, token, job_id, "RUNNING")
     login(page, server, token)
     page.goto(f"{server.url}/ui/#/queue?tab=running")
     row = page.locator(f"tr[data-job='{job_id}']")
@@ -62,7 +53,7 @@ def test_a_consumer_cancels_a_running_job_from_the_queue(server: Server, page: P
     screenshot(page, "queue", docs=True)
     page.once("dialog", lambda dialog: dialog.accept())
     row.locator("button[data-cancel]").click()
-    assert _wait_status(server, token, job_id, "CANCELLED")["status"] == "CANCELLED"
+    assert wait_status(server, token, job_id, "CANCELLED")["status"] == "CANCELLED"
     page.goto(f"{server.url}/ui/#/queue?tab=recent")
     expect(page.locator(f"tr[data-job='{job_id}'] .badge")).to_have_text("Cancelled")
 
@@ -76,7 +67,7 @@ def test_the_sector_chart_updates_when_a_job_is_metered(server: Server, page: Pa
     job_id = ok(
         server, token, "submit", "--sector", "agriculture", "--", "sh", "-c", "sleep 1"
     ).strip()
-    _wait_status(server, token, job_id, "SUCCEEDED")
+    wait_status(server, token, job_id, "SUCCEEDED")
     # the page refreshes itself: no reload
     expect(page.locator("tr[data-sector='Agriculture']")).to_be_visible(timeout=20_000)
     expect(page.locator("svg rect[data-series='Agriculture']")).to_have_count(1)

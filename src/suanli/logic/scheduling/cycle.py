@@ -7,16 +7,18 @@
                against the state left by the admissions before it
 4. order     - the policy orders the queue; the order may follow the state (fair share
                re-ranks a tenant as soon as it is admitted)
-5. admit     - the cycle applies each admission to the state, refusing (DomainError) any
-               that would exceed a node's free capacity
+5. admit     - the cycle applies each admission to the state; an admission that would
+               break the tenant's quota waits instead (whatever the policy: quota is an
+               invariant of the cycle, not a feature of one policy), and one that would
+               exceed a node's free capacity is refused (DomainError)
 6. requeue   - every job not admitted stays pending with a reason; preemptions are
                returned for the caller to carry out, with the running jobs a
                `Rebalancing` policy stops to resize (elastic jobs)
 
 The cycle returns decisions; the caller persists them in one transaction. The live
-scheduler and the simulator call this same function. Invariants (tests/unit): capacity
-is never exceeded, every job in the queue gets exactly one decision, every waiting job a
-reason.
+scheduler and the simulator call this same function. Invariants (tests/unit, over every
+registered policy): capacity and quotas are never exceeded, every job in the queue gets
+exactly one decision, every waiting job a reason.
 """
 
 from __future__ import annotations
@@ -73,6 +75,11 @@ def _run_cycle(snapshot: Snapshot, policy: Policy, blocked_by: Job | None) -> Cy
             continue
         decision: Decision = policy.nominate(job, snapshot, state)  # 3
         if isinstance(decision, Admit):
+            refusal = state.quota_refusal(job, decision)
+            if refusal is not None:  # a policy that does not weigh quotas proposed it
+                waiting.append(Wait(job.id, refusal, False))
+                state.position += 1
+                continue
             state.admit(job, decision)  # 5
             admitted.append(decision)
         elif isinstance(decision, Preempt):

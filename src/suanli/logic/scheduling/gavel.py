@@ -35,7 +35,10 @@ from suanli.logic.scheduling.state import SchedulerSettings
 
 
 def _matrix(entries: Sequence[Entry], models: Sequence[str]) -> np.ndarray:
-    return np.array([[e.rates.get(m, 0.0) for m in models] for e in entries], dtype=np.float64)
+    """Jobs x models throughputs; shaped (0, models) when no job uses a GPU (a pool of
+    CPU jobs), which numpy would otherwise flatten to one dimension."""
+    rows = [[e.rates.get(m, 0.0) for m in models] for e in entries]
+    return np.array(rows, dtype=np.float64).reshape(len(entries), len(models))
 
 
 def _rows(entries: Sequence[Entry], models: Sequence[str], x: np.ndarray) -> Allocation:

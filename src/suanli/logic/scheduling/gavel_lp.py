@@ -139,6 +139,9 @@ def max_min_allocation(
     t = usable.astype(np.float64) if agnostic else throughputs
     prop = proportional_throughputs(t, capacity)
     runnable = prop > 0
+    if not runnable.any():
+        # no job can run on these models: nothing to share, and z would be unbounded
+        return np.zeros((m, n))
     safe = np.where(runnable, prop, 1.0)
     coefficients = t * (scale / (weights * safe))[:, None]
     coefficients[~runnable] = 0.0

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from suanli.domain.ids import TenantId
-from suanli.domain.quota import CPU_FLAVOR, Quota, TenantShare
+from suanli.domain.quota import CPU_FLAVOR, Quota, TenantShare, flavors_of
+from suanli.logic.scheduling.snapshot import Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,3 +201,17 @@ class QuotaLedger:
         if tenant not in self._limited:
             return 0
         return max(0, self.usage.get((tenant, flavor), 0) - self.quota(tenant, flavor).nominal)
+
+
+def quota_usage(snapshot: Snapshot) -> dict[tuple[TenantId, str], int]:
+    """What each quota-limited tenant holds per flavor, on any cluster (schedulable or
+    not: quota counts what a tenant holds anywhere)."""
+    limited = {q.tenant_id for q in snapshot.quotas}
+    usage: dict[tuple[TenantId, str], int] = {}
+    for job in snapshot.running:
+        if job.tenant_id in limited:
+            for p in job.placed():
+                for flavor, amount in flavors_of(p.allocation).items():
+                    key = (job.tenant_id, flavor)
+                    usage[key] = usage.get(key, 0) + amount
+    return usage

@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from suanli.domain.devices import ANY_GPU
-from suanli.domain.ids import ClusterId, JobId, TenantId
+from suanli.domain.errors import DomainError
+from suanli.domain.ids import ClusterId, JobId
 from suanli.domain.jobs import Job
 from suanli.domain.quota import flavors_of, member_flavors
 from suanli.logic.scheduling.backfill import Release, Reservation
@@ -19,7 +20,7 @@ from suanli.logic.scheduling.decisions import Admit
 from suanli.logic.scheduling.fairshare import CLASS_RANK, FairShare, FairShareSettings
 from suanli.logic.scheduling.placement import PlacementMemo, PlacementWeights, Placer
 from suanli.logic.scheduling.preemption import uses_model, victim_pool
-from suanli.logic.scheduling.quota import QuotaLedger
+from suanli.logic.scheduling.quota import QuotaLedger, quota_usage
 from suanli.logic.scheduling.snapshot import Snapshot, expected_end
 
 
@@ -52,22 +53,15 @@ class CycleState:
         self.now = snapshot.now
         self.settings = settings
         self.capacity = Capacity(snapshot.clusters)
-        usage: dict[tuple[TenantId, str], int] = {}
         limited = {q.tenant_id for q in snapshot.quotas}
         self.holding: dict[ClusterId, dict[JobId, Job]] = {}
         self._grace = timedelta(seconds=settings.preemption_grace_s)
         self._releases: dict[ClusterId, list[Release]] = {}
         self._admitted: dict[ClusterId, list[tuple[Job, Admit]]] = {}
         for job in snapshot.running:
-            if job.tenant_id in limited:
-                # quota counts what a tenant holds anywhere, schedulable cluster or not
-                for p in job.placed():
-                    for flavor, amount in flavors_of(p.allocation).items():
-                        key = (job.tenant_id, flavor)
-                        usage[key] = usage.get(key, 0) + amount
             if job.cluster_id is not None and job.cluster_id in self.capacity.clusters:
                 self.holding.setdefault(job.cluster_id, {})[job.id] = job
-        self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, usage)
+        self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, quota_usage(snapshot))
         in_cohorts = {t for t, sh in snapshot.shares.items() if sh.cohort and t in limited}
         if in_cohorts:
             self.ledger.mark_reclaims(
@@ -170,11 +164,25 @@ class CycleState:
         limit = job.spec.time_limit_s
         return limit is None or limit > self._until_start_s
 
+    def quota_refusal(self, job: Job, decision: Admit) -> str | None:
+        """Why the admission would break the tenant's quota (over its nominal quota
+        outside a cohort, past its borrowing limit, or overdrawing its cohort); None when
+        it keeps every quota. Whatever the policy, the cycle asks this before `admit`."""
+        check = self.ledger.check(job.tenant_id, flavors_of(decision.allocation))
+        return None if check.ok else check.reason
+
     def admit(self, job: Job, decision: Admit) -> None:
-        """Step 5: take the admission's capacity, quota and share."""
-        self.capacity.take(decision.cluster_id, decision.placements, long=self.is_long(job))
+        """Step 5: take the admission's capacity, quota and share. Raises DomainError,
+        changing nothing, if it breaks a quota; raises DomainError if it exceeds a node's
+        free capacity (policy bugs: the cycle checks quota first, policies place within
+        free capacity)."""
         allocation = decision.allocation
-        self.ledger.take(job.tenant_id, flavors_of(allocation))
+        flavors = flavors_of(allocation)
+        check = self.ledger.check(job.tenant_id, flavors)
+        if not check.ok:
+            raise DomainError(f"Admission of {job.id} over quota: {check.reason}")
+        self.capacity.take(decision.cluster_id, decision.placements, long=self.is_long(job))
+        self.ledger.take(job.tenant_id, flavors)
         self.fair.admitted(job.tenant_id, allocation)
         self.placer.admitted(job, decision.cluster_id)
         built = self._releases.get(decision.cluster_id)
