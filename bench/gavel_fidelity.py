@@ -40,17 +40,18 @@ from suanli.adapters.traces.model import Throughputs, TraceJob
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
-from suanli.logic.scheduling.gavel import (
+from suanli.logic.scheduling.gavel_base import GavelPolicy
+from suanli.logic.scheduling.policies.gavel import (
     GavelFifo,
     GavelFifoPerf,
     GavelMaxMin,
     GavelMaxMinPerf,
     GavelMaxSumThroughputPerf,
 )
-from suanli.logic.scheduling.gavel_base import GavelPolicy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
 from suanli.logic.scheduling.state import SchedulerSettings
-from suanli.logic.simulation.engine import SimJob, SimSettings, Simulator
+from suanli.logic.simulation.engine import SimSettings, Simulator
+from suanli.logic.simulation.jobs import SimJob
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2020, 1, 1, tzinfo=UTC)

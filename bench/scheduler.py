@@ -61,7 +61,8 @@ from suanli.domain.quota import TenantShare
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import CycleResult, run_cycle
 from suanli.logic.scheduling.placement import filter_key
-from suanli.logic.scheduling.policy import Policy, get_policy
+from suanli.logic.scheduling.policies import get_policy
+from suanli.logic.scheduling.policy import Policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, Snapshot
 from suanli.logic.scheduling.state import SchedulerSettings
 

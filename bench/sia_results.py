@@ -35,9 +35,10 @@ from suanli.adapters.traces import TraceError, load_sia_workload
 from suanli.adapters.traces.sia_jobs import load_sia_profiles, sia_sim_jobs
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.resources import Resources
-from suanli.logic.scheduling.policy import get_policy, policy_names
+from suanli.logic.scheduling.policies import get_policy, policy_names
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
-from suanli.logic.simulation.engine import SimJob, SimSettings, Simulator
+from suanli.logic.simulation.engine import SimSettings, Simulator
+from suanli.logic.simulation.jobs import SimJob
 from suanli.logic.simulation.metrics import Report, report
 
 REPO = Path(__file__).resolve().parents[1]

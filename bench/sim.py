@@ -29,7 +29,7 @@ from suanli.adapters.traces import load_philly_csv
 from suanli.adapters.traces.simulation_input import sim_jobs
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.resources import Resources
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
 from suanli.logic.simulation.engine import SimSettings, Simulator
 from suanli.logic.simulation.metrics import report

@@ -19,7 +19,7 @@ from suanli.domain.jobs import Job, JobSpec, JobStatus, PriorityClass
 from suanli.domain.quota import Quota, TenantShare, gpu_flavor
 from suanli.domain.resources import ZERO, Resources
 from suanli.logic.scheduling.cycle import CycleResult, run_cycle
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, Snapshot
 
 START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)

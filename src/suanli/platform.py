@@ -18,7 +18,7 @@ from suanli.adapters.store_sql.store import SqlStore
 from suanli.domain.errors import InvalidInput
 from suanli.domain.history import HISTORY_SAMPLE_PERIOD_S
 from suanli.domain.jobs import LOG_RETENTION_DAYS, MAX_LOG_BYTES
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.state import SchedulerSettings
 from suanli.logic.scheduling.throughput import load_throughput
 from suanli.ports.clock import Clock

@@ -12,9 +12,10 @@ from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
-from suanli.logic.simulation.engine import JobOutcome, SimJob, SimSettings, Simulator
+from suanli.logic.simulation.engine import JobOutcome, SimSettings, Simulator
+from suanli.logic.simulation.jobs import SimJob
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LINEAR = {"T4": {1: 1.0, 2: 2.0, 3: 3.0, 4: 4.0}}

@@ -11,12 +11,13 @@ import pytest
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus, PriorityClass
 from suanli.domain.resources import Resources
-from suanli.logic.scheduling.fifo import FifoFirstFit
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
+from suanli.logic.scheduling.policies.fifo import FifoFirstFit
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
-from suanli.logic.simulation.engine import JobOutcome, SimJob, SimResult, SimSettings, Simulator
+from suanli.logic.simulation.engine import JobOutcome, SimResult, SimSettings, Simulator
 from suanli.logic.simulation.events import EventQueue, Kind
+from suanli.logic.simulation.jobs import SimJob
 from suanli.logic.simulation.metrics import percentile, report
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -233,7 +234,7 @@ def test_a_job_that_never_fits_does_not_stretch_the_makespan() -> None:
 
 
 def test_rounds_keep_deciding_while_a_policy_holds_queued_jobs_back() -> None:
-    from suanli.logic.scheduling.gavel import GavelMaxMinPerf
+    from suanli.logic.scheduling.policies.gavel import GavelMaxMinPerf
 
     jobs = [
         sim_job(1, 0, 100, model="V100", speed={"V100": 1.0}),

@@ -17,12 +17,6 @@ from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.decisions import Admit
-from suanli.logic.scheduling.gavel import (
-    GavelFifo,
-    GavelFifoPerf,
-    GavelMaxMin,
-    GavelMaxMinPerf,
-)
 from suanli.logic.scheduling.gavel_base import Allocation
 from suanli.logic.scheduling.gavel_lp import (
     max_min_allocation,
@@ -31,10 +25,18 @@ from suanli.logic.scheduling.gavel_lp import (
 )
 from suanli.logic.scheduling.gavel_rounds import Entry, Ledger, assign
 from suanli.logic.scheduling.placement import PlacementMemo
-from suanli.logic.scheduling.policy import Policy, get_policy, policy_names
+from suanli.logic.scheduling.policies import get_policy, policy_names
+from suanli.logic.scheduling.policies.gavel import (
+    GavelFifo,
+    GavelFifoPerf,
+    GavelMaxMin,
+    GavelMaxMinPerf,
+)
+from suanli.logic.scheduling.policy import Policy
 from suanli.logic.scheduling.snapshot import ClusterView, JobProgress, NodeView, Snapshot
 from suanli.logic.scheduling.state import SchedulerSettings
-from suanli.logic.simulation.engine import JobOutcome, SimJob, SimResult, SimSettings, Simulator
+from suanli.logic.simulation.engine import JobOutcome, SimResult, SimSettings, Simulator
+from suanli.logic.simulation.jobs import SimJob
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 DATA = Path(__file__).resolve().parents[1] / "data" / "traces" / "gavel"

@@ -13,13 +13,15 @@ from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
-from suanli.logic.scheduling.policy import Policy, get_policy, policy_names
-from suanli.logic.scheduling.sjf import ShortestJobFirst
+from suanli.logic.scheduling.policies import get_policy, policy_names
+from suanli.logic.scheduling.policies.sjf import ShortestJobFirst
+from suanli.logic.scheduling.policies.themis import Themis
+from suanli.logic.scheduling.policies.tiresias import Tiresias
+from suanli.logic.scheduling.policy import Policy
 from suanli.logic.scheduling.snapshot import ClusterView, JobProgress, NodeView, Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
-from suanli.logic.scheduling.themis import Themis
-from suanli.logic.scheduling.tiresias import Tiresias
-from suanli.logic.simulation.engine import SimJob, SimResult, SimSettings, Simulator
+from suanli.logic.simulation.engine import SimResult, SimSettings, Simulator
+from suanli.logic.simulation.jobs import SimJob
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
 LITERATURE = ("sjf", "tiresias", "themis")

@@ -10,16 +10,16 @@ import pytest
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
 from suanli.logic.simulation.engine import (
     JobOutcome,
     Sample,
-    SimJob,
     SimResult,
     SimSettings,
     Simulator,
 )
+from suanli.logic.simulation.jobs import SimJob
 from suanli.logic.simulation.metrics import (
     jct_cdf,
     report,

@@ -11,7 +11,7 @@ import pytest
 from suanli.domain.errors import InvalidInput
 from suanli.lab.pool import MAX_DEFAULT_GPUS, default_pool_gpus
 from suanli.lab.simulation import SimRequest, prepare, resolve_policies, simulate
-from suanli.logic.scheduling.policy import policy_names
+from suanli.logic.scheduling.policies import policy_names
 from suanli.logic.scheduling.state import SchedulerSettings
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "traces"

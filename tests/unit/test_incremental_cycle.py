@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 
 from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.incremental import decide
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import Snapshot
 from tests.unit.test_scheduling_cycle import clusters_st, jobs_st, snapshot
 

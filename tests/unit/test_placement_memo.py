@@ -9,7 +9,7 @@ from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, Te
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import run_cycle
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
 
 NOW = datetime(2026, 5, 1, tzinfo=UTC)

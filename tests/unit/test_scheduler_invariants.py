@@ -29,7 +29,7 @@ from suanli.domain.resources import ZERO, Resources
 from suanli.logic.scheduling.backfill import Release
 from suanli.logic.scheduling.capacity import place_on
 from suanli.logic.scheduling.cycle import CycleResult, run_cycle
-from suanli.logic.scheduling.policy import get_policy, policy_names
+from suanli.logic.scheduling.policies import get_policy, policy_names
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot, expected_end
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)

@@ -17,7 +17,7 @@ from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import CycleResult, run_cycle
 from suanli.logic.scheduling.decisions import Admit, Wait
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, Snapshot
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)

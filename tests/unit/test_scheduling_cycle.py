@@ -10,7 +10,7 @@ from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.decisions import Admit
-from suanli.logic.scheduling.policy import get_policy
+from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

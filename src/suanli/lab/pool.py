@@ -19,7 +19,7 @@ from suanli.adapters.traces.simulation_input import speeds
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
-from suanli.logic.simulation.engine import SimJob
+from suanli.logic.simulation.jobs import SimJob
 from suanli.logic.simulation.scenario import ClusterInfo
 
 DEFAULT_MIX = {"V100": 4, "P100": 3, "T4": 2, "K80": 1}

@@ -54,7 +54,7 @@ from suanli.lab.simulation import (
     prepare,
     run_policy,
 )
-from suanli.logic.scheduling.policy import policy_names
+from suanli.logic.scheduling.policies import policy_names
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
 

@@ -23,7 +23,7 @@ from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
-from suanli.logic.simulation.engine import SimJob
+from suanli.logic.simulation.jobs import SimJob
 
 SIA_POOL: Mapping[str, tuple[str, int, int]] = {
     # Sia cluster type: (GPU model, nodes, GPUs per node)

@@ -60,10 +60,11 @@ from suanli.lab.pool import (
 )
 from suanli.lab.sia import SIA_POOL_SOURCE, profiled_types, sia_jobs, sia_pool
 from suanli.logic.metering.ratings import device_rating_pflops
-from suanli.logic.scheduling.policy import get_policy, policy_names
+from suanli.logic.scheduling.policies import get_policy, policy_names
 from suanli.logic.scheduling.snapshot import ClusterView
 from suanli.logic.scheduling.state import SchedulerSettings
-from suanli.logic.simulation.engine import SimJob, SimSettings, Simulator
+from suanli.logic.simulation.engine import SimSettings, Simulator
+from suanli.logic.simulation.jobs import SimJob
 from suanli.logic.simulation.metrics import Report, report
 from suanli.logic.simulation.scenario import PolicyInfo, Scenario
 

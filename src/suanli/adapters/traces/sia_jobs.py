@@ -39,7 +39,7 @@ from suanli.adapters.traces.sia import PLACEMENT, SIA_PLACEMENT_COLUMNS
 from suanli.domain.ids import JobId, TenantId, UserId
 from suanli.domain.jobs import MAX_GANG, Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
-from suanli.logic.simulation.engine import SimJob
+from suanli.logic.simulation.jobs import SimJob
 
 RESCALE_S: Mapping[str, float] = {
     # sia-simulator/applications.py `rescale_time` (seconds to checkpoint and restore)

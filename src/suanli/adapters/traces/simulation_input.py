@@ -21,7 +21,7 @@ from suanli.domain.ids import JobId, TenantId, UserId
 from suanli.domain.jobs import MAX_TIME_LIMIT_S, Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.fairshare import gpu_rating
-from suanli.logic.simulation.engine import SimJob
+from suanli.logic.simulation.jobs import SimJob
 
 
 @dataclass(frozen=True, slots=True)

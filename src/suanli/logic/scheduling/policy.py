@@ -1,16 +1,16 @@
-"""The policy interface and the registry of policies by name.
+"""The policy interface.
 
 A policy orders the queue (step 4) and nominates a decision for one job (step 3)
 against the cycle's working state; it never mutates that state - the cycle applies
-admissions (step 5). Policies register by name; the operator picks one in config.
+admissions (step 5). The policies themselves, and the registry by name the operator
+picks from, are in `logic/scheduling/policies/`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Protocol, runtime_checkable
 
-from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.capacity import NodeKey
@@ -19,7 +19,7 @@ from suanli.logic.scheduling.placement import PlacementMemo
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
-__all__ = ["NodeKey", "Policy", "Rebalancing", "get_policy", "policy_names", "register_policy"]
+__all__ = ["NodeKey", "Policy", "Rebalancing"]
 
 
 class Policy(Protocol):
@@ -58,44 +58,3 @@ class Rebalancing(Protocol):
         """Preemptions of running jobs (each job's own id as `job_id` and only victim),
         given the cycle's final state and the queued jobs that still wait."""
         ...
-
-
-PolicyFactory = Callable[[SchedulerSettings], Policy]
-_REGISTRY: dict[str, PolicyFactory] = {}
-
-
-def register_policy(name: str) -> Callable[[PolicyFactory], PolicyFactory]:
-    """Class decorator: make a policy available by `name` in configuration."""
-
-    def wrap(factory: PolicyFactory) -> PolicyFactory:
-        _REGISTRY[name] = factory
-        return factory
-
-    return wrap
-
-
-def _load() -> None:
-    # Import here so that registering modules load before the first lookup.
-    import suanli.logic.scheduling.default
-    import suanli.logic.scheduling.fifo
-    import suanli.logic.scheduling.gavel
-    import suanli.logic.scheduling.sjf
-    import suanli.logic.scheduling.themis
-    import suanli.logic.scheduling.tiresias  # noqa: F401
-
-
-def policy_names() -> list[str]:
-    _load()
-    return sorted(_REGISTRY)
-
-
-def get_policy(name: str, settings: SchedulerSettings | None = None) -> Policy:
-    """Instantiate the policy registered as `name`; the error lists the valid names."""
-    _load()
-    if name not in _REGISTRY:
-        raise InvalidInput(
-            f"Unknown scheduling policy {name!r}.",
-            field="policy",
-            hint=f"use one of: {', '.join(policy_names())}.",
-        )
-    return _REGISTRY[name](settings or SchedulerSettings())

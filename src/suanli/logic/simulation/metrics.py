@@ -36,7 +36,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from suanli.domain.ids import JobId
-from suanli.logic.simulation.engine import JobOutcome, Sample, SimJob, SimResult
+from suanli.logic.simulation.engine import JobOutcome, Sample, SimResult
+from suanli.logic.simulation.jobs import SimJob
 from suanli.logic.simulation.timeline import Point, StepSeries, downsample
 
 SERIES_POINTS = 500

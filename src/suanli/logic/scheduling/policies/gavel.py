@@ -30,7 +30,6 @@ from suanli.domain.ids import JobId
 from suanli.logic.scheduling.gavel_base import Allocation, GavelPolicy
 from suanli.logic.scheduling.gavel_lp import max_min_allocation, max_sum_allocation
 from suanli.logic.scheduling.gavel_rounds import Entry
-from suanli.logic.scheduling.policy import register_policy
 from suanli.logic.scheduling.state import SchedulerSettings
 
 
@@ -48,7 +47,6 @@ def _rows(entries: Sequence[Entry], models: Sequence[str], x: np.ndarray) -> All
     }
 
 
-@register_policy("gavel_fifo_perf")
 class GavelFifoPerf(GavelPolicy):
     """Arrival order, each job on its fastest model with room; stops at the first job
     that fits nowhere (strict FIFO)."""
@@ -82,7 +80,6 @@ class GavelFifoPerf(GavelPolicy):
         return out
 
 
-@register_policy("gavel_fifo")
 class GavelFifo(GavelPolicy):
     """Arrival order, heterogeneity-agnostic: a job keeps the model it was first given;
     when a job leaves, the head of the queue takes its model if it fits there; the
@@ -174,7 +171,6 @@ class GavelFifo(GavelPolicy):
         return out
 
 
-@register_policy("gavel_max_min_perf")
 class GavelMaxMinPerf(GavelPolicy):
     """Max-min fairness over normalised effective throughput (gavel_lp)."""
 
@@ -193,7 +189,6 @@ class GavelMaxMinPerf(GavelPolicy):
         return _rows(entries, models, x)
 
 
-@register_policy("gavel_max_min")
 class GavelMaxMin(GavelMaxMinPerf):
     """Max-min fairness with every model counted as equally fast."""
 
@@ -202,7 +197,6 @@ class GavelMaxMin(GavelMaxMinPerf):
     perf = False
 
 
-@register_policy("gavel_max_sum_throughput_perf")
 class GavelMaxSumThroughputPerf(GavelPolicy):
     """Maximise the sum of normalised throughputs (gavel_lp.max_sum_allocation);
     `normalize=False` sums raw throughputs as Gavel's code does."""

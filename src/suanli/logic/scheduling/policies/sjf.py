@@ -26,7 +26,6 @@ from suanli.domain.jobs import Job
 from suanli.logic.scheduling import leases
 from suanli.logic.scheduling.decisions import Decision
 from suanli.logic.scheduling.placement import PlacementMemo
-from suanli.logic.scheduling.policy import register_policy
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
@@ -39,7 +38,6 @@ def sjf_key(job: Job, snapshot: Snapshot) -> tuple[int, int, float, int]:
     return (running, 0 if est.known else 1, est.left_s if est.known else 0.0, job.seq)
 
 
-@register_policy("sjf")
 class ShortestJobFirst:
     name = "sjf"
     append_only = False

@@ -34,7 +34,6 @@ from suanli.logic.scheduling.elastic import (
 )
 from suanli.logic.scheduling.fairshare import CLASS_RANK, FairQueue
 from suanli.logic.scheduling.placement import Candidate, PlacementMemo, filter_key
-from suanli.logic.scheduling.policy import register_policy
 from suanli.logic.scheduling.preemption import (
     VictimPlan,
     plan_victims,
@@ -62,7 +61,6 @@ def _request_text(job: Job, member: Resources) -> str:
     return f"{job.spec.gang_size} x ({gpus})" if job.spec.gang_size > 1 else gpus
 
 
-@register_policy("suanli")
 class SuanliPolicy:
     name = "suanli"
     append_only = False

@@ -32,7 +32,6 @@ from suanli.domain.jobs import Job
 from suanli.logic.scheduling import leases
 from suanli.logic.scheduling.decisions import Decision
 from suanli.logic.scheduling.placement import PlacementMemo
-from suanli.logic.scheduling.policy import register_policy
 from suanli.logic.scheduling.snapshot import JobProgress, Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
@@ -61,7 +60,6 @@ def auction_gain(job: Job, progress: JobProgress | None, *, age_s: float, lease_
     return math.log((age_s + lease_s + left) / max(age_s + left, 1.0)) / gpus
 
 
-@register_policy("themis")
 class Themis:
     name = "themis"
     append_only = False

@@ -39,7 +39,6 @@ from suanli.domain.jobs import Job
 from suanli.logic.scheduling import leases
 from suanli.logic.scheduling.decisions import Decision
 from suanli.logic.scheduling.placement import PlacementMemo
-from suanli.logic.scheduling.policy import register_policy
 from suanli.logic.scheduling.snapshot import JobProgress, Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
@@ -63,7 +62,6 @@ class _Track:
     promotions: int = 0
 
 
-@register_policy("tiresias")
 class Tiresias:
     name = "tiresias"
     append_only = False

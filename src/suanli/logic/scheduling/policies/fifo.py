@@ -14,12 +14,10 @@ from collections.abc import Iterable
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.decisions import Admit, Decision, Wait
 from suanli.logic.scheduling.placement import PlacementMemo
-from suanli.logic.scheduling.policy import register_policy
 from suanli.logic.scheduling.snapshot import Snapshot
 from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
 
-@register_policy("fifo")
 class FifoFirstFit:
     name = "fifo"
     append_only = True
