@@ -141,7 +141,7 @@ class Platform:
         self.scheduler = SchedulerLoop(
             self.store,
             self.clock,
-            get_policy(config.policy, config.scheduler),
+            get_policy(config.policy, config.scheduler, rounds=False),
             throughput=load_throughput(config.throughput_path) if config.throughput_path else None,
             money=config.money,
         )

@@ -95,7 +95,12 @@ class Agent:
             }
             for n in self._engine.detect()
         ]
-        answer = self._client.agent_register(nodes, version=suanli.__version__, known=self._known())
+        answer = self._client.agent_register(
+            nodes,
+            version=suanli.__version__,
+            known=self._known(),
+            capabilities=sorted(c.value for c in self._engine.capabilities),
+        )
         self._last_heartbeat = self._clock.monotonic()
         self._obey(answer)
         log.info("registered %d node(s); re-adopted %d attempt(s)", len(nodes), len(self.tracked))

@@ -12,7 +12,7 @@ from suanli.domain.calibration import NodeCalibration
 from suanli.domain.catalog import default_catalog
 from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, Placement, PriorityClass
-from suanli.domain.pool import Region
+from suanli.domain.pool import Capability, Region
 from suanli.domain.quantities import parse_duration_s, parse_gpu_request, parse_memory_mb
 from suanli.domain.quota import Quota
 from suanli.domain.resources import Resources
@@ -20,7 +20,7 @@ from suanli.domain.standard import WorkloadClass, parse_sector, parse_workload_c
 from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
 from suanli.domain.validation import check_text
 from suanli.logic.metering.ratings import node_ratings
-from suanli.services.pool import ClusterUsage
+from suanli.services.pool import ClusterOccupancy
 from suanli.services.tenancy import TenantSettings, from_stored, quota_units
 
 
@@ -493,6 +493,9 @@ class ClusterPublic(BaseModel):
     registered_at: datetime
     last_heartbeat_at: datetime | None
     agent_version: str
+    capabilities: list[str] | None = Field(
+        None, description="what its engine can do, as its agent reported; null: not reported"
+    )
     running_jobs: int
     capacity: ResourcesPublic
     used: ResourcesPublic
@@ -511,7 +514,7 @@ class ClusterPublic(BaseModel):
     )
 
     @classmethod
-    def of(cls, u: ClusterUsage) -> ClusterPublic:
+    def of(cls, u: ClusterOccupancy) -> ClusterPublic:
         c = u.cluster
         return cls(
             id=c.id,
@@ -522,6 +525,9 @@ class ClusterPublic(BaseModel):
             registered_at=c.registered_at,
             last_heartbeat_at=c.last_heartbeat_at,
             agent_version=c.agent_version,
+            capabilities=None
+            if c.capabilities is None
+            else sorted(x.value for x in c.capabilities),
             gpu_hour_price=c.gpu_hour_price,
             uptime=round(u.uptime, 4),
             reliability=round(u.reliability, 4),
@@ -686,6 +692,12 @@ class AgentRegister(Strict):
     nodes: list[NodeIn] = Field(max_length=10_000)
     agent_version: Text = Field("", max_length=64)
     known: list[AttemptRef] = Field(default_factory=list)
+    capabilities: list[Capability] | None = Field(
+        None,
+        max_length=16,
+        description="what the engine can do (gang, gpus_by_model, preempt_signal, "
+        "log_streaming, adopt); left out by older agents",
+    )
 
 
 class AgentHeartbeat(Strict):

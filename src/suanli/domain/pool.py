@@ -16,6 +16,18 @@ from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.resources import Resources
 
 
+class Capability(StrEnum):
+    """What a cluster's engine can do, as its agent reports at registration."""
+
+    GANG = "gang"
+    """Start a gang's members together (multi-node or multi-member jobs)."""
+    GPUS_BY_MODEL = "gpus_by_model"
+    PREEMPT_SIGNAL = "preempt_signal"
+    LOG_STREAMING = "log_streaming"
+    ADOPT = "adopt"
+    """Running work survives an agent restart and can be re-adopted."""
+
+
 class ClusterState(StrEnum):
     """A cluster is REGISTERED until its agent first reports, READY while heartbeats arrive
     in time, UNREACHABLE after a missed heartbeat deadline, DRAINED when the operator takes
@@ -70,3 +82,6 @@ class Cluster:
     gpu_hour_price: float | None = None
     """Posted price in CNY per GPU-hour (per CPU core-hour for a CPU-only cluster), set by
     its provider or, once the exchange trades it, by the exchange; None: not priced."""
+    capabilities: frozenset[Capability] | None = None
+    """What its engine can do, as its agent last reported; None: not reported (an agent
+    older than the report), and placement then assumes it can do everything."""

@@ -13,23 +13,17 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import StrEnum
 
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import JobId, NodeId
 from suanli.domain.jobs import JobStatus, Placement
+from suanli.domain.pool import Capability as Capability  # re-exported: engines declare theirs
 from suanli.domain.resources import Resources
 
 log = logging.getLogger("suanli.engine")
 
 
-class Capability(StrEnum):
-    GANG = "gang"
-    GPUS_BY_MODEL = "gpus_by_model"
-    PREEMPT_SIGNAL = "preempt_signal"
-    LOG_STREAMING = "log_streaming"
-    ADOPT = "adopt"
-    """Running work survives an agent restart and can be re-adopted."""
+LOG_STREAMS = ("stdout", "stderr")
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,7 +120,14 @@ class Engine(ABC):
         return capability in self.capabilities
 
     def submit(self, task: EngineTask) -> str:
-        """Start `task`; return the engine's id for it. Raises EngineError on refusal."""
+        """Start `task`; return the engine's id for it. Raises EngineError on refusal,
+        among others for a gang on an engine that cannot start one (no GANG capability:
+        the scheduler never places one there, this guards the agent's side)."""
+        if task.gang_size > 1 and not self.supports(Capability.GANG):
+            raise EngineError(
+                f"{self.name} cannot start a gang of {task.gang_size} members together; "
+                "run gangs on a cluster whose engine supports them (local, slurm)."
+            )
         began = time.perf_counter()
         engine_job_id = self._submit(task)
         log.info(
@@ -149,7 +150,13 @@ class Engine(ABC):
         self._cancel(engine_job_id, grace_s)
 
     def read_log(self, engine_job_id: str, stream: str, offset: int, limit: int) -> bytes:
-        """Up to `limit` bytes of `stream` ('stdout' or 'stderr') from byte `offset`."""
+        """Up to `limit` bytes of `stream` ('stdout' or 'stderr') from byte `offset`.
+        Raises EngineError for another stream or a negative offset (checked here, once
+        for every engine)."""
+        if stream not in LOG_STREAMS:
+            raise EngineError(f"unknown log stream {stream!r}; use 'stdout' or 'stderr'.")
+        if offset < 0:
+            raise EngineError(f"log offset must not be negative, got {offset}.")
         return self._read_log(engine_job_id, stream, offset, limit)
 
     def usage(self, engine_job_id: str, now: datetime) -> EngineUsage | None:

@@ -39,7 +39,7 @@ from suanli.domain.market import (
     Trade,
     TradeId,
 )
-from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
+from suanli.domain.pool import Capability, Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Principal, Tenant, TokenInfo, User
@@ -95,7 +95,12 @@ class PoolRepo(Protocol):
         *,
         heartbeat_at: datetime | None,
         agent_version: str | None = None,
-    ) -> None: ...
+        capabilities: frozenset[Capability] | None = None,
+    ) -> None:
+        """Set the state (and, where given, the heartbeat, the agent's version and its
+        engine's capabilities)."""
+        ...
+
     def replace_nodes(self, cluster_id: ClusterId, nodes: Sequence[Node]) -> None: ...
     def list_nodes(self, cluster_id: ClusterId | None = None) -> list[Node]: ...
     def get_node(self, cluster_id: ClusterId, node_id: NodeId) -> Node | None: ...
@@ -274,6 +279,10 @@ class JobRepo(Protocol):
     def get_attempt(self, job_id: JobId, number: int) -> Attempt | None: ...
     def save_attempt(self, attempt: Attempt) -> None: ...
     def list_attempts(self, job_id: JobId) -> list[Attempt]: ...
+    def attempts_of(self, job_ids: Sequence[JobId]) -> dict[JobId, list[Attempt]]:
+        """Every attempt of each of these jobs, by number (jobs without any left out)."""
+        ...
+
     def undispatched_on(self, cluster_id: ClusterId, limit: int) -> list[Attempt]:
         """Current attempts assigned to the cluster and not yet handed to its agent."""
         ...

@@ -320,13 +320,17 @@ class Client:
         return result
 
     def agent_register(
-        self, nodes: list[dict[str, Any]], *, version: str, known: list[dict[str, Any]]
+        self,
+        nodes: list[dict[str, Any]],
+        *,
+        version: str,
+        known: list[dict[str, Any]],
+        capabilities: list[str] | None = None,
     ) -> dict[str, Any]:
-        result: dict[str, Any] = self._json(
-            "POST",
-            "/v1/agent/register",
-            json={"nodes": nodes, "agent_version": version, "known": known},
-        )
+        body: dict[str, Any] = {"nodes": nodes, "agent_version": version, "known": known}
+        if capabilities is not None:
+            body["capabilities"] = capabilities
+        result: dict[str, Any] = self._json("POST", "/v1/agent/register", json=body)
         return result
 
     def agent_heartbeat(self, known: list[dict[str, Any]]) -> dict[str, Any]:

@@ -34,7 +34,7 @@ from suanli.domain.jobs import (
     Placement,
 )
 from suanli.domain.permissions import Permission, require
-from suanli.domain.pool import ClusterState, Node
+from suanli.domain.pool import Capability, ClusterState, Node
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Principal
 from suanli.domain.validation import check_text, shown
@@ -181,7 +181,11 @@ class AgentService:
         *,
         agent_version: str,
         known: Sequence[AttemptKey],
+        capabilities: frozenset[Capability] | None = None,
     ) -> Instructions:
+        """The agent (re)connects: its nodes replace the cluster's, the cluster is READY,
+        attempts it no longer knows are lost. `capabilities`: what its engine can do
+        (None from an agent too old to say; the last report is kept)."""
         cluster_id = self._cluster_id(principal)
         if not nodes:
             raise InvalidInput("An agent must report at least one node.", field="nodes")
@@ -213,7 +217,11 @@ class AgentService:
                 ],
             )
             uow.pool.set_cluster_state(
-                cluster_id, ClusterState.READY, heartbeat_at=now, agent_version=agent_version
+                cluster_id,
+                ClusterState.READY,
+                heartbeat_at=now,
+                agent_version=agent_version,
+                capabilities=capabilities,
             )
             uow.pool.close_outage(cluster_id, now)
             self._lose_unlisted(

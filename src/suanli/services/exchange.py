@@ -61,7 +61,7 @@ from suanli.ports.ids import IdGenerator
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.audit import record
 from suanli.services.billing import MoneyPolicy, hold_money, subsidise
-from suanli.services.pool import check_provider, cluster_usage
+from suanli.services.pool import check_provider, cluster_occupancy
 
 MAX_ORDER_QUANTITY = Decimal(10_000_000)
 ALL_OPEN = (OrderStatus.OPEN,)
@@ -660,7 +660,7 @@ class ExchangeService:
         now = self._clock.now()
         count = 0
         with self._store.unit_of_work() as uow:
-            for usage in cluster_usage(uow):
+            for usage in cluster_occupancy(uow):
                 cluster = usage.cluster
                 if cluster.gpu_hour_price is None:
                     continue

@@ -31,7 +31,7 @@ from suanli.domain.pool import ClusterState
 from suanli.domain.tenancy import Principal
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
-from suanli.services.pool import cluster_usage
+from suanli.services.pool import cluster_occupancy
 
 log = logging.getLogger("suanli.history")
 
@@ -132,7 +132,7 @@ def pool_samples(uow: UnitOfWork, at_s: int) -> list[PoolSample]:
     """Capacity and use of READY clusters by region and resource: a cluster that is
     down or unreachable offers nothing, and its drop shows in the chart."""
     sums: dict[tuple[str, str], list[float]] = {}
-    for usage in cluster_usage(uow):
+    for usage in cluster_occupancy(uow):
         if usage.cluster.state is not ClusterState.READY:
             continue
         region = usage.cluster.region_id

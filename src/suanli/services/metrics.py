@@ -14,7 +14,7 @@ from suanli.logic.queue_reasons import reason_kind
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store
 from suanli.services.loop_stats import DispatcherStats, SchedulerStats
-from suanli.services.pool import cluster_usage
+from suanli.services.pool import cluster_occupancy
 
 
 @dataclass(slots=True)
@@ -69,7 +69,7 @@ class MetricsService:
             for reason, n in uow.jobs.pending_reasons():
                 kind = reason_kind(reason)
                 out.queue[kind] = out.queue.get(kind, 0) + n
-            for usage in cluster_usage(uow):
+            for usage in cluster_occupancy(uow):
                 c = usage.cluster
                 key = (c.region_id, c.state.value)
                 out.clusters[key] = out.clusters.get(key, 0) + 1

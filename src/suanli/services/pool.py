@@ -66,16 +66,21 @@ def _setting(
 
 
 @dataclass(frozen=True, slots=True)
-class NodeUsage:
+class NodeOccupancy:
+    """A node's capacity, what active jobs' allocations hold of it, and what is free
+    (occupancy now; metered usage over time is `UsageRecord`)."""
+
     node: Node
     used: Resources
     free: Resources
 
 
 @dataclass(frozen=True, slots=True)
-class ClusterUsage:
+class ClusterOccupancy:
+    """A cluster with its nodes' occupancy, running jobs and observed reliability."""
+
     cluster: Cluster
-    nodes: list[NodeUsage]
+    nodes: list[NodeOccupancy]
     running_jobs: int
     uptime: float = 1.0
     """Share of the reliability window the cluster was reachable (logic/reliability.py)."""
@@ -107,21 +112,21 @@ def reliability_by_cluster(uow: UnitOfWork, now: datetime) -> dict[ClusterId, tu
     return out
 
 
-def cluster_usage(uow: UnitOfWork) -> list[ClusterUsage]:
+def cluster_occupancy(uow: UnitOfWork) -> list[ClusterOccupancy]:
     """Every cluster with per-node capacity, used (sum of active allocations) and free."""
     used: dict[tuple[str, str], Resources] = {}
     jobs_on: dict[str, int] = {}
     for cluster_id, node_id, allocation in uow.jobs.allocations():
         used[(cluster_id, node_id)] = used.get((cluster_id, node_id), ZERO) + allocation
         jobs_on[cluster_id] = jobs_on.get(cluster_id, 0) + 1
-    nodes_by_cluster: dict[str, list[NodeUsage]] = {}
+    nodes_by_cluster: dict[str, list[NodeOccupancy]] = {}
     for node in uow.pool.list_nodes():
         u = used.get((node.cluster_id, node.id), ZERO)
         nodes_by_cluster.setdefault(node.cluster_id, []).append(
-            NodeUsage(node, u, node.capacity - u)
+            NodeOccupancy(node, u, node.capacity - u)
         )
     return [
-        ClusterUsage(c, nodes_by_cluster.get(c.id, []), jobs_on.get(c.id, 0))
+        ClusterOccupancy(c, nodes_by_cluster.get(c.id, []), jobs_on.get(c.id, 0))
         for c in uow.pool.list_clusters()
     ]
 
@@ -386,12 +391,12 @@ class PoolService:
         with self._store.unit_of_work(readonly=True) as uow:
             return uow.pool.list_providers()
 
-    def clusters(self, principal: Principal) -> list[ClusterUsage]:
+    def clusters(self, principal: Principal) -> list[ClusterOccupancy]:
         """Every cluster with its usage and reliability over `RELIABILITY_WINDOW`."""
         require(principal, Permission.POOL_READ)
         now = self._clock.now()
         with self._store.unit_of_work(readonly=True) as uow:
-            usage = cluster_usage(uow)
+            usage = cluster_occupancy(uow)
             scores = reliability_by_cluster(uow, now)
         return [
             replace(u, uptime=scores[u.cluster.id][0], reliability=scores[u.cluster.id][1])
@@ -407,7 +412,7 @@ class PoolService:
             {u.cluster.id: float(u.capacity.gpu_count or u.capacity.cpus) for u in usage},
         )
 
-    def cluster(self, principal: Principal, cluster_id: ClusterId) -> ClusterUsage:
+    def cluster(self, principal: Principal, cluster_id: ClusterId) -> ClusterOccupancy:
         for usage in self.clusters(principal):
             if usage.cluster.id == cluster_id:
                 return usage

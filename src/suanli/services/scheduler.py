@@ -13,28 +13,35 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
-from suanli.domain.geo import LatencyMatrix
+from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobStatus, PriorityClass
 from suanli.domain.market import Lane
 from suanli.domain.pool import Cluster
-from suanli.domain.quota import Quota, TenantShare
 from suanli.logic.reservations import Key, ReservationBook, demand
 from suanli.logic.scheduling.cycle import CycleResult
 from suanli.logic.scheduling.decisions import Admit
 from suanli.logic.scheduling.incremental import CycleMemo, decide
 from suanli.logic.scheduling.policy import Policy, Rebalancing
-from suanli.logic.scheduling.snapshot import ClusterView, NodeView, RegionView, Snapshot
+from suanli.logic.scheduling.progress import LiveProgress, Service, service_of
+from suanli.logic.scheduling.snapshot import (
+    ClusterView,
+    NodeView,
+    PoolInputs,
+    RegionView,
+    Snapshot,
+    build_snapshot,
+)
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.billing import MoneyPolicy, hold_for_admission
 from suanli.services.lifecycle import move
 from suanli.services.loop_stats import SchedulerStats
-from suanli.services.pool import cluster_usage, latency_matrix, reliability_by_cluster
+from suanli.services.pool import cluster_occupancy, latency_matrix, reliability_by_cluster
 from suanli.services.preemption import request_preemption
 
 log = logging.getLogger("suanli.scheduler")
@@ -66,6 +73,7 @@ class QueueCache:
         self._holding: dict[JobId, Job] = {}
         self._watermark: int | None = None
         self._synced_at = 0.0
+        self._past: dict[JobId, tuple[int, Service]] = {}
 
     def refresh(self, uow: UnitOfWork) -> tuple[tuple[Job, ...], tuple[Job, ...]]:
         """(pending jobs by seq, jobs holding resources)."""
@@ -88,6 +96,26 @@ class QueueCache:
         pending = tuple(sorted(self._jobs.values(), key=lambda j: j.seq))
         return pending, tuple(self._holding.values())
 
+    def past_service(self, uow: UnitOfWork, jobs: Sequence[Job]) -> dict[JobId, Service]:
+        """What the earlier attempts of these jobs received (`logic/scheduling/progress`):
+        read once per job and attempt number, only for jobs that have earlier attempts
+        (a requeued job, a holder past its first attempt), so a queue of new jobs costs
+        no query."""
+        # a holder's current attempt is counted live; a pending job's are all over
+        before = {
+            j.id: j.attempt if j.status.holds_resources() else j.attempt + 1
+            for j in jobs
+            if (j.attempt >= 2 if j.status.holds_resources() else j.attempt >= 1)
+        }
+        self._past = {i: v for i, v in self._past.items() if i in before}
+        missing = [i for i, n in before.items() if self._past.get(i, (None,))[0] != n]
+        if missing:
+            found = uow.jobs.attempts_of(missing)
+            for job_id in missing:
+                n = before[job_id]
+                self._past[job_id] = (n, service_of(found.get(job_id, ()), before=n))
+        return {i: service for i, (_, service) in self._past.items()}
+
     def note_reasons(self, reasons: dict[JobId, str]) -> None:
         """Record reasons the scheduler itself wrote (they create no event)."""
         for job_id, reason in reasons.items():
@@ -103,19 +131,6 @@ class QueueCache:
             self._holding.pop(job.id, None)
 
 
-@dataclass(frozen=True, slots=True)
-class SlowInputs:
-    shares: Mapping[TenantId, TenantShare]
-    quotas: tuple[Quota, ...]
-    usage_units: Mapping[TenantId, float]
-    reliability: Mapping[ClusterId, float]
-    regions: Mapping[RegionId, RegionView]
-    latency: LatencyMatrix
-    prices: Mapping[ClusterId, float] = field(default_factory=dict)
-    """Posted on-demand price per cluster (the highest of its device models'): the
-    exchange's price replaces the provider's hand-set one in placement."""
-
-
 def decayed_units(
     rows: list[tuple[TenantId, str, float]], today: date, half_life_s: float
 ) -> dict[TenantId, float]:
@@ -128,11 +143,19 @@ def decayed_units(
     return out
 
 
-def read_slow_inputs(uow: UnitOfWork, now: datetime, half_life_s: float) -> SlowInputs:
+def read_slow_inputs(
+    uow: UnitOfWork,
+    now: datetime,
+    half_life_s: float,
+    throughput: Mapping[tuple[str, str], float] | None = None,
+) -> PoolInputs:
+    """The slowly changing inputs of a cycle, from the store: shares, quotas, usage
+    decayed by `half_life_s`, reliability, regions and latency, posted prices; and the
+    measured `throughput` profiles the loop was configured with."""
     since = (now - timedelta(seconds=8 * half_life_s)).date().isoformat()
     rows = uow.usage.units_by_tenant_day(since)
     regions = uow.pool.list_regions()
-    return SlowInputs(
+    return PoolInputs(
         shares={s.tenant_id: s for s in uow.tenancy.list_shares()},
         quotas=tuple(uow.tenancy.list_quotas()),
         usage_units=decayed_units(rows, now.date(), half_life_s),
@@ -140,6 +163,7 @@ def read_slow_inputs(uow: UnitOfWork, now: datetime, half_life_s: float) -> Slow
         regions={r.id: RegionView(r.id, r.energy_price, r.carbon_intensity) for r in regions},
         latency=latency_matrix(regions),
         prices=posted_on_demand(uow),
+        throughput=dict(throughput or {}),
     )
 
 
@@ -151,38 +175,32 @@ def posted_on_demand(uow: UnitOfWork) -> dict[ClusterId, float]:
     return out
 
 
-def take_snapshot(
-    uow: UnitOfWork,
-    clock: Clock,
-    queue: QueueCache,
-    slow: SlowInputs,
-    throughput: Mapping[tuple[str, str], float],
-) -> Snapshot:
-    clusters = tuple(
+def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache, slow: PoolInputs) -> Snapshot:
+    """The live snapshot: READY clusters with their free capacity, the pending and
+    holding jobs (from `queue`), the slow inputs, each job's progress so far."""
+    clusters = [
         ClusterView(
             u.cluster.id,
             u.cluster.region_id,
             u.cluster.provider_id,
             u.cluster.engine,
             tuple(NodeView(u.cluster.id, n.node.id, n.node.capacity, n.free) for n in u.nodes),
-            gpu_hour_price=slow.prices.get(u.cluster.id, u.cluster.gpu_hour_price),
-            reliability=slow.reliability.get(u.cluster.id, 1.0),
+            gpu_hour_price=u.cluster.gpu_hour_price,
+            capabilities=u.cluster.capabilities,
         )
-        for u in cluster_usage(uow)
+        for u in cluster_occupancy(uow)
         if u.cluster.state.schedulable()
-    )
+    ]
     pending, holding = queue.refresh(uow)
-    return Snapshot(
-        clock.now(),
+    now = clock.now()
+    past = queue.past_service(uow, (*pending, *holding))
+    return build_snapshot(
+        now,
         clusters,
         pending,
         holding,
-        shares=slow.shares,
-        quotas=slow.quotas,
-        usage_units=slow.usage_units,
-        regions=slow.regions,
-        latency=slow.latency,
-        throughput=throughput,
+        slow,
+        progress=LiveProgress((*pending, *holding), past, now),
     )
 
 
@@ -226,11 +244,22 @@ class SchedulerLoop:
         self._money = money or MoneyPolicy()
         self.stats = SchedulerStats()
         self._clock = clock
+        if policy.round_s is not None:
+            # Rounds suspend every job that loses its lease and admit others onto its
+            # GPUs at once; on real engines a stop takes a grace period and a restore,
+            # so the live loop runs time-sharing policies event-driven instead.
+            raise InvalidInput(
+                f"Policy {policy.name!r} decides in rounds of {policy.round_s:g} s, which "
+                "only the simulator runs.",
+                field="policy",
+                hint="build it with get_policy(name, rounds=False) (what `suanli up "
+                "--policy` does), or simulate its rounds with `suanli sim`.",
+            )
         self.policy = policy
         self._queue = QueueCache(clock)
         self._memo: CycleMemo | None = None
         self._throughput = dict(throughput or {})
-        self._slow: SlowInputs | None = None
+        self._slow: PoolInputs | None = None
         self._slow_at = 0.0
         self._slow_refresh_s = slow_refresh_s
         self._half_life_s = usage_half_life_s
@@ -239,17 +268,19 @@ class SchedulerLoop:
         """Re-read quotas, shares, usage, reliability and regions at the next cycle."""
         self._slow = None
 
-    def _slow_inputs(self, uow: UnitOfWork) -> SlowInputs:
+    def _slow_inputs(self, uow: UnitOfWork) -> PoolInputs:
         now = self._clock.monotonic()
         if self._slow is None or now - self._slow_at >= self._slow_refresh_s:
-            self._slow = read_slow_inputs(uow, self._clock.now(), self._half_life_s)
+            self._slow = read_slow_inputs(
+                uow, self._clock.now(), self._half_life_s, self._throughput
+            )
             self._slow_at = now
         return self._slow
 
     def run_once(self) -> CycleReport:
         with self._store.unit_of_work(readonly=True) as uow:
             slow = self._slow_inputs(uow)
-            snapshot = take_snapshot(uow, self._clock, self._queue, slow, self._throughput)
+            snapshot = take_snapshot(uow, self._clock, self._queue, slow)
         resizing = isinstance(self.policy, Rebalancing)
         if not snapshot.queue and not (resizing and any(j.spec.elastic for j in snapshot.running)):
             # an empty queue needs no cycle, unless running elastic jobs may be resized

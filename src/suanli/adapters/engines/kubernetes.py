@@ -69,7 +69,6 @@ log = logging.getLogger("suanli.engine.kubernetes")
 
 T = TypeVar("T")
 Obj = dict[str, Any]
-_STREAMS = ("stdout", "stderr")
 _NODE_CACHE_S = 5.0
 """How long the GPU-label lookup of `submit` reuses one node listing."""
 
@@ -271,10 +270,6 @@ class KubernetesEngine(Engine):
     # ---- logs ---------------------------------------------------------------------------
 
     def _read_log(self, engine_job_id: str, stream: str, offset: int, limit: int) -> bytes:
-        if stream not in _STREAMS:
-            raise EngineError(f"unknown log stream {stream!r}; use 'stdout' or 'stderr'.")
-        if offset < 0:
-            raise EngineError(f"log offset must not be negative, got {offset}.")
         job = self._read_job(engine_job_id)
         if limit <= 0 or (stream == "stderr" and not self._split_log_streams):
             return b""  # Kubernetes interleaves stderr into the one container log

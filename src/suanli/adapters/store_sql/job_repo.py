@@ -217,6 +217,20 @@ class SqlJobRepo:
         query = select(attempts).where(attempts.c.job_id == job_id).order_by(attempts.c.number)
         return [attempt_from_row(r) for r in self._c.execute(query).mappings()]
 
+    def attempts_of(self, job_ids: Sequence[JobId]) -> dict[JobId, list[Attempt]]:
+        out: dict[JobId, list[Attempt]] = {}
+        for start in range(0, len(job_ids), 500):  # bound the IN list
+            chunk = list(job_ids[start : start + 500])
+            query = (
+                select(attempts)
+                .where(attempts.c.job_id.in_(chunk))
+                .order_by(attempts.c.job_id, attempts.c.number)
+            )
+            for row in self._c.execute(query).mappings():
+                attempt = attempt_from_row(row)
+                out.setdefault(attempt.job_id, []).append(attempt)
+        return out
+
     def undispatched_on(self, cluster_id: ClusterId, limit: int) -> list[Attempt]:
         query = (
             select(attempts)

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from suanli.adapters.store_sql.tables import cluster_outages, clusters, nodes, providers, regions
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
-from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
+from suanli.domain.pool import Capability, Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.resources import Resources
 
 
@@ -27,7 +27,16 @@ def _cluster(row: Any) -> Cluster:
         last_heartbeat_at=row.last_heartbeat_at,
         agent_version=row.agent_version,
         gpu_hour_price=row.gpu_hour_price,
+        capabilities=_capabilities(row.capabilities),
     )
+
+
+def _capabilities(raw: Any) -> frozenset[Capability] | None:
+    """Stored names the code no longer knows are dropped (an older agent's list)."""
+    if raw is None:
+        return None
+    known = {c.value for c in Capability}
+    return frozenset(Capability(name) for name in raw if name in known)
 
 
 def _region(row: Any) -> Region:
@@ -111,6 +120,9 @@ class SqlPoolRepo:
                 last_heartbeat_at=cluster.last_heartbeat_at,
                 agent_version=cluster.agent_version,
                 gpu_hour_price=cluster.gpu_hour_price,
+                capabilities=None
+                if cluster.capabilities is None
+                else sorted(c.value for c in cluster.capabilities),
             )
         )
 
@@ -128,8 +140,11 @@ class SqlPoolRepo:
         *,
         heartbeat_at: datetime | None,
         agent_version: str | None = None,
+        capabilities: frozenset[Capability] | None = None,
     ) -> None:
         values: dict[str, Any] = {"state": state.value}
+        if capabilities is not None:
+            values["capabilities"] = sorted(c.value for c in capabilities)
         if heartbeat_at is not None:
             values["last_heartbeat_at"] = heartbeat_at
         if agent_version is not None:

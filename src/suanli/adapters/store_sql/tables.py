@@ -92,6 +92,7 @@ clusters = Table(
     Column("agent_version", String(64), nullable=False, default=""),
     Column("calibration_requested", Boolean, nullable=False, default=False),
     Column("gpu_hour_price", Float),
+    Column("capabilities", JSON),
 )
 
 cluster_outages = Table(

@@ -70,7 +70,11 @@ def register(body: AgentRegister, caller: Caller, plat: Plat) -> Instructions:
     ]
     return _instructions(
         plat.agents.register(
-            caller, nodes, agent_version=body.agent_version, known=_keys(body.known)
+            caller,
+            nodes,
+            agent_version=body.agent_version,
+            known=_keys(body.known),
+            capabilities=None if body.capabilities is None else frozenset(body.capabilities),
         )
     )
 

@@ -27,6 +27,7 @@ from datetime import datetime
 
 from suanli.domain.ids import ClusterId, JobId
 from suanli.domain.jobs import Job
+from suanli.domain.pool import Capability
 from suanli.logic.scheduling.decisions import Preempt
 from suanli.logic.scheduling.placement import Candidate
 from suanli.logic.scheduling.snapshot import Snapshot, rate_at
@@ -56,6 +57,8 @@ def members_for(
     if not spec.elastic:
         return spec.gang_size
     low, high = spec.gang_range
+    if not cand.cluster.can(Capability.GANG):
+        high = low  # one member where the engine cannot start gangs (low is 1 there)
     if target is not None and (target.cluster_id, target.model) == (cand.cluster.id, cand.model):
         return min(max(target.members, low), high)
     fit = state.capacity.members_now(cand.cluster.id, cand.member)
@@ -205,6 +208,8 @@ def grow(
             if key not in spare:
                 spare[key] = state.capacity.free_devices(*key) // per
             room = spare[key] + (members if key == here else 0)
+            if not cand.cluster.can(Capability.GANG):
+                room = min(room, 1)
             base = _rate(scaling, low * per) / (low * per)
             for m in range(low, min(high, room) + 1):
                 r = _rate(scaling, m * per)

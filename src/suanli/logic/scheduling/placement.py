@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from suanli.domain.devices import ANY_GPU
 from suanli.domain.ids import ClusterId, RegionId, TenantId
 from suanli.domain.jobs import Job, JobSpec
+from suanli.domain.pool import Capability
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.capacity import CPU_ONLY, Capacity
 from suanli.logic.scheduling.fairshare import gpu_rating
@@ -234,8 +235,10 @@ class Placer:
         and how many clusters each constraint excluded."""
         s = job.spec
         wanted = next(iter(s.resources.gpus), None)
+        gang = s.gang_size > 1
         key = (
             wanted,
+            gang,
             s.regions,
             s.deny_regions,
             s.providers,
@@ -260,6 +263,9 @@ class Placer:
             why = constraint_violation(s, c.region_id, c.provider_id)
             if why is not None:
                 out(why)
+                continue
+            if gang and not c.can(Capability.GANG):
+                out(f"run by an engine that cannot start gangs ({c.engine})")
                 continue
             if s.data_region is not None and s.max_data_rtt_ms is not None:
                 rtt = self.rtt(s.data_region, c.region_id)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import MappingProxyType
 
 from suanli.domain.geo import LatencyMatrix
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId
 from suanli.domain.jobs import Job
+from suanli.domain.pool import Capability
 from suanli.domain.quota import Quota, TenantShare
 from suanli.domain.resources import Resources
 
@@ -35,6 +36,12 @@ class ClusterView:
     """Posted price per GPU-hour (CPU core-hour for CPU-only clusters); None: unpriced."""
     reliability: float = 1.0
     """0..1, from observed outcomes (logic/reliability.py); 1.0 when nothing is known."""
+    capabilities: frozenset[Capability] | None = None
+    """What its engine can do (a gang goes only where GANG is); None: not reported, so
+    nothing is assumed missing."""
+
+    def can(self, capability: Capability) -> bool:
+        return self.capabilities is None or capability in self.capabilities
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,6 +134,63 @@ class Snapshot:
 
     def nodes(self) -> tuple[tuple[ClusterView, NodeView], ...]:
         return self._nodes
+
+
+@dataclass(frozen=True, slots=True)
+class PoolInputs:
+    """What a cycle knows besides capacity and jobs, and changes slowly: tenants' shares,
+    quotas and decayed usage, clusters' reliability and posted prices, regions and the
+    latency between them, measured throughput. The live scheduler reads them from the
+    store (every 30 s, and after a quota or share change); a simulation is given them
+    (`Simulator(inputs=...)`; the default: none, every tenant alike)."""
+
+    shares: Mapping[TenantId, TenantShare] = field(default_factory=dict)
+    quotas: tuple[Quota, ...] = ()
+    usage_units: Mapping[TenantId, float] = field(default_factory=dict)
+    reliability: Mapping[ClusterId, float] = field(default_factory=dict)
+    regions: Mapping[RegionId, RegionView] = field(default_factory=dict)
+    latency: LatencyMatrix | None = None
+    prices: Mapping[ClusterId, float] = field(default_factory=dict)
+    """Posted on-demand price per cluster: replaces the cluster's hand-set one."""
+    throughput: Mapping[tuple[str, str], float] = field(default_factory=dict)
+
+
+def build_snapshot(
+    now: datetime,
+    clusters: Sequence[ClusterView],
+    queue: Sequence[Job],
+    running: Sequence[Job],
+    inputs: PoolInputs,
+    *,
+    progress: Mapping[JobId, JobProgress],
+    round_s: float | None = None,
+) -> Snapshot:
+    """The one way a cycle's snapshot is made, live (`services/scheduler.py`, from the
+    store) and simulated (`logic/simulation/engine.py`, from the simulated pool): the
+    clusters with the inputs' prices and reliability, and every input in its place."""
+    if inputs.prices or inputs.reliability:
+        clusters = [
+            replace(
+                c,
+                gpu_hour_price=inputs.prices.get(c.id, c.gpu_hour_price),
+                reliability=inputs.reliability.get(c.id, c.reliability),
+            )
+            for c in clusters
+        ]
+    return Snapshot(
+        now,
+        tuple(clusters),
+        tuple(queue),
+        tuple(running),
+        shares=inputs.shares,
+        quotas=inputs.quotas,
+        usage_units=inputs.usage_units,
+        regions=inputs.regions,
+        latency=inputs.latency,
+        throughput=inputs.throughput,
+        progress=progress,
+        round_s=round_s,
+    )
 
 
 def expected_end(job: Job, now: datetime) -> datetime | None:

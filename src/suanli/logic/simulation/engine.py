@@ -24,7 +24,7 @@ samples); `SimJob.rate(model, gpus)` says how much of it one second on `gpus` GP
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from suanli.domain.errors import InvalidInput
@@ -37,7 +37,9 @@ from suanli.logic.scheduling.snapshot import (
     ClusterView,
     JobProgress,
     NodeView,
+    PoolInputs,
     Snapshot,
+    build_snapshot,
 )
 from suanli.logic.simulation.events import EventQueue, Kind
 from suanli.logic.simulation.jobs import SimJob
@@ -125,6 +127,25 @@ class _Run:
         return max(0.0, t - self.started_s - self.resume_s) * self.rate
 
 
+@dataclass(slots=True)
+class _Loop:
+    """The event loop's own state during one `Simulator.run`."""
+
+    events: EventQueue
+    last_cycle: float
+    cycle_at: float | None = None
+    """When the next cycle is due (None: none asked for)."""
+    now: float = 0.0
+    changed_at: float = 0.0
+    busy: float = 0.0
+    """GPU-seconds held so far."""
+    handled: int = 0
+    cycles: int = 0
+    idle_rounds: int = 0
+    outcomes: list[JobOutcome] = field(default_factory=list)
+    timeline: list[Sample] = field(default_factory=list)
+
+
 class _LazyProgress(Mapping[JobId, JobProgress]):
     """Progress of the snapshot's jobs, computed when a policy asks (most do not)."""
 
@@ -159,8 +180,13 @@ class Simulator:
         start: datetime,
         settings: SimSettings | None = None,
         units_per_gpu_hour: Callable[[str], float] | None = None,
+        inputs: PoolInputs | None = None,
     ) -> None:
+        """`inputs`: the tenants' shares, quotas and usage, regions and latency, prices
+        and throughput the cycles see, as the live scheduler reads them from its store
+        (default: none; the jobs' tenants then weigh alike and no quota applies)."""
         self._clusters = tuple(clusters)
+        self._inputs = inputs or PoolInputs()
         self._policy = policy
         self._start = start
         self._settings = settings or SimSettings()
@@ -241,11 +267,12 @@ class Simulator:
             running = tuple(r.job for r in self._runs.values())
         queue = tuple(sorted(waiting, key=lambda j: j.seq))
         progress = _LazyProgress(self, now, {j.id for j in (*queue, *running)})
-        return Snapshot(
+        return build_snapshot(
             self._at(now),
             clusters,
             queue,
             running,
+            self._inputs,
             progress=progress,
             round_s=self._settings.round_s,
         )
@@ -257,112 +284,121 @@ class Simulator:
         if self._ran:
             raise RuntimeError("a Simulator runs once; build a new one to run again")
         self._ran = True
-        s = self._settings
-        events = EventQueue()
+        loop = _Loop(EventQueue(), last_cycle=-(self._settings.round_s or self._settings.min_gap_s))
         for sj in self._jobs.values():
-            events.push(sj.arrival_s, Kind.ARRIVE, sj.job.id)
+            loop.events.push(sj.arrival_s, Kind.ARRIVE, sj.job.id)
         self._pending = {}
         self._runs = {}
         self._remaining = {i: sj.work for i, sj in self._jobs.items()}
         self._resume = {}
         self._free = dict(self._capacity)
         self._busy_gpus = 0
-        outcomes: list[JobOutcome] = []
-        timeline: list[Sample] = []
-        cycle_at: float | None = None
-        last_cycle = -(s.round_s or s.min_gap_s)
-        busy = 0.0
-        now = changed_at = 0.0
-        handled = cycles = idle_rounds = 0
-        rebalancing = isinstance(self._policy, Rebalancing)
-
-        def want_cycle(t: float) -> None:
-            nonlocal cycle_at
-            if s.round_s is not None:
-                # Rounds: the next boundary, unless the pool is idle (then start now).
-                if cycle_at is not None:
-                    return
-                at = t if not self._runs and last_cycle + s.round_s <= t else None
-                at = at if at is not None else max(t, last_cycle + s.round_s)
-            else:
-                at = max(t, last_cycle + s.min_gap_s)
-                if cycle_at is not None and at >= cycle_at:
-                    return
-            cycle_at = at
-            events.push(at, Kind.CYCLE)
-
-        while len(events):
-            event = events.pop()
-            busy += self._busy_gpus * (event.at - now)
-            now = event.at
-            handled += 1
+        while len(loop.events):
+            event = loop.events.pop()
+            loop.busy += self._busy_gpus * (event.at - loop.now)
+            loop.now = event.at
+            loop.handled += 1
             if event.kind is Kind.ARRIVE:
-                sj = self._jobs[JobId(event.subject)]
-                self._pending[sj.job.id] = replace(sj.job, submitted_at=self._at(now))
-                changed_at, idle_rounds = now, 0
-                want_cycle(now)
+                self._arrive(loop, JobId(event.subject))
             elif event.kind is Kind.FINISH:
-                run = self._runs.get(JobId(event.subject))
-                if run is None or run.version != event.version:
-                    continue  # preempted or moved since
-                self._stop(run, now)
-                changed_at = now
-                self._remaining[run.job.id] = 0.0
-                sj = self._jobs[run.job.id]
-                outcomes.append(
-                    JobOutcome(
-                        run.job.id,
-                        run.job.tenant_id,
-                        sj.arrival_s,
-                        self._first_start[run.job.id],
-                        now,
-                        self._preemptions.get(run.job.id, 0),
-                        self._gpu_seconds[run.job.id],
-                        self._units_used.get(run.job.id, 0.0),
-                    )
-                )
-                want_cycle(now)
+                self._finish(loop, JobId(event.subject), event.version)
             elif event.kind is Kind.STOP:
-                run = self._runs.get(JobId(event.subject))
-                if run is None or run.version != event.version:
-                    continue
-                self._suspend(run, now)
-                changed_at = now
-                want_cycle(now)
-            else:  # CYCLE
-                if cycle_at != now:
-                    continue  # superseded by an earlier one
-                cycle_at = None
-                last_cycle = now
-                cycles += 1
-                if self._cycle(now, events):
-                    changed_at = now
-                    idle_rounds = 0
-                elif not self._runs:
-                    idle_rounds += 1
-                timeline.append(Sample(now, self._busy_gpus, len(self._pending), len(self._runs)))
-                if s.round_s is not None:
-                    # Next round while anything runs; with only queued jobs, a few more
-                    # (the policy may be holding them back), then only an arrival.
-                    if self._runs or (self._pending and idle_rounds < s.max_idle_rounds):
-                        want_cycle(now)
-                elif rebalancing and any(r.job.spec.elastic for r in self._runs.values()):
-                    want_cycle(now + s.rebalance_period_s)
+                self._stopped(loop, JobId(event.subject), event.version)
+            elif loop.cycle_at == loop.now:  # a CYCLE not superseded by an earlier one
+                self._cycle_event(loop)
                 if progress is not None:
-                    progress(len(outcomes), len(self._jobs))
+                    progress(len(loop.outcomes), len(self._jobs))
         unfinished = tuple(sorted({*self._pending, *self._runs}))
         # Stale events (runs stopped since) may come later than anything that happened.
-        end = changed_at if unfinished else max((o.finish_s for o in outcomes), default=0.0)
+        end = (
+            loop.changed_at if unfinished else max((o.finish_s for o in loop.outcomes), default=0.0)
+        )
         return SimResult(
-            tuple(outcomes),
+            tuple(loop.outcomes),
             unfinished,
             end,
-            handled,
-            cycles,
-            busy,
+            loop.handled,
+            loop.cycles,
+            loop.busy,
             self._total_gpus,
-            tuple(timeline),
+            tuple(loop.timeline),
         )
+
+    def _want_cycle(self, loop: _Loop, t: float) -> None:
+        """Ask for a cycle at `t` or as soon after as the mode allows."""
+        s = self._settings
+        if s.round_s is not None:
+            # Rounds: the next boundary, unless the pool is idle (then start now).
+            if loop.cycle_at is not None:
+                return
+            idle = not self._runs and loop.last_cycle + s.round_s <= t
+            at = t if idle else max(t, loop.last_cycle + s.round_s)
+        else:
+            at = max(t, loop.last_cycle + s.min_gap_s)
+            if loop.cycle_at is not None and at >= loop.cycle_at:
+                return
+        loop.cycle_at = at
+        loop.events.push(at, Kind.CYCLE)
+
+    def _arrive(self, loop: _Loop, job_id: JobId) -> None:
+        sj = self._jobs[job_id]
+        self._pending[job_id] = replace(sj.job, submitted_at=self._at(loop.now))
+        loop.changed_at, loop.idle_rounds = loop.now, 0
+        self._want_cycle(loop, loop.now)
+
+    def _finish(self, loop: _Loop, job_id: JobId, version: int) -> None:
+        run = self._runs.get(job_id)
+        if run is None or run.version != version:
+            return  # preempted or moved since
+        now = loop.now
+        self._stop(run, now)
+        loop.changed_at = now
+        self._remaining[job_id] = 0.0
+        sj = self._jobs[job_id]
+        loop.outcomes.append(
+            JobOutcome(
+                job_id,
+                run.job.tenant_id,
+                sj.arrival_s,
+                self._first_start[job_id],
+                now,
+                self._preemptions.get(job_id, 0),
+                self._gpu_seconds[job_id],
+                self._units_used.get(job_id, 0.0),
+            )
+        )
+        self._want_cycle(loop, now)
+
+    def _stopped(self, loop: _Loop, job_id: JobId, version: int) -> None:
+        run = self._runs.get(job_id)
+        if run is None or run.version != version:
+            return
+        self._suspend(run, loop.now)
+        loop.changed_at = loop.now
+        self._want_cycle(loop, loop.now)
+
+    def _cycle_event(self, loop: _Loop) -> None:
+        """A cycle now; then the next one the mode calls for."""
+        s = self._settings
+        now = loop.now
+        loop.cycle_at = None
+        loop.last_cycle = now
+        loop.cycles += 1
+        if self._cycle(now, loop.events):
+            loop.changed_at = now
+            loop.idle_rounds = 0
+        elif not self._runs:
+            loop.idle_rounds += 1
+        loop.timeline.append(Sample(now, self._busy_gpus, len(self._pending), len(self._runs)))
+        if s.round_s is not None:
+            # Next round while anything runs; with only queued jobs, a few more (the
+            # policy may be holding them back), then only an arrival.
+            if self._runs or (self._pending and loop.idle_rounds < s.max_idle_rounds):
+                self._want_cycle(loop, now)
+        elif isinstance(self._policy, Rebalancing) and any(
+            r.job.spec.elastic for r in self._runs.values()
+        ):
+            self._want_cycle(loop, now + s.rebalance_period_s)
 
     def _stop(self, run: _Run, t: float) -> None:
         """End `run` at `t`: free its resources, account its service and work."""

@@ -52,8 +52,13 @@ def policy_names() -> list[str]:
     return sorted(POLICIES)
 
 
-def get_policy(name: str, settings: SchedulerSettings | None = None) -> Policy:
-    """Instantiate the policy registered as `name`; the error lists the valid names."""
+def get_policy(
+    name: str, settings: SchedulerSettings | None = None, *, rounds: bool = True
+) -> Policy:
+    """Instantiate the policy registered as `name`; the error lists the valid names.
+    `rounds=False`: a time-sharing policy (Gavel, Tiresias, Themis) in its event-driven
+    form, as the live scheduler runs it: it orders and admits pending jobs at every
+    cycle and suspends nobody at round boundaries (docs/simulator.md says what differs)."""
     factory = POLICIES.get(name)
     if factory is None:
         raise InvalidInput(
@@ -61,4 +66,7 @@ def get_policy(name: str, settings: SchedulerSettings | None = None) -> Policy:
             field="policy",
             hint=f"use one of: {', '.join(policy_names())}.",
         )
-    return factory(settings or SchedulerSettings())
+    policy = factory(settings or SchedulerSettings())
+    if not rounds:
+        policy.round_s = None
+    return policy

@@ -15,7 +15,8 @@ For each job, in fair-share order (fairshare.py):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 
@@ -61,6 +62,16 @@ def _request_text(job: Job, member: Resources) -> str:
     return f"{job.spec.gang_size} x ({gpus})" if job.spec.gang_size > 1 else gpus
 
 
+@dataclass(frozen=True, slots=True)
+class _Allowed:
+    """The candidates a job's quota allows, the key its shape is memoised under this
+    cycle, and which candidates borrow from the cohort (by `id` of the candidate)."""
+
+    candidates: list[Candidate]
+    memo_key: tuple[object, ...]
+    borrowing: dict[int, bool]
+
+
 class SuanliPolicy:
     name = "suanli"
     append_only = False
@@ -93,86 +104,117 @@ class SuanliPolicy:
         return found[1]
 
     def nominate(self, job: Job, snapshot: Snapshot, state: CycleState) -> Decision:
+        """Filter, quota (or reclaim), place; when it does not fit now: preempt, reserve
+        for backfill, or wait with the reason."""
         fkey = self._shape(job)
         candidates, why_not = state.placer.candidates_for(fkey, job)
         if not candidates:
             return Wait(job.id, why_not)
-        gang = job.spec.gang_size
         long = state.is_long(job)
-        borrowing: dict[int, bool] = {}
-        memo_key: tuple[object, ...]
+        allowed = self._within_quota(job, candidates, fkey, long, state)
+        if not isinstance(allowed, _Allowed):
+            return allowed
+        failed = state.failed.get(allowed.memo_key)
+        if failed is None:
+            admit = self._admit(job, allowed, snapshot, state, long)
+            if admit is not None:
+                return admit
+        return self._does_not_fit(job, allowed, failed, state, long)
+
+    def _within_quota(
+        self,
+        job: Job,
+        candidates: list[Candidate],
+        fkey: Hashable,
+        long: bool,
+        state: CycleState,
+    ) -> _Allowed | Decision:
+        """The candidates the tenant's quota allows (with whether each borrows), or the
+        decision when none does: reclaim lent quota by preemption, or wait."""
         if not state.ledger.limited(job.tenant_id):
             # the fast path of a long queue: no per-candidate work before the memo
-            allowed: list[Candidate] = candidates
-            memo_key = (fkey, long)
-        else:
-            allowed = []
-            quota_reason = ""
-            reclaim: list[Candidate] = []
-            for cand in candidates:
-                check = state.ledger.check(job.tenant_id, member_flavors(cand.member, gang))
-                if check.ok:
-                    borrowing[id(cand)] = check.borrowing
-                    allowed.append(cand)
-                else:
-                    quota_reason = quota_reason or check.reason
-                    if check.reclaimable:
-                        reclaim.append(cand)
-            if not allowed:
-                if (
-                    reclaim
-                    and self.settings.preemption
-                    and state.preemptions < self.settings.max_preemptions_per_cycle
-                ):
-                    plan = self._reclaim(job, reclaim, state)
-                    if plan is not None:
-                        return plan
-                    quota_reason += (
-                        " No borrowed job can be preempted where this job may run (its "
-                        "placement constraints exclude the clusters they use); it starts when "
-                        "they end."
-                    )
-                return Wait(job.id, quota_reason)
+            return _Allowed(candidates, (fkey, long), {})
+        gang = job.spec.gang_size
+        allowed: list[Candidate] = []
+        borrowing: dict[int, bool] = {}
+        quota_reason = ""
+        reclaim: list[Candidate] = []
+        for cand in candidates:
+            check = state.ledger.check(job.tenant_id, member_flavors(cand.member, gang))
+            if check.ok:
+                borrowing[id(cand)] = check.borrowing
+                allowed.append(cand)
+            else:
+                quota_reason = quota_reason or check.reason
+                if check.reclaimable:
+                    reclaim.append(cand)
+        if allowed:
             memo_key = (fkey, tuple((c.cluster.id, c.model) for c in allowed), long)
-        failed = state.failed.get(memo_key)
-        if failed is None:
-            # rank only what could hold the gang now (a full pool rejects most at once)
-            least = job.spec.gang_range[0]
-            viable = [
-                c for c in allowed if state.capacity.could_hold_now(c.cluster.id, c.member, least)
-            ]
-            ranked = state.placer.rank(job, viable) if viable else []
-            target = self._targets.get(job.id)
-            if target is not None:
-                # a resized job goes where its resize counted on, if it still can
-                ranked.sort(
-                    key=lambda c: (c.cluster.id, c.model) != (target.cluster_id, target.model)
-                )
-            for cand in ranked:
-                placed = self._place(job, cand, snapshot, state, long)
-                if placed is not None:
-                    return Admit(job.id, cand.cluster.id, placed, borrowing.get(id(cand), False))
-        # it does not fit now
+            return _Allowed(allowed, memo_key, borrowing)
+        if reclaim and self._may_preempt(state):
+            plan = self._reclaim(job, reclaim, state)
+            if plan is not None:
+                return plan
+            quota_reason += (
+                " No borrowed job can be preempted where this job may run (its "
+                "placement constraints exclude the clusters they use); it starts when "
+                "they end."
+            )
+        return Wait(job.id, quota_reason)
+
+    def _may_preempt(self, state: CycleState) -> bool:
+        return (
+            self.settings.preemption and state.preemptions < self.settings.max_preemptions_per_cycle
+        )
+
+    def _admit(
+        self, job: Job, allowed: _Allowed, snapshot: Snapshot, state: CycleState, long: bool
+    ) -> Admit | None:
+        """The best-ranked candidate that holds the job now, if any."""
+        # rank only what could hold the gang now (a full pool rejects most at once)
+        least = job.spec.gang_range[0]
+        viable = [
+            c
+            for c in allowed.candidates
+            if state.capacity.could_hold_now(c.cluster.id, c.member, least)
+        ]
+        ranked = state.placer.rank(job, viable) if viable else []
+        target = self._targets.get(job.id)
+        if target is not None:
+            # a resized job goes where its resize counted on, if it still can
+            ranked.sort(key=lambda c: (c.cluster.id, c.model) != (target.cluster_id, target.model))
+        for cand in ranked:
+            placed = self._place(job, cand, snapshot, state, long)
+            if placed is not None:
+                borrows = allowed.borrowing.get(id(cand), False)
+                return Admit(job.id, cand.cluster.id, placed, borrows)
+        return None
+
+    def _does_not_fit(
+        self, job: Job, allowed: _Allowed, failed: str | None, state: CycleState, long: bool
+    ) -> Decision:
+        """It does not fit now: preempt lower classes, else reserve the head's start for
+        backfill, else wait (held back by the reservation, or busy)."""
+        memo_key, candidates = allowed.memo_key, allowed.candidates
         no_plan_key = (memo_key, job.spec.priority_class)
         if (
-            self.settings.preemption
-            and state.preemptions < self.settings.max_preemptions_per_cycle
+            self._may_preempt(state)
             and job.spec.priority_class is not PriorityClass.PREEMPTIBLE
             and no_plan_key not in state.no_plan
         ):
-            plan = self._preempt_lower(job, allowed, state)
+            plan = self._preempt_lower(job, candidates, state)
             if plan is not None:
                 return plan
             state.no_plan.add(no_plan_key)
         if failed is None:
-            failed = self._busy_reason(job, allowed, state)
+            failed = self._busy_reason(job, candidates, state)
             state.failed[memo_key] = failed
         if (
             self.settings.backfill
             and state.reservation is None
             and memo_key not in state.unreservable
         ):
-            reserved = self._reserve(job, allowed, state)
+            reserved = self._reserve(job, candidates, state)
             if reserved is not None:
                 return reserved
             state.unreservable.add(memo_key)
@@ -180,7 +222,7 @@ class SuanliPolicy:
             held = state.held.get(memo_key, "")
             if held == "":
                 # only the reason depends on it; capacity only shrinks within a cycle
-                held = state.held[memo_key] = self._held_back(job, allowed, state)
+                held = state.held[memo_key] = self._held_back(job, candidates, state)
             if held is not None:
                 return Wait(job.id, held)
         return Wait(job.id, f"{failed} {self._ahead(state)}")
