@@ -11,7 +11,7 @@ average job completion time of jobs 0-99 (`--window-start 0 --window-end 100`):
 This bench runs the same trace and pool through suanli's simulator (rounds mode) with
 the `gavel_*` policies, set up as Gavel's simulator runs: no checkpoint-restore cost,
 the allocation recomputed at most every 1,920 s (`minimum_time_between_allocation_
-resets`), Gavel's FIFO choosing models as its code does (`replicate_gavel_code`; the
+resets`), Gavel's FIFO choosing models as its code does (`GavelFifoAsCoded`; the
 uniformly random choice it means is reported as `fifo_uniform_random`). Every job of the
 trace runs (later jobs compete with the window's); the window's average JCT is
 computed from the simulated outcomes. See docs/fidelity.md. Prints one JSON line:
@@ -43,6 +43,7 @@ from suanli.domain.resources import Resources
 from suanli.logic.scheduling.gavel_base import GavelPolicy
 from suanli.logic.scheduling.policies.gavel import (
     GavelFifo,
+    GavelFifoAsCoded,
     GavelFifoPerf,
     GavelMaxMin,
     GavelMaxMinPerf,
@@ -121,7 +122,7 @@ def policies() -> dict[str, Callable[[], GavelPolicy]]:
     settings = SchedulerSettings(seed=SEED)
     reset = RESET_S
     return {
-        "fifo": lambda: GavelFifo(settings, min_reset_s=reset, replicate_gavel_code=True),
+        "fifo": lambda: GavelFifoAsCoded(settings, min_reset_s=reset),
         "fifo_perf": lambda: GavelFifoPerf(settings, min_reset_s=reset),
         "max_min_fairness": lambda: GavelMaxMin(settings, min_reset_s=reset),
         "max_min_fairness_perf": lambda: GavelMaxMinPerf(settings, min_reset_s=reset),

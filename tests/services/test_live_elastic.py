@@ -135,3 +135,18 @@ def test_a_requeued_job_keeps_its_attained_service(w: World) -> None:
     progress = snap.progress[job.id]
     assert progress.attained_gpu_s == pytest.approx(200.0)  # 2 GPUs x 100 s, then waiting
     assert progress.run_s_by_model == {"H100": pytest.approx(100.0)}
+
+
+def test_an_attempts_cpu_time_is_kept_from_the_final_report(w: World) -> None:
+    agent = Agent(w)
+    job = w.plat.jobs.submit(w.user, spec("x", cpus=2, time_limit_s=HOUR))
+    w.plat.scheduler.run_once()
+    agent.step()
+    began = agent.started[(job.id, 1)]
+    w.clock.advance(30)
+    w.plat.agents.report(
+        w.agent,
+        StateReport(job.id, 1, JobStatus.SUCCEEDED, "e", began, w.clock.now(), 0, "", cpu_s=55.5),
+    )
+    (attempt,) = w.plat.jobs.get(w.user, job.id).attempts
+    assert (attempt.status, attempt.cpu_s) == (JobStatus.SUCCEEDED, 55.5)

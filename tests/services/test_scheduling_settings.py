@@ -5,6 +5,7 @@ do what, and bad input is refused naming the field, writing nothing."""
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 
@@ -229,10 +230,17 @@ def test_operator_and_provider_post_a_cluster_price(w: World) -> None:
     for who in (w.user, w.agent):
         with pytest.raises(Forbidden):
             w.plat.pool.set_cluster_price(who, LOCAL_CLUSTER, 1)
-    for bad in (-1.0, math.nan, math.inf, 1e12):
+    for bad in (-1.0, math.nan, math.inf, 1e12, 0.12345, "1.00001", "cheap", True):
         with pytest.raises(InvalidInput) as exc:
             w.plat.pool.set_cluster_price(w.operator, LOCAL_CLUSTER, bad)
-        assert exc.value.field == "gpu_hour_price"
+        assert exc.value.field == "gpu_hour_price" and exc.value.hint
+    # kept exactly: a decimal string, or a number's shortest text (0.1 is 0.1, not 0.1000...)
+    exact = w.plat.pool.set_cluster_price(w.operator, LOCAL_CLUSTER, "7.0375").gpu_hour_price
+    assert exact == Decimal("7.0375")
+    assert w.plat.pool.set_cluster_price(w.operator, LOCAL_CLUSTER, 0.1).gpu_hour_price == Decimal(
+        "0.1"
+    )
+    w.plat.pool.set_cluster_price(w.operator, LOCAL_CLUSTER, None)
     with pytest.raises(NotFound) as missing:
         w.plat.pool.set_cluster_price(w.operator, ClusterId("nope"), 1)
     assert missing.value.field == "cluster_id" and missing.value.hint

@@ -5,6 +5,7 @@ standard units per tenant and day (fair-share history)."""
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 
@@ -92,14 +93,14 @@ def test_region_settings_and_cluster_price_round_trip(store: SqlStore) -> None:
     region = Region(RegionId("zz"), "郑州", 34.7, 113.6, energy_price=0.62, carbon_intensity=581)
     with store.unit_of_work() as uow:
         uow.pool.update_region(region)
-        uow.pool.set_cluster_price(C1, 12.5)
+        uow.pool.set_cluster_price(C1, Decimal("12.3456"))
         uow.commit()
     with store.unit_of_work(readonly=True) as uow:
         assert uow.pool.get_region(RegionId("zz")) == region
         assert uow.pool.list_regions() == [region]
         c1 = uow.pool.get_cluster(C1)
         c2 = uow.pool.get_cluster(C2)
-        assert c1 is not None and c1.gpu_hour_price == 12.5
+        assert c1 is not None and c1.gpu_hour_price == Decimal("12.3456")  # exact
         assert c2 is not None and c2.gpu_hour_price is None
     with store.unit_of_work() as uow:
         uow.pool.set_cluster_price(C1, None)

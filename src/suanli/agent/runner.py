@@ -196,11 +196,24 @@ class Agent:
         self._ship_logs(t)
         if state.status is t.reported:
             return
-        forget = self._client.agent_report(t.job_id, t.attempt, _state_body(state))
+        body = _state_body(state)
+        if state.status is not JobStatus.RUNNING:
+            body["cpu_s"] = self._cpu_s(t.engine_job_id)
+        forget = self._client.agent_report(t.job_id, t.attempt, body)
         t.reported = state.status
         if forget:
             self._engine.forget(t.engine_job_id)
             del self.tracked[key]
+
+    def _cpu_s(self, engine_job_id: str) -> float | None:
+        """The ended task's CPU seconds from the engine's accounting, if it has them
+        now (best effort: a final state is never held back for them)."""
+        try:
+            usage = self._engine.usage(engine_job_id, self._clock.now())
+        except EngineError as exc:
+            log.warning("no CPU time for %s: %s", engine_job_id, exc)
+            return None
+        return usage.cpu_s if usage is not None else None
 
     def _ship_logs(self, t: Tracked) -> None:
         for stream in STREAMS:

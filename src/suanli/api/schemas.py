@@ -260,6 +260,11 @@ class AttemptPublic(BaseModel):
     placements: list[PlacementPublic] = Field(
         default_factory=list, description="per-node allocations (a gang's members)"
     )
+    cpu_s: float | None = Field(
+        None,
+        description="CPU seconds used, as the engine's accounting measured them (Slurm's "
+        "TotalCPU); null where the engine does not measure them",
+    )
 
     @classmethod
     def of(cls, a: Attempt) -> AttemptPublic:
@@ -276,6 +281,7 @@ class AttemptPublic(BaseModel):
             ended_at=a.ended_at,
             exit_code=a.exit_code,
             reason=a.reason,
+            cpu_s=a.cpu_s,
             placements=PlacementPublic.all_of(
                 a.placements or (Placement(a.node_id, a.allocation),)
             ),
@@ -528,7 +534,7 @@ class ClusterPublic(BaseModel):
             capabilities=None
             if c.capabilities is None
             else sorted(x.value for x in c.capabilities),
-            gpu_hour_price=c.gpu_hour_price,
+            gpu_hour_price=None if c.gpu_hour_price is None else float(c.gpu_hour_price),
             uptime=round(u.uptime, 4),
             reliability=round(u.reliability, 4),
             running_jobs=u.running_jobs,
@@ -556,8 +562,9 @@ class ClusterPublic(BaseModel):
 
 
 class ClusterPrice(Strict):
-    gpu_hour_price: float | None = Field(
-        description="CNY per GPU-hour (per core-hour without GPUs), >= 0; null withdraws it"
+    gpu_hour_price: float | str | None = Field(
+        description="CNY per GPU-hour (per core-hour without GPUs), >= 0, at most four "
+        'decimals, as a number or a decimal string ("12.50"); kept exactly; null withdraws it'
     )
 
 
@@ -750,6 +757,9 @@ class StateIn(Strict):
     ended_at: AwareDatetime | None = None
     exit_code: int | None = None
     reason: Text = ""
+    cpu_s: float | None = Field(
+        None, ge=0, le=1e12, description="CPU seconds the task used (final states), if measured"
+    )
 
 
 class ReportAck(BaseModel):

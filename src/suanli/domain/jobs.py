@@ -563,6 +563,9 @@ class Attempt:
     reason: str = ""
     placements: tuple[Placement, ...] = ()
     """Per-node allocations of a gang; empty when `node_id`/`allocation` say it all."""
+    cpu_s: float | None = None
+    """CPU seconds the task used, as its engine's accounting measured them (Slurm's
+    TotalCPU); None where the engine does not measure them."""
 
 
 @dataclass(frozen=True, slots=True)

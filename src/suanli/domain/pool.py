@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from suanli.domain.calibration import NodeCalibration
@@ -79,9 +80,10 @@ class Cluster:
     registered_at: datetime
     last_heartbeat_at: datetime | None = None
     agent_version: str = ""
-    gpu_hour_price: float | None = None
-    """Posted price in CNY per GPU-hour (per CPU core-hour for a CPU-only cluster), set by
-    its provider or, once the exchange trades it, by the exchange; None: not priced."""
+    gpu_hour_price: Decimal | None = None
+    """Posted price in CNY per GPU-hour (per CPU core-hour for a CPU-only cluster), up to
+    four decimals like every rate (domain/money.py), set by its provider or, once the
+    exchange trades it, by the exchange; None: not priced."""
     capabilities: frozenset[Capability] | None = None
     """What its engine can do, as its agent last reported; None: not reported (an agent
     older than the report), and placement then assumes it can do everything."""

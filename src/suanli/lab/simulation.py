@@ -43,11 +43,9 @@ from suanli.adapters.traces import (
 from suanli.adapters.traces.cluster_spec import ClusterSpec, load_cluster_spec
 from suanli.adapters.traces.registry import JOB_FORMATS
 from suanli.adapters.traces.simulation_input import sim_jobs
-from suanli.domain.catalog import default_catalog
 from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
-from suanli.domain.standard import WorkloadClass
 from suanli.lab.pool import (
     DEFAULT_MIX,
     GPUS_PER_NODE,
@@ -59,7 +57,7 @@ from suanli.lab.pool import (
     pool_models,
 )
 from suanli.lab.sia import SIA_POOL_SOURCE, profiled_types, sia_jobs, sia_pool
-from suanli.logic.metering.ratings import device_rating_pflops
+from suanli.logic.metering.ratings import reference_rating_pflops
 from suanli.logic.scheduling.policies import get_policy, policy_names
 from suanli.logic.scheduling.snapshot import ClusterView
 from suanli.logic.scheduling.state import SchedulerSettings
@@ -306,7 +304,7 @@ def _no_jobs(path: Path, fmt: str, rows: int, table: Throughputs | None) -> Inva
 def units_per_gpu_hour(model: str) -> float:
     """SCH per GPU-hour of `model`: its AI rating at the catalog's reference efficiency
     (PFLOPS); 0 for a model the catalog cannot rate (metered as unrated)."""
-    return device_rating_pflops(default_catalog(), model, WorkloadClass.AI, None) or 0.0
+    return reference_rating_pflops(model) or 0.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,7 @@ class PoolRepo(Protocol):
         """Overwrite the region's name, coordinates, energy price and carbon intensity."""
         ...
 
-    def set_cluster_price(self, cluster_id: ClusterId, gpu_hour_price: float | None) -> None:
+    def set_cluster_price(self, cluster_id: ClusterId, gpu_hour_price: Decimal | None) -> None:
         """Post (or, with None, withdraw) the cluster's price per GPU-hour."""
         ...
 

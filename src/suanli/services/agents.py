@@ -120,6 +120,9 @@ class StateReport:
     ended_at: datetime | None = None
     exit_code: int | None = None
     reason: str = ""
+    cpu_s: float | None = None
+    """CPU seconds the task used, where the engine's accounting measures it (Slurm's
+    TotalCPU), reported with its final state."""
 
 
 def member_nodes(spec: JobSpec, placements: tuple[Placement, ...]) -> tuple[NodeId, ...]:
@@ -464,43 +467,18 @@ class AgentService:
         current = job.attempt == attempt.number
         if report.status is JobStatus.RUNNING:
             if attempt.status is JobStatus.SCHEDULED:
-                uow.jobs.save_attempt(
-                    replace(
-                        attempt,
-                        status=JobStatus.RUNNING,
-                        started_at=report.started_at or now,
-                        engine_job_id=report.engine_job_id,
-                    )
-                )
-                if current:
-                    move(
-                        uow,
-                        job,
-                        JobStatus.RUNNING,
-                        at=now,
-                        reason=job.reason
-                        if job.preempt_requested
-                        else f"Running on {attempt.cluster_id}/{attempt.node_id}.",
-                        started_at=report.started_at or now,
-                    )
+                where = f"Running on {attempt.cluster_id}/{attempt.node_id}."
+                started = report.started_at or now
+                _, attempt = _mark_running(uow, job, attempt, report, now, started, where)
+                uow.jobs.save_attempt(attempt)
             return False
         ended_at = report.ended_at or now
         if attempt.status is JobStatus.SCHEDULED and report.status is not JobStatus.LOST:
-            attempt = replace(
-                attempt,
-                status=JobStatus.RUNNING,
-                started_at=report.started_at or ended_at,
-                engine_job_id=report.engine_job_id,
-            )
-            if current:
-                job = move(
-                    uow,
-                    job,
-                    JobStatus.RUNNING,
-                    at=now,
-                    reason=job.reason if job.preempt_requested else "Running.",
-                    started_at=attempt.started_at,
-                )
+            # it ended before its start was reported: it ran, from its reported start
+            started = report.started_at or ended_at
+            job, attempt = _mark_running(uow, job, attempt, report, now, started, "Running.")
+        if report.cpu_s is not None:
+            attempt = replace(attempt, cpu_s=report.cpu_s)
         if report.status is JobStatus.LOST:
             why = report.reason or "the engine lost it"
             if current:
@@ -655,6 +633,35 @@ def _stopped(report: StateReport) -> str:
     if report.exit_code is not None:
         text += f", exit code {report.exit_code}"
     return text + (f": {report.reason}" if report.reason else "")
+
+
+def _mark_running(
+    uow: UnitOfWork,
+    job: Job,
+    attempt: Attempt,
+    report: StateReport,
+    now: datetime,
+    started_at: datetime,
+    reason: str,
+) -> tuple[Job, Attempt]:
+    """SCHEDULED -> RUNNING: the attempt (returned, not saved) and, if it is the job's
+    current one, the job (moved, keeping a pending preemption's reason)."""
+    attempt = replace(
+        attempt,
+        status=JobStatus.RUNNING,
+        started_at=started_at,
+        engine_job_id=report.engine_job_id,
+    )
+    if job.attempt == attempt.number:
+        job = move(
+            uow,
+            job,
+            JobStatus.RUNNING,
+            at=now,
+            reason=job.reason if job.preempt_requested else reason,
+            started_at=started_at,
+        )
+    return job, attempt
 
 
 def _describe(status: JobStatus, exit_code: int | None) -> str:

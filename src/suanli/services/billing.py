@@ -114,7 +114,7 @@ def current_rate(
     for posted in uow.market.list_posted_prices(cluster.id):
         if posted.resource == resource and posted.lane is lane:
             return posted.price
-    floor = Decimal(str(cluster.gpu_hour_price)).quantize(RATE_STEP)
+    floor = cluster.gpu_hour_price.quantize(RATE_STEP)
     return (
         floor if lane is Lane.ON_DEMAND else (floor * policy.preemptible_share).quantize(RATE_STEP)
     )

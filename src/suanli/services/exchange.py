@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from suanli.domain.audit import AuditAction
-from suanli.domain.catalog import default_catalog
 from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.domain.ids import ClusterId, TenantId
 from suanli.domain.market import (
@@ -55,7 +54,7 @@ from suanli.logic.billing import postings
 from suanli.logic.billing.posted_prices import PricingParams, next_price
 from suanli.logic.exchange.auction import AuctionBid, AuctionOffer, clear
 from suanli.logic.exchange.fills import conversion, to_money
-from suanli.logic.metering.ratings import device_rating_pflops
+from suanli.logic.metering.ratings import reference_rating_pflops
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
 from suanli.ports.store import Store, UnitOfWork
@@ -664,7 +663,7 @@ class ExchangeService:
                 cluster = usage.cluster
                 if cluster.gpu_hour_price is None:
                     continue
-                floor = Decimal(str(cluster.gpu_hour_price)).quantize(RATE_STEP)
+                floor = cluster.gpu_hour_price.quantize(RATE_STEP)
                 previous = {
                     (p.resource, p.lane): p for p in uow.market.list_posted_prices(cluster.id)
                 }
@@ -725,7 +724,7 @@ def _acceptable(bid: Bid, supply: dict[str, Product]) -> dict[str, Decimal]:
 def reference_rating(model: str, workload: WorkloadClass) -> Decimal | None:
     """PFLOPS per device of a model in a class by the catalog's reference efficiency, to
     three decimals: the rate at which an SCH bid clears against it, on every cluster."""
-    rating = device_rating_pflops(default_catalog(), model, workload, None)
+    rating = reference_rating_pflops(model, workload)
     exact = conversion(rating) if rating else None
     return exact if exact else None
 

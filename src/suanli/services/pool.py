@@ -14,6 +14,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from enum import Enum
 
 from suanli.domain.audit import AuditAction
@@ -21,6 +22,7 @@ from suanli.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from suanli.domain.geo import LatencyMatrix, Place
 from suanli.domain.geo import places as default_places
 from suanli.domain.ids import ClusterId, ProviderId, RegionId, UserId, slug
+from suanli.domain.money import cny
 from suanli.domain.permissions import Permission, allows, require
 from suanli.domain.pool import Cluster, ClusterState, Node, Provider, Region
 from suanli.domain.resources import ZERO, Resources
@@ -37,8 +39,31 @@ MAX_ENERGY_PRICE = 1_000.0
 """CNY per kWh; a sanity bound (retail power costs about 0.3-1.5)."""
 MAX_CARBON_INTENSITY = 5_000.0
 """gCO2 per kWh; a sanity bound (coal power is about 1,000)."""
-MAX_GPU_HOUR_PRICE = 1_000_000.0
+MAX_GPU_HOUR_PRICE = Decimal(1_000_000)
 """CNY per GPU-hour; a sanity bound."""
+
+
+def _price(value: Decimal | float | str | None) -> Decimal | None:
+    """A price from the API (a JSON number or a decimal string) or code: exact, from 0 to
+    MAX_GPU_HOUR_PRICE, at most four decimals; None: not priced."""
+    if value is None:
+        return None
+    hint = "give it in CNY per GPU-hour, e.g. 12.5, at most four decimals; null clears it."
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise InvalidInput(
+                f"gpu_hour_price {value!r} is not a price.", field="gpu_hour_price", hint=hint
+            )
+        value = repr(value)  # a JSON number's shortest text: 12.5, not 12.4999...
+    price = cny(value, field="gpu_hour_price")
+    if not 0 <= price <= MAX_GPU_HOUR_PRICE:
+        raise InvalidInput(
+            f"gpu_hour_price must be from 0 to {MAX_GPU_HOUR_PRICE:,} CNY per GPU-hour, "
+            f"got {value}.",
+            field="gpu_hour_price",
+            hint=hint,
+        )
+    return price
 
 
 class Keep(Enum):
@@ -340,18 +365,16 @@ class PoolService:
         return region
 
     def set_cluster_price(
-        self, principal: Principal, cluster_id: ClusterId, gpu_hour_price: float | None
+        self,
+        principal: Principal,
+        cluster_id: ClusterId,
+        gpu_hour_price: Decimal | float | str | None,
     ) -> Cluster:
         """Post a cluster's price in CNY per GPU-hour (per core-hour for a CPU-only
-        cluster); None withdraws it. A provider admin prices only its own clusters."""
+        cluster), kept exactly to 0.0001 CNY; None withdraws it. A provider admin prices
+        only its own clusters."""
         require(principal, Permission.PRICE_WRITE)
-        price = _setting(
-            gpu_hour_price,
-            field="gpu_hour_price",
-            upper=MAX_GPU_HOUR_PRICE,
-            unit="CNY per GPU-hour",
-            example="12.5",
-        )
+        price = _price(gpu_hour_price)
         with self._store.unit_of_work() as uow:
             cluster = _cluster_or_404(uow, cluster_id)
             check_provider(principal, cluster.provider_id)
@@ -363,8 +386,8 @@ class PoolService:
                 cluster_id,
                 at=self._clock.now(),
                 provider_id=cluster.provider_id,
-                before=cluster.gpu_hour_price,
-                after=price,
+                before=None if cluster.gpu_hour_price is None else str(cluster.gpu_hour_price),
+                after=None if price is None else str(price),
             )
             uow.commit()
         return replace(cluster, gpu_hour_price=price)

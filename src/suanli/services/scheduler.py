@@ -23,10 +23,11 @@ from suanli.domain.jobs import Attempt, Job, JobStatus, PriorityClass
 from suanli.domain.market import Lane
 from suanli.domain.pool import Cluster
 from suanli.logic.reservations import Key, ReservationBook, demand
+from suanli.logic.scheduling.apply import carry_out, needs_cycle
 from suanli.logic.scheduling.cycle import CycleResult
-from suanli.logic.scheduling.decisions import Admit
+from suanli.logic.scheduling.decisions import Admit, Preempt
 from suanli.logic.scheduling.incremental import CycleMemo, decide
-from suanli.logic.scheduling.policy import Policy, Rebalancing
+from suanli.logic.scheduling.policy import Policy
 from suanli.logic.scheduling.progress import LiveProgress, Service, service_of
 from suanli.logic.scheduling.snapshot import (
     ClusterView,
@@ -185,7 +186,9 @@ def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache, slow: PoolIn
             u.cluster.provider_id,
             u.cluster.engine,
             tuple(NodeView(u.cluster.id, n.node.id, n.node.capacity, n.free) for n in u.nodes),
-            gpu_hour_price=u.cluster.gpu_hour_price,
+            gpu_hour_price=None
+            if u.cluster.gpu_hour_price is None
+            else float(u.cluster.gpu_hour_price),  # a placement weight, not money
             capabilities=u.cluster.capabilities,
         )
         for u in cluster_occupancy(uow)
@@ -281,9 +284,7 @@ class SchedulerLoop:
         with self._store.unit_of_work(readonly=True) as uow:
             slow = self._slow_inputs(uow)
             snapshot = take_snapshot(uow, self._clock, self._queue, slow)
-        resizing = isinstance(self.policy, Rebalancing)
-        if not snapshot.queue and not (resizing and any(j.spec.elastic for j in snapshot.running)):
-            # an empty queue needs no cycle, unless running elastic jobs may be resized
+        if not needs_cycle(snapshot.queue, snapshot.running, self.policy, rounds=False):
             return CycleReport(0, 0, 0)
         began = self._clock.monotonic()
         result, memo, _ = decide(snapshot, self.policy, self._memo)
@@ -307,49 +308,71 @@ class SchedulerLoop:
     def _apply(
         self, snapshot: Snapshot, result: CycleResult
     ) -> tuple[int, list[Job], dict[JobId, str]]:
-        regions = {c.id: c.region_id for c in snapshot.clusters}
+        """Carry out the decisions (`logic/scheduling/apply.py`) in one transaction;
+        returns how many started, the jobs asked to stop, and the reasons that changed."""
         old_reason = {j.id: j.reason for j in snapshot.queue}
         now = self._clock.now()
-        admitted = 0
-        marked: list[Job] = []
         with self._store.unit_of_work() as uow:
-            # The snapshot was read in another transaction: a cluster may have become
-            # unreachable (or been drained) since; never place work on it.
-            clusters = {c.id: c for c in uow.pool.list_clusters() if c.state.schedulable()}
-            book = reservation_book(uow, snapshot, now)
-            money_reasons: dict[JobId, str] = {}
-            for decision in result.admitted:
-                if decision.cluster_id not in clusters:
-                    continue
-                outcome = self._admit(uow, decision, regions, now, book, clusters, self._money)
-                if outcome is True:
-                    admitted += 1
-                elif isinstance(outcome, str):
-                    money_reasons[decision.job_id] = outcome
-            for preemption in result.preemptions:
-                for victim_id in preemption.victims:
-                    victim = uow.jobs.get_for_update(victim_id)
-                    if victim is None:
-                        continue
-                    resize = preemption.job_id == victim_id  # an elastic job resized
-                    after = request_preemption(
-                        uow,
-                        victim,
-                        reason=preemption.reason
-                        if resize
-                        else f"for job {preemption.job_id} on {preemption.cluster_id}",
-                        at=now,
-                    )
-                    marked.append(after)
+            port = _StorePort(uow, snapshot, now, self._money)
+            carried = carry_out(result, snapshot, port)
             reasons = {
-                w.job_id: w.reason for w in result.waiting if old_reason[w.job_id] != w.reason
+                job_id: why
+                for job_id, why in carried.reasons.items()
+                if old_reason.get(job_id) != why
             }
-            reasons.update(
-                (job_id, why) for job_id, why in money_reasons.items() if old_reason[job_id] != why
-            )
             uow.jobs.set_reasons(list(reasons.items()))
             uow.commit()
-        return admitted, marked, reasons
+        return len(carried.started), port.marked, reasons
+
+
+class _StorePort:
+    """The store as the place where a cycle's decisions take effect: an admission becomes
+    a SCHEDULED attempt (after the reserved-capacity and funds checks), a preemption a
+    request the cluster's agent carries out."""
+
+    def __init__(self, uow: UnitOfWork, snapshot: Snapshot, now: datetime, money: MoneyPolicy):
+        self._uow = uow
+        self._now = now
+        self._money = money
+        self._regions = {c.id: c.region_id for c in snapshot.clusters}
+        # The snapshot was read in another transaction: a cluster may have become
+        # unreachable (or been drained) since; never place work on it.
+        self._clusters = {c.id: c for c in uow.pool.list_clusters() if c.state.schedulable()}
+        self._book = reservation_book(uow, snapshot, now)
+        self.marked: list[Job] = []
+        """Holders asked to stop, as they are now."""
+
+    def start(self, decision: Admit) -> bool | str:
+        if decision.cluster_id not in self._clusters:
+            return False
+        return self._admit(
+            self._uow,
+            decision,
+            self._regions,
+            self._now,
+            self._book,
+            self._clusters,
+            self._money,
+        )
+
+    def stop(self, preemption: Preempt, victim: JobId) -> bool:
+        job = self._uow.jobs.get_for_update(victim)
+        if job is None:
+            return False
+        resize = preemption.job_id == victim  # an elastic job resized
+        after = request_preemption(
+            self._uow,
+            job,
+            reason=preemption.reason
+            if resize
+            else f"for job {preemption.job_id} on {preemption.cluster_id}",
+            at=self._now,
+        )
+        self.marked.append(after)
+        return True
+
+    def suspend(self, job: Job) -> None:
+        raise AssertionError("the live loop runs no rounds (SchedulerLoop refuses them)")
 
     @staticmethod
     def _admit(

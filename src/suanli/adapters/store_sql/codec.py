@@ -166,6 +166,7 @@ def attempt_to_row(attempt: Attempt) -> dict[str, Any]:
         "exit_code": attempt.exit_code,
         "reason": clip(attempt.reason),
         "placements": placements_to_json(attempt.placements),
+        "cpu_s": attempt.cpu_s,
     }
 
 
@@ -186,4 +187,5 @@ def attempt_from_row(row: Mapping[Any, Any]) -> Attempt:
         exit_code=row["exit_code"],
         reason=row["reason"],
         placements=placements_from_json(row["placements"]),
+        cpu_s=row["cpu_s"],
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
+from suanli.adapters.store_sql.decimals import e4, from_e4
 from suanli.adapters.store_sql.tables import cluster_outages, clusters, nodes, providers, regions
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
@@ -26,7 +28,7 @@ def _cluster(row: Any) -> Cluster:
         registered_at=row.registered_at,
         last_heartbeat_at=row.last_heartbeat_at,
         agent_version=row.agent_version,
-        gpu_hour_price=row.gpu_hour_price,
+        gpu_hour_price=None if row.gpu_hour_price_e4 is None else from_e4(row.gpu_hour_price_e4),
         capabilities=_capabilities(row.capabilities),
     )
 
@@ -119,7 +121,9 @@ class SqlPoolRepo:
                 registered_at=cluster.registered_at,
                 last_heartbeat_at=cluster.last_heartbeat_at,
                 agent_version=cluster.agent_version,
-                gpu_hour_price=cluster.gpu_hour_price,
+                gpu_hour_price_e4=None
+                if cluster.gpu_hour_price is None
+                else e4(cluster.gpu_hour_price),
                 capabilities=None
                 if cluster.capabilities is None
                 else sorted(c.value for c in cluster.capabilities),
@@ -177,11 +181,10 @@ class SqlPoolRepo:
         ).first()
         return _node(row) if row else None
 
-    def set_cluster_price(self, cluster_id: ClusterId, gpu_hour_price: float | None) -> None:
+    def set_cluster_price(self, cluster_id: ClusterId, gpu_hour_price: Decimal | None) -> None:
+        price = None if gpu_hour_price is None else e4(gpu_hour_price)
         self._c.execute(
-            update(clusters)
-            .where(clusters.c.id == cluster_id)
-            .values(gpu_hour_price=gpu_hour_price)
+            update(clusters).where(clusters.c.id == cluster_id).values(gpu_hour_price_e4=price)
         )
 
     def set_calibration_requested(self, cluster_id: ClusterId, requested: bool) -> None:

@@ -91,7 +91,7 @@ clusters = Table(
     Column("last_heartbeat_at", UTCDateTime()),
     Column("agent_version", String(64), nullable=False, default=""),
     Column("calibration_requested", Boolean, nullable=False, default=False),
-    Column("gpu_hour_price", Float),
+    Column("gpu_hour_price_e4", BigInteger),
     Column("capabilities", JSON),
 )
 
@@ -243,6 +243,7 @@ attempts = Table(
     Column("exit_code", Integer),
     Column("reason", String(1000), nullable=False, default=""),
     Column("placements", JSON),
+    Column("cpu_s", Float),
     Index(None, "cluster_id", "status"),
     Index(None, "scheduled_at"),
 )

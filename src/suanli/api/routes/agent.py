@@ -130,6 +130,7 @@ def report_state(
         body.ended_at,
         body.exit_code,
         body.reason,
+        body.cpu_s,
     )
     return ReportAck(forget=plat.agents.report(caller, report))
 

@@ -26,6 +26,7 @@ from suanli.domain.ids import NodeId, ProviderId, TenantId
 from suanli.domain.jobs import Attempt, Placement
 from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.usage import CPU, GPU_PREFIX, MEMORY, UsageRecord
+from suanli.logic.metering.ratings import standard_units
 
 DAY_MS = 86_400_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -100,7 +101,7 @@ def meter_attempt(attempt: Attempt, ctx: MeteringContext) -> list[UsageRecord]:
                     ended_at=seg_end,
                     milliseconds=ms,
                     rating_pflops=rating,
-                    standard_units=qty * ms * rating / 3_600_000 if rating is not None else None,
+                    standard_units=standard_units(qty, ms, rating),
                 )
             )
     return records

@@ -11,11 +11,28 @@ measurement; AI work on CPUs is rated at FP32.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 
 from suanli.domain.calibration import NodeCalibration
-from suanli.domain.catalog import Catalog
+from suanli.domain.catalog import Catalog, default_catalog
 from suanli.domain.standard import WorkloadClass
 from suanli.domain.usage import CPU, GPU_PREFIX
+
+
+def standard_units(quantity: float, milliseconds: float, rating: float | None) -> float | None:
+    """Standard compute-hours (SCH) of `quantity` devices (or cores) held for
+    `milliseconds` at `rating` PFLOPS each: the one formula of the metering standard,
+    used for every usage record and in simulation. None when the hardware is unrated."""
+    return quantity * milliseconds * rating / 3_600_000 if rating is not None else None
+
+
+@cache
+def reference_rating_pflops(model: str, workload: WorkloadClass = WorkloadClass.AI) -> float | None:
+    """PFLOPS of one device of a GPU model in a workload class at the catalog's reference
+    efficiency (no measurement): how a device is rated wherever no node measured it (the
+    simulator, the exchange's SCH conversions, fair-share weights). None: the catalog
+    cannot rate it."""
+    return device_rating_pflops(default_catalog(), model, workload, None)
 
 
 def device_rating_pflops(

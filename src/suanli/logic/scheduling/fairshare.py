@@ -20,25 +20,25 @@ import heapq
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
 
-from suanli.domain.catalog import default_catalog
 from suanli.domain.ids import TenantId
 from suanli.domain.jobs import Job, PriorityClass
 from suanli.domain.resources import Resources
-from suanli.domain.standard import WorkloadClass
-from suanli.logic.metering.ratings import device_rating_pflops
+from suanli.logic.metering.ratings import reference_rating_pflops
 from suanli.logic.scheduling.snapshot import Snapshot
 
 CLASS_RANK = {PriorityClass.GUARANTEED: 0, PriorityClass.STANDARD: 1, PriorityClass.PREEMPTIBLE: 2}
 
 
-@cache
+UNRATED_WEIGHT_PFLOPS = 0.1
+"""What a device the catalog cannot rate weighs in fair shares and placement: something,
+so that holding it counts (metering, in contrast, records it as unrated, never guessed)."""
+
+
 def gpu_rating(model: str) -> float:
-    """PFLOPS of one device for AI work (catalog peak x reference efficiency); models
-    without a rating count as 0.1 PFLOPS so that they still weigh something."""
-    rating = device_rating_pflops(default_catalog(), model, WorkloadClass.AI, None)
-    return rating if rating else 0.1
+    """PFLOPS of one device for AI work (`reference_rating_pflops`), or
+    `UNRATED_WEIGHT_PFLOPS` for a model the catalog cannot rate."""
+    return reference_rating_pflops(model) or UNRATED_WEIGHT_PFLOPS
 
 
 @dataclass(frozen=True, slots=True)

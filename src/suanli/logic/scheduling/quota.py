@@ -208,6 +208,8 @@ def quota_usage(snapshot: Snapshot) -> dict[tuple[TenantId, str], int]:
     not: quota counts what a tenant holds anywhere)."""
     limited = {q.tenant_id for q in snapshot.quotas}
     usage: dict[tuple[TenantId, str], int] = {}
+    if not limited:
+        return usage  # most pools: no walk over the holders
     for job in snapshot.running:
         if job.tenant_id in limited:
             for p in job.placed():

@@ -31,7 +31,10 @@ from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, NodeId
 from suanli.domain.jobs import Job, JobStatus
 from suanli.domain.resources import Resources
+from suanli.logic.metering.ratings import standard_units
+from suanli.logic.scheduling.apply import carry_out, needs_cycle
 from suanli.logic.scheduling.cycle import run_cycle
+from suanli.logic.scheduling.decisions import Admit, Preempt
 from suanli.logic.scheduling.policy import Policy, Rebalancing
 from suanli.logic.scheduling.snapshot import (
     ClusterView,
@@ -410,9 +413,9 @@ class Simulator:
         jid = run.job.id
         wall = t - run.started_s
         self._gpu_seconds[jid] = self._gpu_seconds.get(jid, 0.0) + run.gpus * wall
-        self._units_used[jid] = self._units_used.get(
-            jid, 0.0
-        ) + run.gpus * wall / 3600 * self._units(run.model)
+        self._units_used[jid] = self._units_used.get(jid, 0.0) + (
+            standard_units(run.gpus, wall * 1000, self._units(run.model)) or 0.0
+        )
         by_model = self._run_s.setdefault(jid, {})
         by_model[run.model] = by_model.get(run.model, 0.0) + wall
         self._remaining[jid] = max(run.remaining_at_start - run.done(t), 0.0)
@@ -438,67 +441,71 @@ class Simulator:
         )
 
     def _cycle(self, now: float, events: EventQueue) -> bool:
-        """Run one cycle at `now` and carry out its decisions; True if anything started,
-        stopped or was asked to stop."""
+        """Run one cycle at `now` and carry out its decisions (`logic/scheduling/
+        apply.py`, as the live loop does); True if anything started, stopped or was
+        asked to stop."""
         rounds = self._settings.round_s is not None
-        if not self._pending and not (
-            (rounds and self._runs)
-            or (
-                isinstance(self._policy, Rebalancing)
-                and any(r.job.spec.elastic for r in self._runs.values())
-            )
-        ):
-            return False  # nothing to decide (an empty queue matters only to resizes)
-        result = run_cycle(self._snapshot(now), self._policy)
-        admitted = list(result.admitted)
-        changed = False
-        if rounds:
-            chosen = {a.job_id: a for a in admitted}
-            for jid, run in list(self._runs.items()):
-                a = chosen.get(jid)
-                if (
-                    a is not None
-                    and a.cluster_id == run.job.cluster_id
-                    and a.placements == run.job.placements
-                ):
-                    admitted.remove(a)  # lease renewed where it is
-                    continue
-                self._suspend(run, now)
-                changed = True
-        for admit in admitted:
-            changed = True
-            job = self._pending.pop(admit.job_id)
-            for p in admit.placements:
-                key = (admit.cluster_id, p.node_id)
-                self._free[key] = self._free[key] - p.allocation
-            gpus = admit.allocation.gpu_count
-            self._busy_gpus += gpus
-            model = next(iter(admit.allocation.gpus), "")
-            rate = self._jobs[job.id].rate(model, gpus) if model else 1.0
-            running = replace(
-                job,
-                status=JobStatus.RUNNING,
-                cluster_id=admit.cluster_id,
-                node_id=admit.node_id,
-                allocation=admit.allocation,
-                placements=admit.placements,
-                started_at=self._at(now),
-            )
-            self._versions += 1
-            resume = self._resume.pop(job.id, 0.0)
-            run = _Run(running, now, rate, model, gpus, self._remaining[job.id], self._versions)
-            run.resume_s = resume
-            self._runs[job.id] = run
-            self._first_start.setdefault(job.id, now)
-            if rate > 0:
-                at = now + resume + self._remaining[job.id] / rate
-                events.push(at, Kind.FINISH, job.id, run.version)
-        for preemption in result.preemptions:
-            for victim in preemption.victims:
-                stopping = self._runs.get(victim)
-                if stopping is None or stopping.job.preempt_requested:
-                    continue
-                stopping.job = replace(stopping.job, preempt_requested=True)
-                events.push(now + self._settings.grace_s, Kind.STOP, victim, stopping.version)
-                changed = True
-        return changed
+        running = (r.job for r in self._runs.values())  # walked only if the queue is empty
+        if not needs_cycle(self._pending, running, self._policy, rounds=rounds):
+            return False
+        snapshot = self._snapshot(now)
+        result = run_cycle(snapshot, self._policy)
+        return carry_out(result, snapshot, _SimPort(self, now, events)).changed
+
+    def _begin(self, admit: Admit, now: float, events: EventQueue) -> None:
+        """Start an admitted job: take its capacity, and schedule its end at its rate
+        (after restoring its checkpoint, if it ran before)."""
+        job = self._pending.pop(admit.job_id)
+        for p in admit.placements:
+            key = (admit.cluster_id, p.node_id)
+            self._free[key] = self._free[key] - p.allocation
+        gpus = admit.allocation.gpu_count
+        self._busy_gpus += gpus
+        model = next(iter(admit.allocation.gpus), "")
+        rate = self._jobs[job.id].rate(model, gpus) if model else 1.0
+        running = replace(
+            job,
+            status=JobStatus.RUNNING,
+            cluster_id=admit.cluster_id,
+            node_id=admit.node_id,
+            allocation=admit.allocation,
+            placements=admit.placements,
+            started_at=self._at(now),
+        )
+        self._versions += 1
+        resume = self._resume.pop(job.id, 0.0)
+        run = _Run(running, now, rate, model, gpus, self._remaining[job.id], self._versions)
+        run.resume_s = resume
+        self._runs[job.id] = run
+        self._first_start.setdefault(job.id, now)
+        if rate > 0:
+            at = now + resume + self._remaining[job.id] / rate
+            events.push(at, Kind.FINISH, job.id, run.version)
+
+    def _ask_to_stop(self, victim: JobId, now: float, events: EventQueue) -> bool:
+        """A preempted (or resized) job stops after the grace period."""
+        stopping = self._runs.get(victim)
+        if stopping is None or stopping.job.preempt_requested:
+            return False
+        stopping.job = replace(stopping.job, preempt_requested=True)
+        events.push(now + self._settings.grace_s, Kind.STOP, victim, stopping.version)
+        return True
+
+
+class _SimPort:
+    """The simulated pool as the place where a cycle's decisions take effect."""
+
+    def __init__(self, sim: Simulator, now: float, events: EventQueue) -> None:
+        self._sim = sim
+        self._now = now
+        self._events = events
+
+    def start(self, decision: Admit) -> bool | str:
+        self._sim._begin(decision, self._now, self._events)
+        return True
+
+    def stop(self, preemption: Preempt, victim: JobId) -> bool:
+        return self._sim._ask_to_stop(victim, self._now, self._events)
+
+    def suspend(self, job: Job) -> None:
+        self._sim._suspend(self._sim._runs[job.id], self._now)

@@ -84,15 +84,7 @@ class GavelFifo(GavelPolicy):
     """Arrival order, heterogeneity-agnostic: a job keeps the model it was first given;
     when a job leaves, the head of the queue takes its model if it fits there; the
     others, in order, a random model with room (seeded); stops at the first job that
-    fits nowhere (strict FIFO).
-
-    `replicate_gavel_code`: choose as Gavel's code does rather than as it means to.
-    Its `FIFOPolicy` (mode 'base') draws a random index but then uses a loop variable
-    left over from listing the models with room: the job goes to the last model in
-    name order among those with any free GPU ('v100' of k80/p100/v100), whether or not
-    its GPUs fit there, and the drawn index removes a random model from the list when
-    that model fills up. Jobs pile onto one model and time-share it by priority while
-    others may idle. Its published FIFO figures come from this (docs/fidelity.md)."""
+    fits nowhere (strict FIFO). `GavelFifoAsCoded` chooses as Gavel's code does."""
 
     name = "gavel_fifo"
     perf = False
@@ -105,10 +97,8 @@ class GavelFifo(GavelPolicy):
         seed: int | None = None,
         min_reset_s: float = 0.0,
         weights: Mapping[JobId, float] | None = None,
-        replicate_gavel_code: bool = False,
     ) -> None:
         super().__init__(settings, seed=seed, min_reset_s=min_reset_s, weights=weights)
-        self.replicate_gavel_code = replicate_gavel_code
         self._rng = random.Random(self.seed)
         self._given: dict[JobId, tuple[int, str]] = {}
         """Each job's model once given (with its submission sequence)."""
@@ -130,16 +120,10 @@ class GavelFifo(GavelPolicy):
         present = {e.job_id: e for e in entries}
         room = dict(capacity)
         queue = sorted((e for e in entries if e.job_id not in self._given), key=lambda e: e.seq)
-        if not self.replicate_gavel_code:
-            for jid, (_, model) in self._given.items():
-                if jid in present:
-                    room[model] -= present[jid].gpus
-        # In submission order; Gavel counts a running job's GPUs as it reaches it, so a
-        # job leaving early in the order may see room that later jobs hold.
+        self._hold_given(present, room)
         for jid, (_, model) in sorted(self._given.items(), key=lambda kv: kv[1][0]):
             if jid in present:
-                if self.replicate_gavel_code:
-                    room[model] -= present[jid].gpus
+                self._reach_given(room, model, present[jid].gpus)
                 continue
             del self._given[jid]
             head = queue[0] if queue else None
@@ -150,15 +134,11 @@ class GavelFifo(GavelPolicy):
         types = sorted(m for m in models if room.get(m, 0) > 0)
         while queue and types:
             e = queue.pop(0)
-            fits = [
-                i
-                for i, m in enumerate(types)
-                if room[m] >= e.gpus and (self.replicate_gavel_code or e.rates.get(m, 0.0) > 0)
-            ]
+            fits = [i for i, m in enumerate(types) if room[m] >= e.gpus and self._may_use(e, m)]
             if not fits:
                 break
             pick = fits[self._rng.randrange(len(fits))]
-            model = types[-1] if self.replicate_gavel_code else types[pick]
+            model = self._chosen(types, pick)
             if e.rates.get(model, 0.0) <= 0:
                 continue
             self._given[e.job_id] = (e.seq, model)
@@ -169,6 +149,46 @@ class GavelFifo(GavelPolicy):
         for jid, (_, model) in self._given.items():
             out[jid][model] = 1.0
         return out
+
+    def _hold_given(self, present: Mapping[JobId, Entry], room: dict[str, int]) -> None:
+        """Take the GPUs of every job that keeps its model before any other is placed."""
+        for jid, (_, model) in self._given.items():
+            if jid in present:
+                room[model] -= present[jid].gpus
+
+    def _reach_given(self, room: dict[str, int], model: str, gpus: int) -> None:
+        """Walking the given jobs in order: nothing more (their GPUs are held already)."""
+
+    def _may_use(self, entry: Entry, model: str) -> bool:
+        return entry.rates.get(model, 0.0) > 0
+
+    def _chosen(self, types: Sequence[str], pick: int) -> str:
+        return types[pick]
+
+
+class GavelFifoAsCoded(GavelFifo):
+    """Gavel's FIFO choosing models as its code does rather than as it means to (for
+    `bench/gavel_fidelity.py`; not registered). Its `FIFOPolicy` (mode 'base') draws a
+    random index but then uses a loop variable left over from listing the models with
+    room: the job goes to the last model in name order among those with any free GPU
+    ('v100' of k80/p100/v100), whether or not its GPUs fit there, and the drawn index
+    removes a random model from the list when that model fills up. Jobs pile onto one
+    model and time-share it by priority while others may idle. Its published FIFO
+    figures come from this (docs/fidelity.md). Gavel also counts a running job's GPUs
+    only as it reaches it in submission order, so a job leaving early in the order may
+    see room that later jobs hold."""
+
+    def _hold_given(self, present: Mapping[JobId, Entry], room: dict[str, int]) -> None:
+        """Nothing up front: Gavel counts each given job as it reaches it."""
+
+    def _reach_given(self, room: dict[str, int], model: str, gpus: int) -> None:
+        room[model] -= gpus
+
+    def _may_use(self, entry: Entry, model: str) -> bool:
+        return True
+
+    def _chosen(self, types: Sequence[str], pick: int) -> str:
+        return types[-1]
 
 
 class GavelMaxMinPerf(GavelPolicy):
