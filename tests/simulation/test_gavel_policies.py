@@ -23,7 +23,7 @@ from suanli.logic.scheduling.gavel_lp import (
     max_sum_allocation,
     proportional_throughputs,
 )
-from suanli.logic.scheduling.gavel_rounds import Entry, Ledger, assign
+from suanli.logic.scheduling.gavel_rounds import Entry, TimeShares, assign
 from suanli.logic.scheduling.placement import PlacementMemo
 from suanli.logic.scheduling.policies import get_policy, policy_names
 from suanli.logic.scheduling.policies.gavel import (
@@ -149,28 +149,28 @@ def test_max_sum_normalises_rows_so_units_do_not_decide() -> None:
 
 
 def test_a_job_starved_of_its_share_is_picked() -> None:
-    ledger = Ledger(360.0)
+    shares = TimeShares(360.0)
     rates = {"V100": 1.0}
     fresh = [Entry(JobId("a"), 1, 1, rates, {}), Entry(JobId("b"), 2, 1, rates, {})]
-    ledger.reset(START, {JobId("a"): {"V100": 0.5}, JobId("b"): {"V100": 0.5}}, fresh, ["V100"])
-    assert assign(fresh, ["V100"], {"V100": 1}, ledger, skip_zero=False) == {"a": "V100"}
+    shares.reset(START, {JobId("a"): {"V100": 0.5}, JobId("b"): {"V100": 0.5}}, fresh, ["V100"])
+    assert assign(fresh, ["V100"], {"V100": 1}, shares, skip_zero=False) == {"a": "V100"}
     ran = [Entry(JobId("a"), 1, 1, rates, {"V100": 720.0}), Entry(JobId("b"), 2, 1, rates, {})]
-    ledger.observe(ran, ["V100"])
+    shares.observe(ran, ["V100"])
     # a: 180 + 720 of 1080 s received -> 0.5 / (900/1080); b: 0.5 / (180/1080)
-    priorities = ledger.priorities(ran, ["V100"])["V100"]
+    priorities = shares.priorities(ran, ["V100"])["V100"]
     assert priorities == pytest.approx({"a": 0.6, "b": 3.0})
-    assert assign(ran, ["V100"], {"V100": 1}, ledger, skip_zero=False) == {"b": "V100"}
+    assert assign(ran, ["V100"], {"V100": 1}, shares, skip_zero=False) == {"b": "V100"}
 
 
 def test_fifo_skips_jobs_outside_its_allocation() -> None:
-    ledger = Ledger(360.0)
+    shares = TimeShares(360.0)
     entries = [
         Entry(JobId("a"), 1, 1, {"V100": 1.0}, {}),
         Entry(JobId("b"), 2, 1, {"V100": 1.0}, {}),
     ]
-    ledger.reset(START, {JobId("a"): {"V100": 0.0}, JobId("b"): {"V100": 1.0}}, entries, ["V100"])
-    assert assign(entries, ["V100"], {"V100": 2}, ledger, skip_zero=True) == {"b": "V100"}
-    assert assign(entries, ["V100"], {"V100": 2}, ledger, skip_zero=False) == {
+    shares.reset(START, {JobId("a"): {"V100": 0.0}, JobId("b"): {"V100": 1.0}}, entries, ["V100"])
+    assert assign(entries, ["V100"], {"V100": 2}, shares, skip_zero=True) == {"b": "V100"}
+    assert assign(entries, ["V100"], {"V100": 2}, shares, skip_zero=False) == {
         "a": "V100",
         "b": "V100",
     }

@@ -29,7 +29,7 @@ from suanli.domain.ids import JobId
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.decisions import Decision, Wait
 from suanli.logic.scheduling.fairshare import gpu_rating
-from suanli.logic.scheduling.gavel_rounds import Entry, Ledger, assign
+from suanli.logic.scheduling.gavel_rounds import Entry, TimeShares, assign
 from suanli.logic.scheduling.placement import PlacementMemo
 from suanli.logic.scheduling.rounds import keep, place
 from suanli.logic.scheduling.snapshot import Snapshot
@@ -110,7 +110,7 @@ class GavelPolicy(ABC):
         self.min_reset_s = min_reset_s
         self.weights = dict(weights or {})
         self._shuffler = random.Random(self.seed + SHUFFLE_SEED_OFFSET)
-        self._ledger = Ledger(self.round_s or ROUND_S)
+        self._shares = TimeShares(self.round_s or ROUND_S)
         self._key: frozenset[JobId] | None = None
         self._plan: dict[JobId, str] = {}
         self._choices: dict[JobId, list[str]] = {}
@@ -138,7 +138,7 @@ class GavelPolicy(ABC):
         )
 
     def _may_reset(self, now: datetime) -> bool:
-        at = self._ledger.reset_at
+        at = self._shares.reset_at
         return at is None or (now - at).total_seconds() >= self.min_reset_s
 
     def _entries(self, snapshot: Snapshot, state: CycleState) -> tuple[list[Entry], list[str]]:
@@ -152,9 +152,9 @@ class GavelPolicy(ABC):
         key = frozenset(e.job_id for e in entries)
         if key != self._key and self._may_reset(snapshot.now):
             allocation = self.allocate(entries, models, capacity)
-            self._ledger.reset(snapshot.now, allocation, entries, models)
+            self._shares.reset(snapshot.now, allocation, entries, models)
             self._key = key
-        self._ledger.observe(entries, models)
+        self._shares.observe(entries, models)
         order = list(models)
         if not self.perf:
             self._shuffler.shuffle(order)
@@ -164,7 +164,7 @@ class GavelPolicy(ABC):
         """Rounds: the model each job runs on this round (jobs absent wait)."""
         entries, order = self._entries(snapshot, state)
         _, capacity, _ = pool_models(snapshot)
-        return assign(entries, order, capacity, self._ledger, skip_zero=self.skip_zero)
+        return assign(entries, order, capacity, self._shares, skip_zero=self.skip_zero)
 
     def preferences(
         self, entry: Entry, priority: Mapping[str, float], order: Sequence[str]
@@ -179,7 +179,7 @@ class GavelPolicy(ABC):
 
     def _without_rounds(self, snapshot: Snapshot, state: CycleState) -> list[Job]:
         entries, order = self._entries(snapshot, state)
-        by_model = self._ledger.priorities(entries, order)
+        by_model = self._shares.priorities(entries, order)
         pending = {j.id for j in snapshot.queue}
         keys: dict[JobId, tuple[float, ...]] = {}
         self._choices = {}
@@ -243,7 +243,7 @@ class GavelPolicy(ABC):
         candidates, why_not = state.placer.candidates(job)
         if not candidates:
             return Wait(job.id, why_not)
-        if job.id not in self._ledger.allocation:
+        if job.id not in self._shares.allocation:
             return Wait(
                 job.id,
                 f"Arrived since {self.name}'s last allocation; it is recomputed at most "

@@ -45,7 +45,7 @@ class Entry:
 
 
 @dataclass(slots=True)
-class Ledger:
+class TimeShares:
     """Time received since the last reset, and deficits carried across resets."""
 
     round_s: float
@@ -121,28 +121,28 @@ def assign(
     entries: Sequence[Entry],
     models: Sequence[str],
     room: Mapping[str, int],
-    ledger: Ledger,
+    shares: TimeShares,
     *,
     skip_zero: bool,
 ) -> dict[JobId, str]:
     """The jobs to run in the next round and the model each runs on (module doc).
     `models` in the order they are walked; `room` the GPUs each model has."""
-    priorities = ledger.priorities(entries, models)
+    priorities = shares.priorities(entries, models)
     left = {m: room.get(m, 0) for m in models}
     chosen: dict[JobId, str] = {}
     for m in models:
         prio = priorities[m]
 
         def key(e: Entry, m: str = m, prio: dict[JobId, float] = prio) -> tuple[float, ...]:
-            x = ledger.allocation.get(e.job_id, {}).get(m, 0.0)
-            return (-prio[e.job_id], -ledger.deficit.get((e.job_id, m), 0.0), -x, e.seq)
+            x = shares.allocation.get(e.job_id, {}).get(m, 0.0)
+            return (-prio[e.job_id], -shares.deficit.get((e.job_id, m), 0.0), -x, e.seq)
 
         for e in sorted(entries, key=key):
             if left[m] <= 0:
                 break
             if e.job_id in chosen or e.rates.get(m, 0.0) <= 0:
                 continue
-            if e.job_id not in ledger.allocation:
+            if e.job_id not in shares.allocation:
                 continue  # arrived since the last reset: waits for the next allocation
             if skip_zero and prio[e.job_id] <= 0:
                 continue

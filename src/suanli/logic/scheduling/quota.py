@@ -1,4 +1,4 @@
-"""The quota ledger of one cycle: who uses how much of each flavor, and who may take more.
+"""The quota tally of one cycle: who uses how much of each flavor, and who may take more.
 
 Rules (domain/quota.py has the vocabulary): a tenant with quota rows may hold, per
 flavor, its nominal amount; in a cohort it may also borrow, up to its borrowing limit,
@@ -37,7 +37,7 @@ def _amount(flavor: str, value: int) -> str:
     return f"{value} x {flavor.removeprefix('gpu:')}"
 
 
-class QuotaLedger:
+class QuotaTally:
     """Usage per (tenant, flavor) against the quotas; `check` then `take` per admission."""
 
     def __init__(
@@ -90,7 +90,7 @@ class QuotaLedger:
         return sum(self.quota(t, flavor).lendable for t in self.members(cohort))
 
     def check(self, tenant: TenantId, flavors: Mapping[str, int]) -> QuotaCheck:
-        """May `tenant` take `flavors` more now? Never changes the ledger."""
+        """May `tenant` take `flavors` more now? Never changes the tally."""
         if tenant not in self._limited:
             return OK
         borrowing = False

@@ -20,7 +20,7 @@ from suanli.logic.scheduling.decisions import Admit
 from suanli.logic.scheduling.fairshare import CLASS_RANK, FairShare, FairShareSettings
 from suanli.logic.scheduling.placement import PlacementMemo, PlacementWeights, Placer
 from suanli.logic.scheduling.preemption import uses_model, victim_pool
-from suanli.logic.scheduling.quota import QuotaLedger, quota_usage
+from suanli.logic.scheduling.quota import QuotaTally, quota_usage
 from suanli.logic.scheduling.snapshot import Snapshot, expected_end
 
 
@@ -61,10 +61,10 @@ class CycleState:
         for job in snapshot.running:
             if job.cluster_id is not None and job.cluster_id in self.capacity.clusters:
                 self.holding.setdefault(job.cluster_id, {})[job.id] = job
-        self.ledger = QuotaLedger(snapshot.quotas, snapshot.shares, quota_usage(snapshot))
+        self.quota = QuotaTally(snapshot.quotas, snapshot.shares, quota_usage(snapshot))
         in_cohorts = {t for t, sh in snapshot.shares.items() if sh.cohort and t in limited}
         if in_cohorts:
-            self.ledger.mark_reclaims(
+            self.quota.mark_reclaims(
                 (job.tenant_id, member_flavors(job.spec.resources, job.spec.gang_size))
                 for job in snapshot.queue
                 if job.tenant_id in in_cohorts and ANY_GPU not in job.spec.resources.gpus
@@ -168,7 +168,7 @@ class CycleState:
         """Why the admission would break the tenant's quota (over its nominal quota
         outside a cohort, past its borrowing limit, or overdrawing its cohort); None when
         it keeps every quota. Whatever the policy, the cycle asks this before `admit`."""
-        check = self.ledger.check(job.tenant_id, flavors_of(decision.allocation))
+        check = self.quota.check(job.tenant_id, flavors_of(decision.allocation))
         return None if check.ok else check.reason
 
     def admit(self, job: Job, decision: Admit) -> None:
@@ -178,11 +178,11 @@ class CycleState:
         free capacity)."""
         allocation = decision.allocation
         flavors = flavors_of(allocation)
-        check = self.ledger.check(job.tenant_id, flavors)
+        check = self.quota.check(job.tenant_id, flavors)
         if not check.ok:
             raise DomainError(f"Admission of {job.id} over quota: {check.reason}")
         self.capacity.take(decision.cluster_id, decision.placements, long=self.is_long(job))
-        self.ledger.take(job.tenant_id, flavors)
+        self.quota.take(job.tenant_id, flavors)
         self.fair.admitted(job.tenant_id, allocation)
         self.placer.admitted(job, decision.cluster_id)
         built = self._releases.get(decision.cluster_id)

@@ -131,7 +131,7 @@ class SuanliPolicy:
     ) -> _Allowed | Decision:
         """The candidates the tenant's quota allows (with whether each borrows), or the
         decision when none does: reclaim lent quota by preemption, or wait."""
-        if not state.ledger.limited(job.tenant_id):
+        if not state.quota.limited(job.tenant_id):
             # the fast path of a long queue: no per-candidate work before the memo
             return _Allowed(candidates, (fkey, long), {})
         gang = job.spec.gang_size
@@ -140,7 +140,7 @@ class SuanliPolicy:
         quota_reason = ""
         reclaim: list[Candidate] = []
         for cand in candidates:
-            check = state.ledger.check(job.tenant_id, member_flavors(cand.member, gang))
+            check = state.quota.check(job.tenant_id, member_flavors(cand.member, gang))
             if check.ok:
                 borrowing[id(cand)] = check.borrowing
                 allowed.append(cand)
@@ -352,8 +352,8 @@ class SuanliPolicy:
     def _reclaim(
         self, job: Job, reclaim: Sequence[Candidate], state: CycleState
     ) -> Preempt | Wait | None:
-        cohort = state.ledger.cohort_of(job.tenant_id)
-        ledger = state.ledger
+        cohort = state.quota.cohort_of(job.tenant_id)
+        tally = state.quota
         gang = job.spec.gang_size
 
         for cand in reclaim:
@@ -362,20 +362,20 @@ class SuanliPolicy:
             def borrower(victim: Job, flavors: dict[str, int] = flavors) -> bool:
                 return (
                     victim.tenant_id != job.tenant_id
-                    and ledger.cohort_of(victim.tenant_id) == cohort
-                    and any(ledger.borrowed(victim.tenant_id, f) > 0 for f in flavors)
+                    and tally.cohort_of(victim.tenant_id) == cohort
+                    and any(tally.borrowed(victim.tenant_id, f) > 0 for f in flavors)
                     and any(f in flavors for p in victim.placed() for f in flavors_of(p.allocation))
                 )
 
             def frees_quota(victims: Sequence[Job], flavors: dict[str, int] = flavors) -> bool:
                 given = [(v.tenant_id, flavors_of(v.allocation or Resources())) for v in victims]
                 for tenant, amount in given:
-                    ledger.give(tenant, amount)
+                    tally.give(tenant, amount)
                 try:
-                    return ledger.check(job.tenant_id, flavors).ok
+                    return tally.check(job.tenant_id, flavors).ok
                 finally:
                     for tenant, amount in given:
-                        ledger.take(tenant, amount)
+                        tally.take(tenant, amount)
 
             plan = plan_victims(
                 [cand],
