@@ -468,21 +468,23 @@ def timed_cycle(snapshot: Snapshot, policy: Policy) -> tuple[CycleResult, float]
 
 
 def _cluster_allows(c: ClusterView, spec: JobSpec, latency: LatencyMatrix) -> bool:
-    if spec.regions and c.region_id not in spec.regions:
+    p = spec.placement
+    if p.regions and c.region_id not in p.regions:
         return False
-    if c.region_id in spec.deny_regions:
+    if c.region_id in p.deny_regions:
         return False
-    if spec.providers and c.provider_id not in spec.providers:
+    if p.providers and c.provider_id not in p.providers:
         return False
-    if c.provider_id in spec.deny_providers:
+    if c.provider_id in p.deny_providers:
         return False
-    if spec.client_region is not None and spec.latency_slo_ms is not None:
-        return latency.rtt_ms(spec.client_region, c.region_id) <= spec.latency_slo_ms
+    if p.client_region is not None and p.latency_slo_ms is not None:
+        return latency.rtt_ms(p.client_region, c.region_id) <= p.latency_slo_ms
     return True
 
 
 def _model_allowed(bound: Resources, spec: JobSpec) -> bool:
-    return not spec.gpu_models or all(m in spec.gpu_models for m in bound.gpus)
+    allowed = spec.placement.gpu_models
+    return not allowed or all(m in allowed for m in bound.gpus)
 
 
 def naive_first_fit(snapshot: Snapshot, jobs: Sequence[Job], latency: LatencyMatrix) -> int:

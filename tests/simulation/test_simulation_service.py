@@ -126,4 +126,4 @@ def test_sia_workloads_run_on_the_models_profiled_for_them(tmp_path: Path) -> No
     (run,) = outcome.runs
     assert run.report.overall.jobs + run.report.unfinished == outcome.scenario.jobs == 35
     prepared = prepare(SimRequest(trace, ("fifo",), throughputs=profiles))
-    assert all(j.job.spec.gpu_models == ("A100-40GB", "T4") for j in prepared.jobs)
+    assert all(j.job.spec.placement.gpu_models == ("A100-40GB", "T4") for j in prepared.jobs)

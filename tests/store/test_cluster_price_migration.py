@@ -45,9 +45,8 @@ def test_float_prices_become_exact_rates(fresh_engine: sa.Engine) -> None:  # no
         _seed(conn)
     command.upgrade(cfg, "0009")
     with fresh_engine.connect() as conn:
-        rows: dict[str, int | None] = dict(
-            conn.execute(sa.text("SELECT id, gpu_hour_price_e4 FROM clusters")).tuples().all()
-        )
+        found = conn.execute(sa.text("SELECT id, gpu_hour_price_e4 FROM clusters")).all()
+        rows: dict[str, int | None] = {r[0]: r[1] for r in found}
     assert rows == {"priced": 123457, "free": None, "cheap": 1000}
     store = SqlStore(fresh_engine.url.render_as_string(hide_password=False))
     try:
@@ -58,7 +57,6 @@ def test_float_prices_become_exact_rates(fresh_engine: sa.Engine) -> None:  # no
         store.close()
     command.downgrade(cfg, "0008")
     with fresh_engine.connect() as conn:
-        back: dict[str, float | None] = dict(
-            conn.execute(sa.text("SELECT id, gpu_hour_price FROM clusters")).tuples().all()
-        )
+        found = conn.execute(sa.text("SELECT id, gpu_hour_price FROM clusters")).all()
+        back: dict[str, float | None] = {r[0]: r[1] for r in found}
     assert back == {"priced": 12.3457, "free": None, "cheap": 0.1}

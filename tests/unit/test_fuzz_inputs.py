@@ -230,9 +230,9 @@ def _assert_in_range(spec: JobSpec) -> None:
     assert spec.time_limit_s is None or 1 <= spec.time_limit_s <= MAX_TIME_LIMIT_S
     assert len(spec.env) <= MAX_ENV_KEYS
     assert sum(len(k) + len(v.encode()) for k, v in spec.env.items()) <= MAX_ENV_BYTES
-    assert len(spec.command) <= MAX_ARGV_ITEMS and len(spec.regions) <= MAX_REGIONS
+    assert len(spec.command) <= MAX_ARGV_ITEMS and len(spec.placement.regions) <= MAX_REGIONS
     assert len(spec.throughput_hints) <= MAX_THROUGHPUT_HINTS
-    for bound in (spec.max_data_rtt_ms, spec.latency_slo_ms):
+    for bound in (spec.placement.max_data_rtt_ms, spec.placement.latency_slo_ms):
         assert bound is None or (math.isfinite(bound) and bound > 0)
     for value in spec.throughput_hints.values():
         assert math.isfinite(value) and value > 0

@@ -255,7 +255,7 @@ def test_suanli_policy_invariants(world: World) -> None:
         assert total.gpu_count == spec.resources.gpu_count * spec.gang_size
         assert len(total.gpus) <= 1
         regions = {c.id: c.region_id for c in snap.clusters}
-        assert not spec.regions or regions[a.cluster_id] in spec.regions
+        assert not spec.placement.regions or regions[a.cluster_id] in spec.placement.regions
 
     check_quota(world, result)
 

@@ -101,7 +101,7 @@ def test_fifo_invariants(
     by_id = {j.id: j for j in snap.queue}
     regions = {c.id: c.region_id for c in snap.clusters}
     for a in result.admitted:
-        allowed = by_id[a.job_id].spec.regions
+        allowed = by_id[a.job_id].spec.placement.regions
         assert not allowed or regions[a.cluster_id] in allowed
     # strict FIFO: nothing admitted after the first blocking wait
     order = {j.id: j.seq for j in snap.queue}

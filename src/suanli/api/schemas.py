@@ -3,6 +3,7 @@ Field names are snake_case; times are ISO 8601 UTC."""
 
 from __future__ import annotations
 
+from dataclasses import fields as dataclass_fields
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,7 +12,15 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.catalog import default_catalog
 from suanli.domain.devices import canonical_gpu_model
-from suanli.domain.jobs import Attempt, Job, JobEvent, JobSpec, Placement, PriorityClass
+from suanli.domain.jobs import (
+    Attempt,
+    Job,
+    JobEvent,
+    JobSpec,
+    Placement,
+    PlacementConstraints,
+    PriorityClass,
+)
 from suanli.domain.pool import Capability, Region
 from suanli.domain.quantities import parse_duration_s, parse_gpu_request, parse_memory_mb
 from suanli.domain.quota import Quota
@@ -50,7 +59,56 @@ StrictNumber = Annotated[float, Field(strict=True)]
 """A JSON number (an integer is fine); `true` is not 1."""
 
 
-class JobCreate(Strict):
+class PlacementIn(Strict):
+    """A job's placement constraints, field for field `domain.jobs.PlacementConstraints`
+    (tests/unit/test_placement_constraints.py keeps the two the same); checked by the
+    domain, so API and CLI give the same messages."""
+
+    regions: list[str] = Field(default_factory=list, description="allowed regions; empty=any")
+    deny_regions: list[str] = Field(default_factory=list, description="regions never to use")
+    providers: list[str] = Field(default_factory=list, description="allowed providers; empty=any")
+    deny_providers: list[str] = Field(default_factory=list, description="providers never to use")
+    gpu_models: list[str] = Field(
+        default_factory=list, description="allowed GPU models for a request of model 'any'"
+    )
+    data_region: str | None = Field(None, description="where the job's data is")
+    max_data_rtt_ms: float | None = Field(
+        None, strict=True, description="with data_region: largest round trip (ms) from the data"
+    )
+    client_region: str | None = Field(None, description="where the users or clients are")
+    latency_slo_ms: float | None = Field(
+        None, strict=True, description="with client_region: largest round trip (ms) to the clients"
+    )
+
+    def placement_fields(self) -> dict[str, Any]:
+        """The constraints as keyword arguments of `JobSpec.create`."""
+        return {name: getattr(self, name) for name in PlacementIn.model_fields}
+
+
+class PlacementOut(BaseModel):
+    """A job's placement constraints as the API shows them (`PlacementIn`'s fields)."""
+
+    regions: list[str] = Field(default_factory=list)
+    deny_regions: list[str] = Field(default_factory=list)
+    providers: list[str] = Field(default_factory=list)
+    deny_providers: list[str] = Field(default_factory=list)
+    gpu_models: list[str] = Field(default_factory=list)
+    data_region: str | None = None
+    max_data_rtt_ms: float | None = None
+    client_region: str | None = None
+    latency_slo_ms: float | None = None
+
+    @staticmethod
+    def fields_of(placement: PlacementConstraints) -> dict[str, Any]:
+        """Keyword arguments of a model that has these fields, from the domain value."""
+        out: dict[str, Any] = {}
+        for f in dataclass_fields(placement):
+            value = getattr(placement, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+
+class JobCreate(PlacementIn):
     """A job submission. Numbers are strict (JSON `true` is not a count, "2" is not a
     number); everything else, limits included, is checked by the domain (`to_spec`), so
     API and CLI give the same messages."""
@@ -63,7 +121,7 @@ class JobCreate(Strict):
     gpu_memory: str | None = Field(None, description="least memory per GPU, e.g. '40G'")
     time_limit: str | None = Field(None, description="e.g. '1h', '30m', '01:00:00'")
     priority_class: PriorityClass = PriorityClass.STANDARD
-    regions: list[str] = Field(default_factory=list, description="allowed regions; empty=any")
+
     env: dict[str, str] = Field(default_factory=dict)
     working_dir: str | None = None
     max_attempts: int = Field(3, strict=True)
@@ -88,20 +146,6 @@ class JobCreate(Strict):
         strict=True,
         description="elastic jobs: the most members the job can use (the scheduler may "
         "grow it onto idle GPUs and shrink it back to gang_size); null = gang_size",
-    )
-    deny_regions: list[str] = Field(default_factory=list, description="regions never to use")
-    providers: list[str] = Field(default_factory=list, description="allowed providers; empty=any")
-    deny_providers: list[str] = Field(default_factory=list, description="providers never to use")
-    gpu_models: list[str] = Field(
-        default_factory=list, description="allowed GPU models for a request of model 'any'"
-    )
-    data_region: str | None = Field(None, description="where the job's data is")
-    max_data_rtt_ms: float | None = Field(
-        None, strict=True, description="with data_region: largest round trip (ms) from the data"
-    )
-    client_region: str | None = Field(None, description="where the users or clients are")
-    latency_slo_ms: float | None = Field(
-        None, strict=True, description="with client_region: largest round trip (ms) to the clients"
     )
     service: str = Field(
         "", max_length=200, description="name of the inference service this is a replica of"
@@ -137,7 +181,6 @@ class JobCreate(Strict):
             name=self.name,
             time_limit_s=parse_duration_s(self.time_limit) if self.time_limit else None,
             priority_class=self.priority_class,
-            regions=self.regions,
             env=self.env,
             working_dir=self.working_dir,
             max_attempts=self.max_attempts,
@@ -148,14 +191,7 @@ class JobCreate(Strict):
             gang_size=self.gang_size,
             min_gang_size=self.min_gang_size,
             max_gang_size=self.max_gang_size,
-            deny_regions=self.deny_regions,
-            providers=self.providers,
-            deny_providers=self.deny_providers,
-            gpu_models=self.gpu_models,
-            data_region=self.data_region,
-            max_data_rtt_ms=self.max_data_rtt_ms,
-            client_region=self.client_region,
-            latency_slo_ms=self.latency_slo_ms,
+            **self.placement_fields(),
             service=self.service,
             job_type=self.job_type,
             throughput_hints=self.throughput_hints,
@@ -306,7 +342,7 @@ class EventPublic(BaseModel):
         )
 
 
-class JobPublic(BaseModel):
+class JobPublic(PlacementOut):
     id: str
     name: str
     tenant_id: str
@@ -324,7 +360,6 @@ class JobPublic(BaseModel):
     resources: ResourcesPublic
     time_limit_s: int | None
     priority_class: str
-    regions: list[str]
     sector: str
     workload_class: str
     cancel_requested: bool
@@ -332,14 +367,6 @@ class JobPublic(BaseModel):
     gang_size: int = 1
     min_gang_size: int | None = None
     max_gang_size: int | None = None
-    deny_regions: list[str] = Field(default_factory=list)
-    providers: list[str] = Field(default_factory=list)
-    deny_providers: list[str] = Field(default_factory=list)
-    gpu_models: list[str] = Field(default_factory=list)
-    data_region: str | None = None
-    max_data_rtt_ms: float | None = None
-    client_region: str | None = None
-    latency_slo_ms: float | None = None
     service: str = ""
     job_type: str = ""
     throughput_hints: dict[str, float] = Field(default_factory=dict)
@@ -382,7 +409,6 @@ class JobPublic(BaseModel):
             resources=ResourcesPublic.of(job.spec.resources),
             time_limit_s=job.spec.time_limit_s,
             priority_class=job.spec.priority_class.value,
-            regions=list(job.spec.regions),
             sector=job.spec.sector.value,
             workload_class=job.spec.metered_class.value,
             cancel_requested=job.cancel_requested,
@@ -390,14 +416,7 @@ class JobPublic(BaseModel):
             gang_size=spec.gang_size,
             min_gang_size=spec.min_gang_size,
             max_gang_size=spec.max_gang_size,
-            deny_regions=list(spec.deny_regions),
-            providers=list(spec.providers),
-            deny_providers=list(spec.deny_providers),
-            gpu_models=list(spec.gpu_models),
-            data_region=spec.data_region,
-            max_data_rtt_ms=spec.max_data_rtt_ms,
-            client_region=spec.client_region,
-            latency_slo_ms=spec.latency_slo_ms,
+            **PlacementOut.fields_of(spec.placement),
             service=spec.service,
             job_type=spec.job_type,
             throughput_hints=dict(spec.throughput_hints),

@@ -140,6 +140,99 @@ class PriorityClass(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class PlacementConstraints:
+    """Where a job may run, and what it prefers: the one value the placement filter's
+    memo keys (`logic/scheduling/placement.py`) and the API's job fields
+    (`api/schemas.py`, checked equal by tests/unit/test_placement_constraints.py) are
+    made from. A new constraint is a field here, its check in `create`, and its CLI
+    option. Hashable: equal constraints share the filter's work."""
+
+    regions: tuple[RegionId, ...] = ()
+    """Allowed regions; empty means any."""
+    deny_regions: tuple[RegionId, ...] = ()
+    providers: tuple[ProviderId, ...] = ()
+    """Allowed providers; empty means any."""
+    deny_providers: tuple[ProviderId, ...] = ()
+    gpu_models: tuple[str, ...] = ()
+    """Allowed GPU models when the request asks for model ``any``; empty means any."""
+    data_region: RegionId | None = None
+    """Where the job's data lives: with `max_data_rtt_ms`, only clusters that close to it."""
+    max_data_rtt_ms: float | None = None
+    client_region: RegionId | None = None
+    """Where the user or the service's clients are; placement prefers low RTT from it."""
+    latency_slo_ms: float | None = None
+    """Round-trip bound from `client_region`: only clusters meeting it are eligible."""
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        resources: Resources,
+        regions: list[str] | tuple[str, ...] = (),
+        deny_regions: list[str] | tuple[str, ...] = (),
+        providers: list[str] | tuple[str, ...] = (),
+        deny_providers: list[str] | tuple[str, ...] = (),
+        gpu_models: list[str] | tuple[str, ...] = (),
+        data_region: str | None = None,
+        max_data_rtt_ms: float | None = None,
+        client_region: str | None = None,
+        latency_slo_ms: float | None = None,
+    ) -> PlacementConstraints:
+        """Validate and build; raises InvalidInput naming the field at fault. `resources`:
+        the request the constraints go with (GPU models narrow only model ``any``)."""
+        unique_regions = _names(regions, "regions")
+        deny = _names(deny_regions, "deny_regions")
+        allowed_providers = _names(providers, "providers")
+        denied_providers = _names(deny_providers, "deny_providers")
+        for label, place in (("data_region", data_region), ("client_region", client_region)):
+            if place is not None:
+                check_text(place, label, name=True, max_chars=MAX_ID_CHARS)
+        _bounded(gpu_models, "gpu_models", MAX_GPU_MODELS, "--gpu-model")
+        models = tuple(dict.fromkeys(_model(m, "gpu_models") for m in gpu_models))
+        if models and resources.gpus and ANY_GPU not in resources.gpus:
+            raise InvalidInput(
+                "gpu_models narrows a request for GPUs of model 'any', but this job "
+                f"asks for {', '.join(resources.gpus)}.",
+                field="gpu_models",
+                hint="ask for --gpus any:N together with --gpu-model, or drop --gpu-model.",
+            )
+        for bound, label in (
+            (max_data_rtt_ms, "max_data_rtt_ms"),
+            (latency_slo_ms, "latency_slo_ms"),
+        ):
+            if bound is not None and not (is_number(bound) and 0 < bound <= MAX_RTT_MS):
+                raise InvalidInput(
+                    f"{label} must be between 0 and {MAX_RTT_MS:g} ms, got {shown(bound)}.",
+                    field=label,
+                    hint="give a round-trip time in milliseconds, e.g. 20.",
+                )
+        if (max_data_rtt_ms is None) != (data_region is None):
+            raise InvalidInput(
+                "data_region and max_data_rtt_ms go together.",
+                field="data_region",
+                hint="name where the data is and how close the job must run, e.g. "
+                "--data-region guiyang --data-rtt 5.",
+            )
+        if latency_slo_ms is not None and client_region is None:
+            raise InvalidInput(
+                "A latency SLO needs the region its clients are in.",
+                field="client_region",
+                hint="add --client-region, e.g. --client-region zhengzhou.",
+            )
+        return cls(
+            regions=tuple(RegionId(r) for r in unique_regions),
+            deny_regions=tuple(RegionId(r) for r in deny),
+            providers=tuple(ProviderId(p) for p in allowed_providers),
+            deny_providers=tuple(ProviderId(p) for p in denied_providers),
+            gpu_models=models,
+            data_region=RegionId(data_region) if data_region else None,
+            max_data_rtt_ms=max_data_rtt_ms,
+            client_region=RegionId(client_region) if client_region else None,
+            latency_slo_ms=latency_slo_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class JobSpec:
     """What the user asked for. Validated on construction through `JobSpec.create`."""
 
@@ -148,8 +241,6 @@ class JobSpec:
     name: str = ""
     time_limit_s: int | None = None
     priority_class: PriorityClass = PriorityClass.STANDARD
-    regions: tuple[RegionId, ...] = ()
-    """Allowed regions; empty means any."""
     env: Mapping[str, str] = field(default_factory=dict)
     working_dir: str | None = None
     max_attempts: int = 3
@@ -159,19 +250,8 @@ class JobSpec:
     gang_size: int = 1
     """Members of a gang, each asking for `resources`; admitted all-or-nothing inside one
     cluster (members may share a node). 1 = an ordinary job."""
-    deny_regions: tuple[RegionId, ...] = ()
-    providers: tuple[ProviderId, ...] = ()
-    """Allowed providers; empty means any."""
-    deny_providers: tuple[ProviderId, ...] = ()
-    gpu_models: tuple[str, ...] = ()
-    """Allowed GPU models when `resources` asks for model ``any``; empty means any."""
-    data_region: RegionId | None = None
-    """Where the job's data lives: with `max_data_rtt_ms`, only clusters that close to it."""
-    max_data_rtt_ms: float | None = None
-    client_region: RegionId | None = None
-    """Where the user or the service's clients are; placement prefers low RTT from it."""
-    latency_slo_ms: float | None = None
-    """Round-trip bound from `client_region`: only clusters meeting it are eligible."""
+    placement: PlacementConstraints = field(default_factory=lambda: PlacementConstraints())
+    """Where it may run (regions, providers, GPU models, latency bounds)."""
     service: str = ""
     """Name of the inference service this job is a replica of; "" for batch jobs."""
     job_type: str = ""
@@ -252,22 +332,18 @@ class JobSpec:
         check_text(name, "name", name=True, max_chars=MAX_NAME_CHARS)
         if working_dir is not None:
             check_text(working_dir, "working_dir", name=True, max_chars=MAX_PATH_CHARS)
-        unique_regions = _names(regions, "regions")
-        deny = _names(deny_regions, "deny_regions")
-        allowed_providers = _names(providers, "providers")
-        denied_providers = _names(deny_providers, "deny_providers")
-        for label, place in (("data_region", data_region), ("client_region", client_region)):
-            if place is not None:
-                check_text(place, label, name=True, max_chars=MAX_ID_CHARS)
-        _bounded(gpu_models, "gpu_models", MAX_GPU_MODELS, "--gpu-model")
-        models = tuple(dict.fromkeys(_model(m, "gpu_models") for m in gpu_models))
-        if models and resources.gpus and ANY_GPU not in resources.gpus:
-            raise InvalidInput(
-                "gpu_models narrows a request for GPUs of model 'any', but this job "
-                f"asks for {', '.join(resources.gpus)}.",
-                field="gpu_models",
-                hint="ask for --gpus any:N together with --gpu-model, or drop --gpu-model.",
-            )
+        placement = PlacementConstraints.create(
+            resources=resources,
+            regions=regions,
+            deny_regions=deny_regions,
+            providers=providers,
+            deny_providers=deny_providers,
+            gpu_models=gpu_models,
+            data_region=data_region,
+            max_data_rtt_ms=max_data_rtt_ms,
+            client_region=client_region,
+            latency_slo_ms=latency_slo_ms,
+        )
         if not (is_int(gang_size) and 1 <= gang_size <= MAX_GANG):
             raise InvalidInput(
                 f"gang_size must be between 1 and {MAX_GANG}, got {shown(gang_size)}.",
@@ -295,29 +371,6 @@ class JobSpec:
                 hint="e.g. --gang 4 --min-gang 1 --max-gang 8: prefers 4 members, runs "
                 "with 1 to 8.",
             )
-        for bound, label in (
-            (max_data_rtt_ms, "max_data_rtt_ms"),
-            (latency_slo_ms, "latency_slo_ms"),
-        ):
-            if bound is not None and not (is_number(bound) and 0 < bound <= MAX_RTT_MS):
-                raise InvalidInput(
-                    f"{label} must be between 0 and {MAX_RTT_MS:g} ms, got {shown(bound)}.",
-                    field=label,
-                    hint="give a round-trip time in milliseconds, e.g. 20.",
-                )
-        if (max_data_rtt_ms is None) != (data_region is None):
-            raise InvalidInput(
-                "data_region and max_data_rtt_ms go together.",
-                field="data_region",
-                hint="name where the data is and how close the job must run, e.g. "
-                "--data-region guiyang --data-rtt 5.",
-            )
-        if latency_slo_ms is not None and client_region is None:
-            raise InvalidInput(
-                "A latency SLO needs the region its clients are in.",
-                field="client_region",
-                hint="add --client-region, e.g. --client-region zhengzhou.",
-            )
         check_text(service, "service", name=True, max_chars=MAX_NAME_CHARS)
         check_text(job_type, "job_type", name=True, max_chars=MAX_NAME_CHARS)
         hints = _hints(throughput_hints or {})
@@ -334,21 +387,13 @@ class JobSpec:
             name=name,
             time_limit_s=time_limit_s,
             priority_class=priority_class,
-            regions=tuple(RegionId(r) for r in unique_regions),
             env=environment,
             working_dir=working_dir,
             max_attempts=max_attempts,
             sector=sector,
             workload_class=workload_class,
             gang_size=gang_size,
-            deny_regions=tuple(RegionId(r) for r in deny),
-            providers=tuple(ProviderId(p) for p in allowed_providers),
-            deny_providers=tuple(ProviderId(p) for p in denied_providers),
-            gpu_models=models,
-            data_region=RegionId(data_region) if data_region else None,
-            max_data_rtt_ms=max_data_rtt_ms,
-            client_region=RegionId(client_region) if client_region else None,
-            latency_slo_ms=latency_slo_ms,
+            placement=placement,
             service=service,
             job_type=job_type,
             throughput_hints=hints,

@@ -21,6 +21,7 @@ from suanli.adapters.traces._read import map_gpu
 from suanli.adapters.traces.sia_jobs import load_sia_profiles, sia_sim_jobs
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
+from suanli.domain.jobs import JobSpec
 from suanli.domain.resources import Resources
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
 from suanli.logic.simulation.jobs import SimJob
@@ -103,8 +104,11 @@ def sia_jobs(
             )
         raise
     return [
-        replace(
-            j, job=replace(j.job, spec=replace(j.job.spec, gpu_models=tuple(sorted(j.scaling))))
-        )
+        replace(j, job=replace(j.job, spec=_with_models(j.job.spec, tuple(sorted(j.scaling)))))
         for j in jobs
     ]
+
+
+def _with_models(spec: JobSpec, models: tuple[str, ...]) -> JobSpec:
+    """The spec, allowed only the GPU models it was profiled on."""
+    return replace(spec, placement=replace(spec.placement, gpu_models=models))

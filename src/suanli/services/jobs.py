@@ -76,7 +76,11 @@ class JobService:
                 try:
                     require(principal, Permission.JOB_SUBMIT)
                     tenant_id = principal.own_tenant()
-                    if spec.regions or spec.data_region or spec.client_region:
+                    if (
+                        spec.placement.regions
+                        or spec.placement.data_region
+                        or spec.placement.client_region
+                    ):
                         known = known or {r.id for r in uow.pool.list_regions()}
                         _check_regions(spec, known)
                 except DomainError as exc:
@@ -128,7 +132,7 @@ class JobService:
             )
         now = self._clock.now()
         with self._store.unit_of_work() as uow:
-            if spec.regions or spec.data_region or spec.client_region:
+            if _names_places(spec):
                 _check_regions(spec, {r.id for r in uow.pool.list_regions()})
             uow.jobs.forget_idempotency_keys(now - IDEMPOTENCY_WINDOW)
             job = self._new_job(principal, tenant_id, spec, now)
@@ -330,7 +334,7 @@ class JobService:
 def _check_regions(spec: JobSpec, known: set[str]) -> None:
     """Allowed regions must be pool regions; where data or clients are may also be any
     place of the latency table (a city without a cluster)."""
-    unknown = [r for r in spec.regions if r not in known]
+    unknown = [r for r in spec.placement.regions if r not in known]
     if unknown:
         raise InvalidInput(
             f"Unknown region(s): {', '.join(unknown)}.",
@@ -338,7 +342,10 @@ def _check_regions(spec: JobSpec, known: set[str]) -> None:
             hint=f"use one of {', '.join(sorted(known)) or '(none registered)'}."
             " Hint: `suanli pool`.",
         )
-    for label, value in (("data_region", spec.data_region), ("client_region", spec.client_region)):
+    for label, value in (
+        ("data_region", spec.placement.data_region),
+        ("client_region", spec.placement.client_region),
+    ):
         if value is not None and value not in known and value not in places():
             raise InvalidInput(
                 f"Unknown {label.replace('_', ' ')} {value!r}.",
@@ -346,3 +353,9 @@ def _check_regions(spec: JobSpec, known: set[str]) -> None:
                 hint="use a pool region (`suanli pool`) or a city of the latency table, "
                 "e.g. zhengzhou, beijing, guiyang (see docs/latency.md).",
             )
+
+
+def _names_places(spec: JobSpec) -> bool:
+    """Whether the spec names regions that must exist (allowed, data or clients')."""
+    p = spec.placement
+    return bool(p.regions or p.data_region or p.client_region)

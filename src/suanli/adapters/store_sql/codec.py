@@ -6,7 +6,15 @@ from collections.abc import Mapping
 from typing import Any
 
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
-from suanli.domain.jobs import Attempt, Job, JobSpec, JobStatus, Placement, PriorityClass
+from suanli.domain.jobs import (
+    Attempt,
+    Job,
+    JobSpec,
+    JobStatus,
+    Placement,
+    PlacementConstraints,
+    PriorityClass,
+)
 from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
 
@@ -26,21 +34,21 @@ def spec_to_json(spec: JobSpec) -> dict[str, Any]:
         "name": spec.name,
         "time_limit_s": spec.time_limit_s,
         "priority_class": spec.priority_class.value,
-        "regions": list(spec.regions),
+        "regions": list(spec.placement.regions),
         "env": dict(spec.env),
         "working_dir": spec.working_dir,
         "max_attempts": spec.max_attempts,
         "sector": spec.sector.value,
         "workload_class": spec.workload_class.value if spec.workload_class else None,
         "gang_size": spec.gang_size,
-        "deny_regions": list(spec.deny_regions),
-        "providers": list(spec.providers),
-        "deny_providers": list(spec.deny_providers),
-        "gpu_models": list(spec.gpu_models),
-        "data_region": spec.data_region,
-        "max_data_rtt_ms": spec.max_data_rtt_ms,
-        "client_region": spec.client_region,
-        "latency_slo_ms": spec.latency_slo_ms,
+        "deny_regions": list(spec.placement.deny_regions),
+        "providers": list(spec.placement.providers),
+        "deny_providers": list(spec.placement.deny_providers),
+        "gpu_models": list(spec.placement.gpu_models),
+        "data_region": spec.placement.data_region,
+        "max_data_rtt_ms": spec.placement.max_data_rtt_ms,
+        "client_region": spec.placement.client_region,
+        "latency_slo_ms": spec.placement.latency_slo_ms,
         "service": spec.service,
         "job_type": spec.job_type,
         "throughput_hints": dict(spec.throughput_hints),
@@ -56,7 +64,6 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
         name=data.get("name", ""),
         time_limit_s=data.get("time_limit_s"),
         priority_class=PriorityClass(data.get("priority_class", "standard")),
-        regions=tuple(RegionId(r) for r in data.get("regions", ())),
         env=data.get("env") or {},
         working_dir=data.get("working_dir"),
         max_attempts=int(data.get("max_attempts", 3)),
@@ -65,14 +72,18 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
         if data.get("workload_class")
         else None,
         gang_size=int(data.get("gang_size", 1)),
-        deny_regions=tuple(RegionId(r) for r in data.get("deny_regions", ())),
-        providers=tuple(ProviderId(p) for p in data.get("providers", ())),
-        deny_providers=tuple(ProviderId(p) for p in data.get("deny_providers", ())),
-        gpu_models=tuple(data.get("gpu_models", ())),
-        data_region=RegionId(data["data_region"]) if data.get("data_region") else None,
-        max_data_rtt_ms=data.get("max_data_rtt_ms"),
-        client_region=RegionId(data["client_region"]) if data.get("client_region") else None,
-        latency_slo_ms=data.get("latency_slo_ms"),
+        # stored flat, as before the constraints were one value: old rows read the same
+        placement=PlacementConstraints(
+            regions=tuple(RegionId(r) for r in data.get("regions", ())),
+            deny_regions=tuple(RegionId(r) for r in data.get("deny_regions", ())),
+            providers=tuple(ProviderId(p) for p in data.get("providers", ())),
+            deny_providers=tuple(ProviderId(p) for p in data.get("deny_providers", ())),
+            gpu_models=tuple(data.get("gpu_models", ())),
+            data_region=RegionId(data["data_region"]) if data.get("data_region") else None,
+            max_data_rtt_ms=data.get("max_data_rtt_ms"),
+            client_region=RegionId(data["client_region"]) if data.get("client_region") else None,
+            latency_slo_ms=data.get("latency_slo_ms"),
+        ),
         service=data.get("service", ""),
         job_type=data.get("job_type", ""),
         throughput_hints=data.get("throughput_hints") or {},

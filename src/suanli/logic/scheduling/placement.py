@@ -71,11 +71,12 @@ def constraint_violation(spec: JobSpec, region_id: str, provider_id: str) -> str
     """Why the job's region and provider lists exclude a cluster in `region_id` of
     `provider_id`, or None when they allow it. The one statement of these rules: the
     placement filter and the agent's claim (`services/agents.py`) both ask it."""
-    if spec.regions and region_id not in spec.regions:
+    p = spec.placement
+    if p.regions and region_id not in p.regions:
         return "not in the allowed regions"
-    if region_id in spec.deny_regions:
+    if region_id in p.deny_regions:
         return "in a denied region"
-    if (spec.providers and provider_id not in spec.providers) or provider_id in spec.deny_providers:
+    if (p.providers and provider_id not in p.providers) or provider_id in p.deny_providers:
         return "of a provider not allowed"
     return None
 
@@ -85,12 +86,13 @@ def gpu_choices(spec: JobSpec, models: Iterable[str]) -> list[str]:
     those the job may be bound to: `CPU_ONLY` for a job without GPUs (if the cluster has
     any node), the requested model, or for model ``any`` every model `gpu_models`
     allows."""
+    p = spec.placement
     present = list(models)
     wanted = next(iter(spec.resources.gpus), None)
     if wanted is None:
         return [CPU_ONLY] if present else []
     if wanted == ANY_GPU:
-        return [m for m in present if m and (not spec.gpu_models or m in spec.gpu_models)]
+        return [m for m in present if m and (not p.gpu_models or m in p.gpu_models)]
     return [wanted] if wanted in present else []
 
 
@@ -119,6 +121,8 @@ def bind_model(request: Resources, model: str) -> Resources:
 
 
 def filter_key(job: Job) -> tuple[object, ...]:
+    """What the placement filter's result depends on: the request's size and the
+    placement constraints (one hashable value)."""
     s = job.spec
     r = s.resources
     return (
@@ -127,15 +131,7 @@ def filter_key(job: Job) -> tuple[object, ...]:
         tuple(r.gpus.items()),
         r.gpu_memory_mb,
         s.gang_size,
-        s.regions,
-        s.deny_regions,
-        s.providers,
-        s.deny_providers,
-        s.gpu_models,
-        s.data_region,
-        s.max_data_rtt_ms,
-        s.client_region,
-        s.latency_slo_ms,
+        s.placement,
     )
 
 
@@ -233,22 +229,11 @@ class Placer:
         """(cluster, model, preference) passing the placement constraints, which do not
         depend on the job's size (cached by them alone: many sizes share constraints);
         and how many clusters each constraint excluded."""
+        p = job.spec.placement
         s = job.spec
         wanted = next(iter(s.resources.gpus), None)
         gang = s.gang_size > 1
-        key = (
-            wanted,
-            gang,
-            s.regions,
-            s.deny_regions,
-            s.providers,
-            s.deny_providers,
-            s.gpu_models,
-            s.data_region,
-            s.max_data_rtt_ms,
-            s.client_region,
-            s.latency_slo_ms,
-        )
+        key = (wanted, gang, s.placement)
         found = self._eligible_cache.get(key)
         if found is not None:
             return found
@@ -257,7 +242,7 @@ class Placer:
         def out(why: str) -> None:
             excluded[why] = excluded.get(why, 0) + 1
 
-        order = {r: i for i, r in enumerate(s.regions)}
+        order = {r: i for i, r in enumerate(p.regions)}
         result: list[tuple[ClusterView, str, int]] = []
         for c in self._snapshot.clusters:
             why = constraint_violation(s, c.region_id, c.provider_id)
@@ -267,15 +252,15 @@ class Placer:
             if gang and not c.can(Capability.GANG):
                 out(f"run by an engine that cannot start gangs ({c.engine})")
                 continue
-            if s.data_region is not None and s.max_data_rtt_ms is not None:
-                rtt = self.rtt(s.data_region, c.region_id)
-                if rtt is None or rtt > s.max_data_rtt_ms:
-                    out(f"farther than {s.max_data_rtt_ms:g} ms from the data in {s.data_region}")
+            if p.data_region is not None and p.max_data_rtt_ms is not None:
+                rtt = self.rtt(p.data_region, c.region_id)
+                if rtt is None or rtt > p.max_data_rtt_ms:
+                    out(f"farther than {p.max_data_rtt_ms:g} ms from the data in {p.data_region}")
                     continue
-            if s.client_region is not None and s.latency_slo_ms is not None:
-                rtt = self.rtt(s.client_region, c.region_id)
-                if rtt is None or rtt > s.latency_slo_ms:
-                    out(f"beyond the {s.latency_slo_ms:g} ms SLO from {s.client_region}")
+            if p.client_region is not None and p.latency_slo_ms is not None:
+                rtt = self.rtt(p.client_region, c.region_id)
+                if rtt is None or rtt > p.latency_slo_ms:
+                    out(f"beyond the {p.latency_slo_ms:g} ms SLO from {p.client_region}")
                     continue
             choices = gpu_choices(s, self._capacity.models(c.id))
             if not choices:
@@ -374,7 +359,7 @@ class Placer:
         scored: list[tuple[int, float, int, Candidate]] = []
         for i, cand in enumerate(candidates):
             c = views[cand.cluster.id]
-            score = w.throughput * speed[cand.model] + self._static(c, s.client_region)
+            score = w.throughput * speed[cand.model] + self._static(c, s.placement.client_region)
             if cheapest is not None:
                 score += w.price * _ratio(cheapest, costs.get(i))
             total = self._capacity.total_devices(c.id, cand.model)

@@ -177,7 +177,7 @@ class SloAttainment:
 
 def has_service_slo(job: SimJob) -> bool:
     spec = job.job.spec
-    return bool(spec.service) or spec.latency_slo_ms is not None
+    return bool(spec.service) or spec.placement.latency_slo_ms is not None
 
 
 def slo_attainment(
