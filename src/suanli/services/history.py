@@ -31,6 +31,7 @@ from suanli.domain.pool import ClusterState
 from suanli.domain.tenancy import Principal
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
+from suanli.services.loops import Throttle
 from suanli.services.pool import cluster_occupancy
 
 log = logging.getLogger("suanli.history")
@@ -53,8 +54,8 @@ class HistoryService:
         self._clock = clock
         self.period_s = period_s
         self.keep_days = keep_days
-        self._last_sample: datetime | None = None
-        self._last_purge: datetime | None = None
+        self._sampling = Throttle(clock, period_s)
+        self._purging = Throttle(clock, PURGE_EVERY_S)
 
     def sample(self) -> int:
         """Record the pool and the queue now, in one transaction; returns how many pool
@@ -65,19 +66,14 @@ class HistoryService:
             pool = pool_samples(uow, at_s)
             uow.history.add_samples(pool, queue_sample(uow, at_s), ROLLUP_S)
             uow.commit()
-        self._last_sample = now
+        self._sampling.mark()
         return len(pool)
 
     def maybe_sample(self) -> int:
         """`sample` unless the last one is less than `period_s` old, then the hourly
         purge; returns the pool series written (0 when it did not sample)."""
-        now = self._clock.now()
-        written = 0
-        if self._last_sample is None or _age(now, self._last_sample) >= self.period_s:
-            self._last_sample = now  # a failing sample, too, waits for the next period
-            written = self.sample()
-        if self._last_purge is None or _age(now, self._last_purge) >= PURGE_EVERY_S:
-            self._last_purge = now
+        written = self.sample() if self._sampling.due() else 0
+        if self._purging.due():
             self.purge()
         return written
 
@@ -160,10 +156,6 @@ def queue_sample(uow: UnitOfWork, at_s: int) -> QueueSample:
         elif status in (JobStatus.SCHEDULED, JobStatus.RUNNING):
             running += n
     return QueueSample(at_s, pending, running)
-
-
-def _age(now: datetime, then: datetime) -> float:
-    return (now - then).total_seconds()
 
 
 def iso(at_s: int) -> str:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
+from suanli.ports.clock import Clock
 from suanli.ports.signals import Wakeup
 
 log = logging.getLogger("suanli.loops")
@@ -39,3 +41,25 @@ def run_loop(
     thread = threading.Thread(target=body, name=f"suanli-{name}", daemon=True)
     thread.start()
     return thread
+
+
+class Throttle:
+    """Work a loop does at most once per `every_s` of the clock, however often the loop
+    runs (retention, sampling): `due()` says whether it is time, and counts the attempt
+    as done, so a failing one, too, waits for the next period; the first call is due."""
+
+    def __init__(self, clock: Clock, every_s: float) -> None:
+        self._clock = clock
+        self.every_s = every_s
+        self._last: datetime | None = None
+
+    def due(self) -> bool:
+        now = self._clock.now()
+        if self._last is not None and (now - self._last).total_seconds() < self.every_s:
+            return False
+        self._last = now
+        return True
+
+    def mark(self) -> None:
+        """The work was just done outside `due` (called directly): the period restarts."""
+        self._last = self._clock.now()

@@ -9,11 +9,12 @@ dispatcher loop calls `LogRetention.maybe_purge` each period; it works at most o
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from suanli.domain.jobs import LOG_RETENTION_DAYS
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store
+from suanli.services.loops import Throttle
 
 log = logging.getLogger("suanli.retention")
 
@@ -34,8 +35,7 @@ class LogRetention:
         self._store = store
         self._clock = clock
         self.days = days
-        self.every_s = every_s
-        self._last: datetime | None = None
+        self._throttle = Throttle(clock, every_s)
 
     def purge(self) -> int:
         """Delete now, in one transaction; returns how many log chunks went."""
@@ -43,7 +43,7 @@ class LogRetention:
         with self._store.unit_of_work() as uow:
             deleted = uow.logs.delete_of_jobs_ended_before(now - timedelta(days=self.days))
             uow.commit()
-        self._last = now
+        self._throttle.mark()
         if deleted:
             log.info(
                 "deleted %d log chunks of jobs that ended over %g days ago", deleted, self.days
@@ -53,8 +53,4 @@ class LogRetention:
     def maybe_purge(self) -> int:
         """`purge` unless it was tried less than `every_s` ago (the first call always
         runs); returns how many chunks went (0 when it did not run)."""
-        now = self._clock.now()
-        if self._last is not None and (now - self._last).total_seconds() < self.every_s:
-            return 0
-        self._last = now  # a failing purge, too, waits for the next hour
-        return self.purge()
+        return self.purge() if self._throttle.due() else 0

@@ -196,14 +196,10 @@ def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache, slow: PoolIn
     ]
     pending, holding = queue.refresh(uow)
     now = clock.now()
-    past = queue.past_service(uow, (*pending, *holding))
+    jobs = (*pending, *holding)
+    past = queue.past_service(uow, jobs)
     return build_snapshot(
-        now,
-        clusters,
-        pending,
-        holding,
-        slow,
-        progress=LiveProgress((*pending, *holding), past, now),
+        now, clusters, pending, holding, slow, progress=LiveProgress(jobs, past, now)
     )
 
 

@@ -75,13 +75,11 @@ def _run_cycle(snapshot: Snapshot, policy: Policy, blocked_by: Job | None) -> Cy
             continue
         decision: Decision = policy.nominate(job, snapshot, state)  # 3
         if isinstance(decision, Admit):
-            refusal = state.quota_refusal(job, decision)
-            if refusal is not None:  # a policy that does not weigh quotas proposed it
+            refusal = state.admit(job, decision)  # 5
+            if refusal is None:
+                admitted.append(decision)
+            else:  # over quota: a policy that does not weigh quotas proposed it
                 waiting.append(Wait(job.id, refusal, False))
-                state.position += 1
-                continue
-            state.admit(job, decision)  # 5
-            admitted.append(decision)
         elif isinstance(decision, Preempt):
             preemptions.append(decision)
             waiting.append(Wait(job.id, decision.reason))

@@ -121,5 +121,4 @@ def _take(job: Job, snapshot: Snapshot, state: CycleState) -> bool:
     decision = admit(job, snapshot, state)
     if decision is None:
         return False
-    state.admit(job, decision)
-    return True
+    return state.admit(job, decision) is None  # None: admitted (quota kept)

@@ -17,7 +17,7 @@ need remaining work or rates of a rigid job find them unknown (None, empty), as 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -93,11 +93,19 @@ def live_progress(job: Job, past: Service, now: datetime) -> JobProgress:
 class LiveProgress(Mapping[JobId, JobProgress]):
     """The progress of the snapshot's jobs, each computed when a policy first asks."""
 
-    def __init__(self, jobs: Iterable[Job], past: Mapping[JobId, Service], now: datetime) -> None:
-        self._jobs = {j.id: j for j in jobs}
+    def __init__(self, jobs: Sequence[Job], past: Mapping[JobId, Service], now: datetime) -> None:
+        self._list = jobs
+        self._index: dict[JobId, Job] | None = None
         self._past = past
         self._now = now
         self._cache: dict[JobId, JobProgress] = {}
+
+    @property
+    def _jobs(self) -> dict[JobId, Job]:
+        # indexed on first use: in most cycles no policy asks (a queue of 100,000)
+        if self._index is None:
+            self._index = {j.id: j for j in self._list}
+        return self._index
 
     def __getitem__(self, job_id: JobId) -> JobProgress:
         got = self._cache.get(job_id)

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from suanli.domain.devices import ANY_GPU
-from suanli.domain.errors import DomainError
 from suanli.domain.ids import ClusterId, JobId
 from suanli.domain.jobs import Job
 from suanli.domain.quota import flavors_of, member_flavors
@@ -164,23 +163,18 @@ class CycleState:
         limit = job.spec.time_limit_s
         return limit is None or limit > self._until_start_s
 
-    def quota_refusal(self, job: Job, decision: Admit) -> str | None:
-        """Why the admission would break the tenant's quota (over its nominal quota
-        outside a cohort, past its borrowing limit, or overdrawing its cohort); None when
-        it keeps every quota. Whatever the policy, the cycle asks this before `admit`."""
-        check = self.quota.check(job.tenant_id, flavors_of(decision.allocation))
-        return None if check.ok else check.reason
-
-    def admit(self, job: Job, decision: Admit) -> None:
-        """Step 5: take the admission's capacity, quota and share. Raises DomainError,
-        changing nothing, if it breaks a quota; raises DomainError if it exceeds a node's
-        free capacity (policy bugs: the cycle checks quota first, policies place within
-        free capacity)."""
+    def admit(self, job: Job, decision: Admit) -> str | None:
+        """Step 5: take the admission's capacity, quota and share, and return None. An
+        admission that would break the tenant's quota (over its nominal quota outside a
+        cohort, past its borrowing limit, or overdrawing its cohort) is refused whatever
+        the policy proposed it: its reason is returned and nothing changes. One that
+        exceeds a node's free capacity raises DomainError (a policy bug: policies place
+        within free capacity)."""
         allocation = decision.allocation
         flavors = flavors_of(allocation)
         check = self.quota.check(job.tenant_id, flavors)
         if not check.ok:
-            raise DomainError(f"Admission of {job.id} over quota: {check.reason}")
+            return check.reason
         self.capacity.take(decision.cluster_id, decision.placements, long=self.is_long(job))
         self.quota.take(job.tenant_id, flavors)
         self.fair.admitted(job.tenant_id, allocation)
@@ -190,3 +184,4 @@ class CycleState:
             self._admitted.setdefault(decision.cluster_id, []).append((job, decision))
         else:
             self._release_admission(built, job, decision)
+        return None
