@@ -64,6 +64,15 @@ def up(
     spread: Annotated[bool, typer.Option(help="spread one-node jobs instead of packing")] = False,
     backfill: Annotated[bool, typer.Option(help="EASY backfill around the head job")] = True,
     preemption: Annotated[bool, typer.Option(help="preempt by priority and to reclaim")] = True,
+    resize_cooldown: Annotated[
+        float,
+        typer.Option(
+            "--resize-cooldown",
+            min=0.0,
+            help="least seconds between two resizes of one elastic job (each resize is "
+            "a checkpoint and a restart)",
+        ),
+    ] = 1800.0,
     heartbeat_deadline: Annotated[
         float,
         typer.Option(
@@ -111,7 +120,12 @@ def up(
         user=getpass.getuser(),
         with_agent=not no_agent,
         policy=policy,
-        settings=SchedulerSettings(backfill=backfill, preemption=preemption, spread=spread),
+        settings=SchedulerSettings(
+            backfill=backfill,
+            preemption=preemption,
+            spread=spread,
+            resize_cooldown_s=resize_cooldown,
+        ),
         throughput_path=str(throughput) if throughput else None,
         heartbeat_deadline_s=(
             min(heartbeat_deadline, DEMO_HEARTBEAT_DEADLINE_S) if demo else heartbeat_deadline

@@ -18,6 +18,7 @@ import logging
 import signal
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from types import FrameType
@@ -102,12 +103,7 @@ def serve(
             "server, or pick another port with --port."
         )
     clock = SystemClock()
-    engine: LocalEngine | None = None
-    if with_agent:
-        try:
-            engine = LocalEngine(data_dir / "engine", clock, jobs_root=jobs_root)
-        except EngineError as exc:
-            raise SystemExit(f"error: {exc}") from None
+    engine = _local_engine(data_dir, clock, jobs_root) if with_agent else None
     platform_config = replace(
         PlatformConfig.with_env(sqlite_url(data_dir), policy=policy),
         scheduler=settings or SchedulerSettings(),
@@ -119,13 +115,7 @@ def serve(
         platform = Platform(platform_config, clock=clock)
     except DomainError as exc:
         raise SystemExit(f"error: {exc}") from None
-    tokens_file = data_dir / "tokens.json"
-    tokens = bootstrap_local(
-        platform.store, clock, platform.ids, user=user, previous=_load_tokens(tokens_file)
-    )
-    config.write_private_json(
-        tokens_file, {"operator": tokens.operator, "user": tokens.user, "agent": tokens.agent}
-    )
+    tokens = _local_tokens(platform, clock, data_dir, user)
     url = f"http://{host}:{port}"
     cfg_path = config.save(config.UserConfig(url, tokens.user, tokens.operator))
 
@@ -144,8 +134,7 @@ def serve(
     agent_thread: threading.Thread | None = None
     main_thread = threading.current_thread() is threading.main_thread()
     if main_thread:  # signal handlers can only be set there (tests may call from others)
-        for sig in STOP_SIGNALS:
-            signal.signal(sig, _stop)
+        _handle_stop_signals(_stop)
     try:
         platform.start_loops()
         if demo:
@@ -153,45 +142,84 @@ def serve(
             start_demo(platform, operator, url, data_dir, demo_agents, jobs_root=jobs_root)
             err.print(guide(demo_agents))
         if engine is not None:
-            agent = Agent(
-                Client(url, tokens.agent),
-                engine,
-                clock,
-                AgentSettings(poll_s=0.25, heartbeat_s=2.0),
-            )
-
-            def run_agent() -> None:
-                while not server.started and not stop.is_set():
-                    stop.wait(0.05)
-                agent.run_forever(stop)
-
-            agent_thread = threading.Thread(target=run_agent, name="suanli-agent", daemon=True)
-            agent_thread.start()
-
-        err.print(
-            f"suanli {url}  (data: {data_dir}, database: "
-            f"{platform.store.engine.url.render_as_string(hide_password=True)})"
-        )
-        if engine is not None:
-            err.print(_isolation_note(engine))
-        err.print(
-            f"config with your token written to {cfg_path}; try: "
-            "suanli submit -- python3 -c 'print(42)'"
-        )
-        err.print(
-            f"dashboard: {url}/ui/  (log in with a token: `suanli token create --expires 12h`)"
-        )
+            agent_thread = _start_agent(url, tokens.agent, engine, clock, server, stop)
+        _announce(url, data_dir, platform, engine, cfg_path)
         print(url, flush=True)
         server.run()
     finally:
         if main_thread:  # a second signal must not cut the (bounded) shutdown short
-            for sig in STOP_SIGNALS:
-                signal.signal(sig, signal.SIG_IGN)
+            _handle_stop_signals(signal.SIG_IGN)
         stop_demo(demo_agents)
         stop.set()
         if agent_thread is not None:
             agent_thread.join(timeout=5)
         platform.close()
+
+
+def _handle_stop_signals(handler: Callable[[int, FrameType | None], None] | int) -> None:
+    for sig in STOP_SIGNALS:
+        signal.signal(sig, handler)
+
+
+def _local_engine(data_dir: Path, clock: SystemClock, jobs_root: Path | None) -> LocalEngine:
+    """The in-process agent's engine; an engine that cannot start ends `up` with its
+    reason."""
+    try:
+        return LocalEngine(data_dir / "engine", clock, jobs_root=jobs_root)
+    except EngineError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def _local_tokens(platform: Platform, clock: SystemClock, data_dir: Path, user: str) -> LocalTokens:
+    """The operator's, the user's and the agent's tokens: those of the last run if they
+    still hold, else new ones; kept in the data dir's tokens.json (0600)."""
+    tokens_file = data_dir / "tokens.json"
+    tokens = bootstrap_local(
+        platform.store, clock, platform.ids, user=user, previous=_load_tokens(tokens_file)
+    )
+    config.write_private_json(
+        tokens_file, {"operator": tokens.operator, "user": tokens.user, "agent": tokens.agent}
+    )
+    return tokens
+
+
+def _start_agent(
+    url: str,
+    token: str,
+    engine: LocalEngine,
+    clock: SystemClock,
+    server: uvicorn.Server,
+    stop: threading.Event,
+) -> threading.Thread:
+    """The local agent, in a thread that waits for the server to listen, then runs until
+    `stop` is set."""
+    agent = Agent(Client(url, token), engine, clock, AgentSettings(poll_s=0.25, heartbeat_s=2.0))
+
+    def run_agent() -> None:
+        while not server.started and not stop.is_set():
+            stop.wait(0.05)
+        agent.run_forever(stop)
+
+    thread = threading.Thread(target=run_agent, name="suanli-agent", daemon=True)
+    thread.start()
+    return thread
+
+
+def _announce(
+    url: str, data_dir: Path, platform: Platform, engine: LocalEngine | None, cfg_path: Path
+) -> None:
+    """Where the platform serves, what it stores where, and how to begin (stderr)."""
+    err.print(
+        f"suanli {url}  (data: {data_dir}, database: "
+        f"{platform.store.engine.url.render_as_string(hide_password=True)})"
+    )
+    if engine is not None:
+        err.print(_isolation_note(engine))
+    err.print(
+        f"config with your token written to {cfg_path}; try: "
+        "suanli submit -- python3 -c 'print(42)'"
+    )
+    err.print(f"dashboard: {url}/ui/  (log in with a token: `suanli token create --expires 12h`)")
 
 
 def _isolation_note(engine: LocalEngine) -> str:

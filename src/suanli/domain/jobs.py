@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from types import MappingProxyType
+from typing import TypedDict, Unpack
 
 from suanli.domain.devices import ANY_GPU, canonical_gpu_model
 from suanli.domain.errors import IllegalTransition, InvalidInput
@@ -187,38 +188,8 @@ class PlacementConstraints:
         for label, place in (("data_region", data_region), ("client_region", client_region)):
             if place is not None:
                 check_text(place, label, name=True, max_chars=MAX_ID_CHARS)
-        _bounded(gpu_models, "gpu_models", MAX_GPU_MODELS, "--gpu-model")
-        models = tuple(dict.fromkeys(_model(m, "gpu_models") for m in gpu_models))
-        if models and resources.gpus and ANY_GPU not in resources.gpus:
-            raise InvalidInput(
-                "gpu_models narrows a request for GPUs of model 'any', but this job "
-                f"asks for {', '.join(resources.gpus)}.",
-                field="gpu_models",
-                hint="ask for --gpus any:N together with --gpu-model, or drop --gpu-model.",
-            )
-        for bound, label in (
-            (max_data_rtt_ms, "max_data_rtt_ms"),
-            (latency_slo_ms, "latency_slo_ms"),
-        ):
-            if bound is not None and not (is_number(bound) and 0 < bound <= MAX_RTT_MS):
-                raise InvalidInput(
-                    f"{label} must be between 0 and {MAX_RTT_MS:g} ms, got {shown(bound)}.",
-                    field=label,
-                    hint="give a round-trip time in milliseconds, e.g. 20.",
-                )
-        if (max_data_rtt_ms is None) != (data_region is None):
-            raise InvalidInput(
-                "data_region and max_data_rtt_ms go together.",
-                field="data_region",
-                hint="name where the data is and how close the job must run, e.g. "
-                "--data-region guiyang --data-rtt 5.",
-            )
-        if latency_slo_ms is not None and client_region is None:
-            raise InvalidInput(
-                "A latency SLO needs the region its clients are in.",
-                field="client_region",
-                hint="add --client-region, e.g. --client-region zhengzhou.",
-            )
+        models = _gpu_models(gpu_models, resources)
+        _check_latency_bounds(data_region, max_data_rtt_ms, client_region, latency_slo_ms)
         return cls(
             regions=tuple(RegionId(r) for r in unique_regions),
             deny_regions=tuple(RegionId(r) for r in deny),
@@ -229,6 +200,69 @@ class PlacementConstraints:
             max_data_rtt_ms=max_data_rtt_ms,
             client_region=RegionId(client_region) if client_region else None,
             latency_slo_ms=latency_slo_ms,
+        )
+
+
+class PlacementArgs(TypedDict, total=False):
+    """`PlacementConstraints.create`'s arguments but `resources`: what `JobSpec.create`
+    passes through (one list of fields for both)."""
+
+    regions: list[str] | tuple[str, ...]
+    deny_regions: list[str] | tuple[str, ...]
+    providers: list[str] | tuple[str, ...]
+    deny_providers: list[str] | tuple[str, ...]
+    gpu_models: list[str] | tuple[str, ...]
+    data_region: str | None
+    max_data_rtt_ms: float | None
+    client_region: str | None
+    latency_slo_ms: float | None
+
+
+def _gpu_models(gpu_models: list[str] | tuple[str, ...], resources: Resources) -> tuple[str, ...]:
+    """The canonical models, duplicates dropped; only a request for model ``any`` may be
+    narrowed."""
+    _bounded(gpu_models, "gpu_models", MAX_GPU_MODELS, "--gpu-model")
+    models = tuple(dict.fromkeys(_model(m, "gpu_models") for m in gpu_models))
+    if models and resources.gpus and ANY_GPU not in resources.gpus:
+        raise InvalidInput(
+            "gpu_models narrows a request for GPUs of model 'any', but this job "
+            f"asks for {', '.join(resources.gpus)}.",
+            field="gpu_models",
+            hint="ask for --gpus any:N together with --gpu-model, or drop --gpu-model.",
+        )
+    return models
+
+
+def _check_latency_bounds(
+    data_region: str | None,
+    max_data_rtt_ms: float | None,
+    client_region: str | None,
+    latency_slo_ms: float | None,
+) -> None:
+    """Each bound in (0, MAX_RTT_MS]; a data RTT bound with its data region, an SLO with
+    its clients' region."""
+    for bound, label in (
+        (max_data_rtt_ms, "max_data_rtt_ms"),
+        (latency_slo_ms, "latency_slo_ms"),
+    ):
+        if bound is not None and not (is_number(bound) and 0 < bound <= MAX_RTT_MS):
+            raise InvalidInput(
+                f"{label} must be between 0 and {MAX_RTT_MS:g} ms, got {shown(bound)}.",
+                field=label,
+                hint="give a round-trip time in milliseconds, e.g. 20.",
+            )
+    if (max_data_rtt_ms is None) != (data_region is None):
+        raise InvalidInput(
+            "data_region and max_data_rtt_ms go together.",
+            field="data_region",
+            hint="name where the data is and how close the job must run, e.g. "
+            "--data-region guiyang --data-rtt 5.",
+        )
+    if latency_slo_ms is not None and client_region is None:
+        raise InvalidInput(
+            "A latency SLO needs the region its clients are in.",
+            field="client_region",
+            hint="add --client-region, e.g. --client-region zhengzhou.",
         )
 
 
@@ -295,91 +329,34 @@ class JobSpec:
         name: str = "",
         time_limit_s: int | None = None,
         priority_class: PriorityClass = PriorityClass.STANDARD,
-        regions: list[str] | tuple[str, ...] = (),
         env: Mapping[str, str] | None = None,
         working_dir: str | None = None,
         max_attempts: int = 3,
         sector: Sector = Sector.OTHER,
         workload_class: WorkloadClass | None = None,
         gang_size: int = 1,
-        deny_regions: list[str] | tuple[str, ...] = (),
-        providers: list[str] | tuple[str, ...] = (),
-        deny_providers: list[str] | tuple[str, ...] = (),
-        gpu_models: list[str] | tuple[str, ...] = (),
-        data_region: str | None = None,
-        max_data_rtt_ms: float | None = None,
-        client_region: str | None = None,
-        latency_slo_ms: float | None = None,
         service: str = "",
         job_type: str = "",
         throughput_hints: Mapping[str, float] | None = None,
         min_gang_size: int | None = None,
         max_gang_size: int | None = None,
+        **where: Unpack[PlacementArgs],
     ) -> JobSpec:
         """Validate and build a spec; raises InvalidInput naming the field at fault, with
         the limit broken and what to do. Every string must be valid UTF-8 text without
         NUL (names and ids also without control characters): a spec is stored, then sent
         to an agent, and must survive both (see `suanli.domain.validation`)."""
         argv = _command(command)
-        if time_limit_s is not None and not (
-            is_int(time_limit_s) and 0 < time_limit_s <= MAX_TIME_LIMIT_S
-        ):
-            raise InvalidInput(
-                f"time_limit must be between 1 s and {MAX_TIME_LIMIT_S} s (366 days).",
-                field="time_limit",
-                hint="e.g. --time 1h.",
-            )
+        _check_time_limit(time_limit_s)
         check_text(name, "name", name=True, max_chars=MAX_NAME_CHARS)
         if working_dir is not None:
             check_text(working_dir, "working_dir", name=True, max_chars=MAX_PATH_CHARS)
-        placement = PlacementConstraints.create(
-            resources=resources,
-            regions=regions,
-            deny_regions=deny_regions,
-            providers=providers,
-            deny_providers=deny_providers,
-            gpu_models=gpu_models,
-            data_region=data_region,
-            max_data_rtt_ms=max_data_rtt_ms,
-            client_region=client_region,
-            latency_slo_ms=latency_slo_ms,
-        )
-        if not (is_int(gang_size) and 1 <= gang_size <= MAX_GANG):
-            raise InvalidInput(
-                f"gang_size must be between 1 and {MAX_GANG}, got {shown(gang_size)}.",
-                field="gang_size",
-                hint="a gang is N members that start together in one cluster, e.g. --gang 4.",
-            )
-        for bound_label, bound_value in (
-            ("min_gang_size", min_gang_size),
-            ("max_gang_size", max_gang_size),
-        ):
-            if bound_value is not None and not (is_int(bound_value) and bound_value >= 1):
-                raise InvalidInput(
-                    f"{bound_label} must be a whole number from 1 to {MAX_GANG}, "
-                    f"got {shown(bound_value)}.",
-                    field=bound_label,
-                    hint="e.g. --gang 4 --min-gang 1 --max-gang 8.",
-                )
-        low = min_gang_size if min_gang_size is not None else gang_size
-        high = max_gang_size if max_gang_size is not None else gang_size
-        if not 1 <= low <= gang_size <= high <= MAX_GANG:
-            raise InvalidInput(
-                f"An elastic job needs 1 <= min_gang_size <= gang_size <= max_gang_size <= "
-                f"{MAX_GANG}; got {shown(low)} <= {gang_size} <= {shown(high)}.",
-                field="max_gang_size" if high < gang_size or high > MAX_GANG else "min_gang_size",
-                hint="e.g. --gang 4 --min-gang 1 --max-gang 8: prefers 4 members, runs "
-                "with 1 to 8.",
-            )
+        placement = PlacementConstraints.create(resources=resources, **where)
+        _check_gang(gang_size, min_gang_size, max_gang_size)
         check_text(service, "service", name=True, max_chars=MAX_NAME_CHARS)
         check_text(job_type, "job_type", name=True, max_chars=MAX_NAME_CHARS)
         hints = _hints(throughput_hints or {})
-        if not (is_int(max_attempts) and 1 <= max_attempts <= MAX_ATTEMPTS):
-            raise InvalidInput(
-                f"max_attempts must be between 1 and {MAX_ATTEMPTS}, got {shown(max_attempts)}.",
-                field="max_attempts",
-                hint="e.g. 3: a job is retried when it is lost, not when it fails.",
-            )
+        _check_attempts(max_attempts)
         environment = _environment(env or {})
         return cls(
             command=argv,
@@ -399,6 +376,56 @@ class JobSpec:
             throughput_hints=hints,
             min_gang_size=min_gang_size,
             max_gang_size=max_gang_size,
+        )
+
+
+def _check_time_limit(time_limit_s: int | None) -> None:
+    if time_limit_s is not None and not (
+        is_int(time_limit_s) and 0 < time_limit_s <= MAX_TIME_LIMIT_S
+    ):
+        raise InvalidInput(
+            f"time_limit must be between 1 s and {MAX_TIME_LIMIT_S} s (366 days).",
+            field="time_limit",
+            hint="e.g. --time 1h.",
+        )
+
+
+def _check_gang(gang_size: int, min_gang_size: int | None, max_gang_size: int | None) -> None:
+    """1 <= min <= gang_size <= max <= MAX_GANG, each a whole number (None: gang_size)."""
+    if not (is_int(gang_size) and 1 <= gang_size <= MAX_GANG):
+        raise InvalidInput(
+            f"gang_size must be between 1 and {MAX_GANG}, got {shown(gang_size)}.",
+            field="gang_size",
+            hint="a gang is N members that start together in one cluster, e.g. --gang 4.",
+        )
+    for bound_label, bound_value in (
+        ("min_gang_size", min_gang_size),
+        ("max_gang_size", max_gang_size),
+    ):
+        if bound_value is not None and not (is_int(bound_value) and bound_value >= 1):
+            raise InvalidInput(
+                f"{bound_label} must be a whole number from 1 to {MAX_GANG}, "
+                f"got {shown(bound_value)}.",
+                field=bound_label,
+                hint="e.g. --gang 4 --min-gang 1 --max-gang 8.",
+            )
+    low = min_gang_size if min_gang_size is not None else gang_size
+    high = max_gang_size if max_gang_size is not None else gang_size
+    if not 1 <= low <= gang_size <= high <= MAX_GANG:
+        raise InvalidInput(
+            f"An elastic job needs 1 <= min_gang_size <= gang_size <= max_gang_size <= "
+            f"{MAX_GANG}; got {shown(low)} <= {gang_size} <= {shown(high)}.",
+            field="max_gang_size" if high < gang_size or high > MAX_GANG else "min_gang_size",
+            hint="e.g. --gang 4 --min-gang 1 --max-gang 8: prefers 4 members, runs with 1 to 8.",
+        )
+
+
+def _check_attempts(max_attempts: int) -> None:
+    if not (is_int(max_attempts) and 1 <= max_attempts <= MAX_ATTEMPTS):
+        raise InvalidInput(
+            f"max_attempts must be between 1 and {MAX_ATTEMPTS}, got {shown(max_attempts)}.",
+            field="max_attempts",
+            hint="e.g. 3: a job is retried when it is lost, not when it fails.",
         )
 
 

@@ -34,7 +34,7 @@ from suanli.domain.jobs import (
     Placement,
 )
 from suanli.domain.permissions import Permission, require
-from suanli.domain.pool import Capability, ClusterState, Node
+from suanli.domain.pool import Capability, Cluster, ClusterState, Node
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Principal
 from suanli.domain.validation import check_text, shown
@@ -368,60 +368,14 @@ class AgentService:
             if cluster is None or cluster.state is not ClusterState.READY:
                 return Claimed([], cancel, preempt)
             for candidate in uow.jobs.undispatched_on(cluster_id, limit):
-                # Lock the job, then re-read the attempt: a cancel may have committed since
-                # the list was read, and handing out a cancelled attempt would run it.
-                job = uow.jobs.get_for_update(candidate.job_id)
-                attempt = uow.jobs.get_attempt(candidate.job_id, candidate.number)
-                if (
-                    job is None
-                    or attempt is None
-                    or job.status is not JobStatus.SCHEDULED
-                    or job.attempt != attempt.number
-                    or attempt.status is not JobStatus.SCHEDULED
-                    or attempt.dispatched_at is not None
-                ):
+                current = _still_scheduled(uow, candidate)
+                if current is None:
                     continue
-                spec = job.spec
-                placements = attempt.placements or (Placement(attempt.node_id, attempt.allocation),)
-                violation = placement_violation(
-                    spec,
-                    cluster.region_id,
-                    cluster.provider_id,
-                    [attempt.allocation, *(p.allocation for p in placements)],
-                )
-                if violation is not None:
-                    withdraw(
-                        uow,
-                        job,
-                        attempt,
-                        why=f"cluster {cluster_id} (provider {cluster.provider_id}, region "
-                        f"{cluster.region_id}) is {violation} for this job; its agent's "
-                        "claim found it",
-                        at=now,
-                    )
+                assignment = _hand_over(uow, cluster, *current, now)
+                if assignment is None:
                     returned = True
                     continue
-                nodes = member_nodes(spec, placements)
-                assignment = Assignment(
-                    job.id,
-                    attempt.number,
-                    spec.command,
-                    dict(spec.env),
-                    spec.working_dir,
-                    spec.time_limit_s,
-                    attempt.allocation,
-                    attempt.node_id,
-                    placements,
-                    nodes,
-                    len(nodes) if spec.elastic else spec.gang_size,
-                    tenant_id=job.tenant_id,
-                )
-                problem = unsendable(assignment)
-                if problem is not None:
-                    _refuse(uow, job, attempt, problem, now)
-                    returned = True
-                    continue
-                uow.jobs.save_attempt(replace(attempt, dispatched_at=now))
+                uow.jobs.save_attempt(replace(current[1], dispatched_at=now))
                 out.append(assignment)
             uow.commit()
         if returned:
@@ -670,3 +624,67 @@ def _describe(status: JobStatus, exit_code: int | None) -> str:
     if status is JobStatus.CANCELLED:
         return "Cancelled by user."
     return f"Failed with exit code {exit_code}."
+
+
+def _still_scheduled(uow: UnitOfWork, candidate: Attempt) -> tuple[Job, Attempt] | None:
+    """The job (locked) and its attempt if the attempt is still the job's current one,
+    SCHEDULED and not handed over. The attempt is read again after the lock: a cancel
+    may have committed since the list was read, and handing out a cancelled attempt
+    would run it."""
+    job = uow.jobs.get_for_update(candidate.job_id)
+    attempt = uow.jobs.get_attempt(candidate.job_id, candidate.number)
+    if (
+        job is None
+        or attempt is None
+        or job.status is not JobStatus.SCHEDULED
+        or job.attempt != attempt.number
+        or attempt.status is not JobStatus.SCHEDULED
+        or attempt.dispatched_at is not None
+    ):
+        return None
+    return job, attempt
+
+
+def _hand_over(
+    uow: UnitOfWork, cluster: Cluster, job: Job, attempt: Attempt, now: datetime
+) -> Assignment | None:
+    """The assignment for the agent, or None when the job may not run there as the
+    cluster is now (withdrawn to the queue with the reason) or cannot be sent (FAILED)."""
+    spec = job.spec
+    placements = attempt.placements or (Placement(attempt.node_id, attempt.allocation),)
+    violation = placement_violation(
+        spec,
+        cluster.region_id,
+        cluster.provider_id,
+        [attempt.allocation, *(p.allocation for p in placements)],
+    )
+    if violation is not None:
+        withdraw(
+            uow,
+            job,
+            attempt,
+            why=f"cluster {cluster.id} (provider {cluster.provider_id}, region "
+            f"{cluster.region_id}) is {violation} for this job; its agent's claim found it",
+            at=now,
+        )
+        return None
+    nodes = member_nodes(spec, placements)
+    assignment = Assignment(
+        job.id,
+        attempt.number,
+        spec.command,
+        dict(spec.env),
+        spec.working_dir,
+        spec.time_limit_s,
+        attempt.allocation,
+        attempt.node_id,
+        placements,
+        nodes,
+        len(nodes) if spec.elastic else spec.gang_size,
+        tenant_id=job.tenant_id,
+    )
+    problem = unsendable(assignment)
+    if problem is not None:
+        _refuse(uow, job, attempt, problem, now)
+        return None
+    return assignment

@@ -53,7 +53,7 @@ from suanli.domain.tenancy import Principal, Role
 from suanli.logic.billing import postings
 from suanli.logic.billing.posted_prices import PricingParams, next_price
 from suanli.logic.exchange.auction import AuctionBid, AuctionOffer, clear
-from suanli.logic.exchange.fills import conversion, to_money
+from suanli.logic.exchange.fills import MoneyFill, conversion, to_money
 from suanli.logic.metering.ratings import reference_rating_pflops
 from suanli.ports.clock import Clock
 from suanli.ports.ids import IdGenerator
@@ -453,33 +453,7 @@ class ExchangeService:
                 if o.start > now
             ]
             bids = uow.market.list_bids(statuses=ALL_OPEN, limit=1_000_000)
-            supply = {o.supply.key: o.supply for o in offers}
-            a_offers = [
-                AuctionOffer(
-                    o.id,
-                    o.supply.key,
-                    o.seller_tenant or o.provider_id,
-                    float(o.unsold),
-                    float(o.reserve),
-                )
-                for o in offers
-                if o.unsold > 0
-            ]
-            a_bids = []
-            conversions: dict[str, dict[str, Decimal]] = {}
-            for b in bids:
-                accept = _acceptable(b, supply)
-                if accept and b.quantity > b.filled:
-                    conversions[b.id] = accept
-                    a_bids.append(
-                        AuctionBid(
-                            b.id,
-                            b.tenant_id,
-                            float(b.quantity - b.filled),
-                            float(b.limit),
-                            {k: float(c) for k, c in accept.items()},
-                        )
-                    )
+            a_bids, a_offers, conversions = _auction_book(bids, offers)
             result = clear(a_bids, a_offers, thin_market_sellers=self._thin)
             clearing_id = ClearingId(self._ids.new(CLEARING_PREFIX))
             by_offer = {o.id: o for o in offers}
@@ -490,32 +464,12 @@ class ExchangeService:
                 reserves={o.id: o.reserve for o in offers},
                 conversions=conversions,
             )
-            trades: list[Trade] = []
-            for f in fills:
-                offer = by_offer[OfferId(f.offer_id)]
-                bid = by_bid[BidId(f.bid_id)]
-                trades.append(
-                    Trade(
-                        id=TradeId(self._ids.new(TRADE_PREFIX)),
-                        clearing_id=clearing_id,
-                        bid_id=bid.id,
-                        offer_id=offer.id,
-                        tenant_id=bid.tenant_id,
-                        provider_id=offer.provider_id,
-                        cluster_id=offer.cluster_id,
-                        model=offer.model,
-                        region_id=offer.region_id,
-                        start=offer.start,
-                        hours=offer.hours,
-                        lane=offer.lane,
-                        device_hours=f.device_hours,
-                        units=f.units,
-                        price=f.price,
-                        amount=f.amount,
-                        at=now,
-                        seller_tenant=offer.seller_tenant,
-                    )
+            trades = [
+                self._trade(
+                    clearing_id, by_bid[BidId(f.bid_id)], by_offer[OfferId(f.offer_id)], f, now
                 )
+                for f in fills
+            ]
             welfare = sum(
                 (
                     by_bid[t.bid_id].limit * t.units - by_offer[t.offer_id].reserve * t.device_hours
@@ -523,9 +477,6 @@ class ExchangeService:
                 ),
                 Decimal(0),
             )
-            prices: dict[str, Decimal] = {}
-            for t in trades:
-                prices[by_offer[t.offer_id].supply.key] = t.price
             clearing = Clearing(
                 id=clearing_id,
                 at=now,
@@ -533,7 +484,7 @@ class ExchangeService:
                 offers=len(a_offers),
                 trades=len(trades),
                 welfare=round_fen(welfare),
-                prices=prices,
+                prices={by_offer[t.offer_id].supply.key: t.price for t in trades},
                 reduced=tuple(result.reduced),
             )
             uow.market.add_clearing(clearing)
@@ -551,6 +502,31 @@ class ExchangeService:
                 )
             uow.commit()
         return clearing
+
+    def _trade(
+        self, clearing_id: ClearingId, bid: Bid, offer: Offer, fill: MoneyFill, now: datetime
+    ) -> Trade:
+        """The trade one fill makes: the offer's block, the bid's buyer, the fill's amounts."""
+        return Trade(
+            id=TradeId(self._ids.new(TRADE_PREFIX)),
+            clearing_id=clearing_id,
+            bid_id=bid.id,
+            offer_id=offer.id,
+            tenant_id=bid.tenant_id,
+            provider_id=offer.provider_id,
+            cluster_id=offer.cluster_id,
+            model=offer.model,
+            region_id=offer.region_id,
+            start=offer.start,
+            hours=offer.hours,
+            lane=offer.lane,
+            device_hours=fill.device_hours,
+            units=fill.units,
+            price=fill.price,
+            amount=fill.amount,
+            at=now,
+            seller_tenant=offer.seller_tenant,
+        )
 
     def _book_trades(
         self,
@@ -778,3 +754,35 @@ def _tenant_for(principal: Principal, tenant_id: TenantId | None) -> TenantId:
             hint="leave the tenant out.",
         )
     return own
+
+
+def _auction_book(
+    bids: Sequence[Bid], offers: Sequence[Offer]
+) -> tuple[list[AuctionBid], list[AuctionOffer], dict[str, dict[str, Decimal]]]:
+    """The auction's view of the open book: offers with unsold device-hours, bids with
+    an unfilled quantity and some offered supply they accept, and each such bid's
+    conversions (standard units per device-hour of each supply it accepts)."""
+    supply = {o.supply.key: o.supply for o in offers}
+    a_offers = [
+        AuctionOffer(
+            o.id, o.supply.key, o.seller_tenant or o.provider_id, float(o.unsold), float(o.reserve)
+        )
+        for o in offers
+        if o.unsold > 0
+    ]
+    a_bids = []
+    conversions: dict[str, dict[str, Decimal]] = {}
+    for b in bids:
+        accept = _acceptable(b, supply)
+        if accept and b.quantity > b.filled:
+            conversions[b.id] = accept
+            a_bids.append(
+                AuctionBid(
+                    b.id,
+                    b.tenant_id,
+                    float(b.quantity - b.filled),
+                    float(b.limit),
+                    {k: float(c) for k, c in accept.items()},
+                )
+            )
+    return a_bids, a_offers, conversions

@@ -145,66 +145,90 @@ def verdict(job: Obj, pods: Sequence[Obj], node_problem: NodeProblem, now: datet
 
     status = job.get("status") or {}
     fallback_start = started or parse_time(status.get("startTime"))
+    ended_by_controller = _controller_end(job, pod, state, fallback_start)
+    if ended_by_controller is not None:
+        return Verdict(ended_by_controller, record)
+    lost = _lost(pods, node_problem)
+    if lost is not None:
+        return _lost_verdict(lost, now, started, state, record)
+    if (overdue := _overdue(job, now, fallback_start)) is not None:
+        record[END] = overdue.to_json()
+        return Verdict(state(JobStatus.RUNNING, started_at=fallback_start), record, stop=True)
+    return Verdict(state(JobStatus.RUNNING, started_at=_container_start(pod) or started), record)
+
+
+def _controller_end(
+    job: Obj, pod: Obj | None, state: Callable[..., EngineState], started: datetime | None
+) -> EngineState | None:
+    """The end the Job controller or the pod reports (complete, past its deadline, the
+    pod's container ended, failed without a pod), else None."""
+    status = job.get("status") or {}
     complete = _condition(job, "Complete")
     if complete is not None:
         ended = _container_end(pod) or parse_time(status.get("completionTime"))
         ended = ended or parse_time(complete.get("lastTransitionTime"))
         code = _exit_code(pod)
-        st = state(
+        return state(
             JobStatus.SUCCEEDED,
-            started_at=fallback_start,
+            started_at=started,
             ended_at=ended,
             exit_code=0 if code is None else code,
         )
-        return Verdict(st, record)
     failed = _condition(job, "Failed")
     if failed is not None and failed.get("reason") == "DeadlineExceeded":
         limit = (job.get("spec") or {}).get("activeDeadlineSeconds")
-        reason = f"TIMEOUT: time limit of {limit} s exceeded (Kubernetes: {failed.get('message')})"
-        st = state(
+        return state(
             JobStatus.FAILED,
-            started_at=fallback_start,
+            started_at=started,
             ended_at=parse_time(failed.get("lastTransitionTime")),
             exit_code=_exit_code(pod),
-            reason=reason,
+            reason=f"TIMEOUT: time limit of {limit} s exceeded (Kubernetes: "
+            f"{failed.get('message')})",
         )
-        return Verdict(st, record)
     if pod is not None and _terminal(pod) and not _deleting(pod):
-        return Verdict(_pod_end(pod, state, fallback_start), record)
+        return _pod_end(pod, state, started)
     if failed is not None:  # failed without a pod to read (deleted by hand)
-        reason = f"{failed.get('reason')}: {failed.get('message')}"
-        st = state(
+        return state(
             JobStatus.FAILED,
-            started_at=fallback_start,
+            started_at=started,
             ended_at=parse_time(failed.get("lastTransitionTime")),
-            reason=reason,
+            reason=f"{failed.get('reason')}: {failed.get('message')}",
         )
-        return Verdict(st, record)
+    return None
 
-    lost = _lost(pods, node_problem)
-    if lost is not None:
-        # A lost attempt is billed up to its node's last sign of life, not to when the
-        # loss was noticed.
-        ended = min(lost.last_seen, now) if lost.last_seen else now
-        if started is not None:
-            ended = max(ended, started)
-        lost_end = EndRecord(JobStatus.LOST, now, lost.reason, started, ended)
-        record[END] = lost_end.to_json()
-        st = state(JobStatus.LOST, started_at=started, ended_at=ended, reason=lost.reason)
-        return Verdict(st, record, stop=True)
+
+def _lost_verdict(
+    lost: NodeLoss,
+    now: datetime,
+    started: datetime | None,
+    state: Callable[..., EngineState],
+    record: dict[str, str],
+) -> Verdict:
+    """LOST, recorded on the Job and stopped. A lost attempt is billed up to its node's
+    last sign of life, not to when the loss was noticed."""
+    ended = min(lost.last_seen, now) if lost.last_seen else now
+    if started is not None:
+        ended = max(ended, started)
+    record[END] = EndRecord(JobStatus.LOST, now, lost.reason, started, ended).to_json()
+    st = state(JobStatus.LOST, started_at=started, ended_at=ended, reason=lost.reason)
+    return Verdict(st, record, stop=True)
+
+
+def _overdue(job: Obj, now: datetime, started: datetime | None) -> EndRecord | None:
+    """A FAILED end to record if the Job is past its deadline by DEADLINE_SLACK_S. The Job
+    controller of v1.20 notices a passed deadline only when the Job is synced again for
+    another reason: suanli enforces it (parallelism 0 stops the pods)."""
     limit = (job.get("spec") or {}).get("activeDeadlineSeconds")
-    if limit and fallback_start is not None:
-        overdue = (now - fallback_start).total_seconds() - float(limit)
-        if overdue > DEADLINE_SLACK_S:
-            # The Job controller of v1.20 notices a passed deadline only when the Job is
-            # synced again for another reason: enforce it (parallelism 0 stops the pods).
-            why = (
-                f"TIMEOUT: time limit of {limit} s exceeded (enforced by suanli after "
-                f"{overdue:.0f} s without the Job controller's DeadlineExceeded)"
-            )
-            record[END] = EndRecord(JobStatus.FAILED, now, why, fallback_start).to_json()
-            return Verdict(state(JobStatus.RUNNING, started_at=fallback_start), record, stop=True)
-    return Verdict(state(JobStatus.RUNNING, started_at=_container_start(pod) or started), record)
+    if not limit or started is None:
+        return None
+    overdue = (now - started).total_seconds() - float(limit)
+    if overdue <= DEADLINE_SLACK_S:
+        return None
+    why = (
+        f"TIMEOUT: time limit of {limit} s exceeded (enforced by suanli after "
+        f"{overdue:.0f} s without the Job controller's DeadlineExceeded)"
+    )
+    return EndRecord(JobStatus.FAILED, now, why, started)
 
 
 def _recorded_end(

@@ -15,10 +15,10 @@ Philly's GPUs are not named in either (12 GB and 24 GB cards): `gpu_model` is No
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from suanli.adapters.traces._read import check_limit, open_text, parse_moment, read_csv, rebase
 from suanli.adapters.traces.model import TraceError, TraceJob
@@ -87,22 +87,45 @@ def _philly_job(path: Path, line: int, index: int, record: Any) -> TraceJob:
     attempts = record.get("attempts", [])
     if not isinstance(attempts, list):
         raise fail("attempts", "a list of attempts", type(attempts).__name__)
-    duration: float | None = None
-    gpus = 0
-    first_start: datetime | None = None
+    ran = _Attempts()
     for number, attempt in enumerate(attempts):
-        where = f"attempts[{number}]"
+        ran.add(f"attempts[{number}]", attempt, fail)
+    status = record.get("status", "")
+    extra = {"user": str(record.get("user", "")), "attempts": str(len(attempts))}
+    if ran.first_start is not None:
+        extra["first_start_s"] = str((ran.first_start - submitted).total_seconds())
+    return TraceJob(
+        id=job_id,
+        submit_s=submitted.timestamp(),
+        duration_s=ran.duration,
+        gpus=ran.gpus,
+        tenant=str(record.get("vc", "")),
+        status=status if isinstance(status, str) else str(status),
+        extra=extra,
+    )
+
+
+class _Attempts:
+    """What a job's attempts add up to: the time they ran (None if none both started and
+    ended), the GPUs of the last attempt that had any, and the first start."""
+
+    def __init__(self) -> None:
+        self.duration: float | None = None
+        self.gpus = 0
+        self.first_start: datetime | None = None
+
+    def add(self, where: str, attempt: Any, fail: Callable[[str, str, object], TraceError]) -> None:
+        """Count one attempt; `fail(field, expected, got)` makes the error for a bad one."""
         if not isinstance(attempt, dict):
             raise fail(where, "an attempt object", type(attempt).__name__)
         start = _time(
-            attempt.get("start_time"),
-            lambda v, w=where: fail(f"{w}.start_time", "a time or null", v),
+            attempt.get("start_time"), lambda v: fail(f"{where}.start_time", "a time or null", v)
         )
         end = _time(
-            attempt.get("end_time"), lambda v, w=where: fail(f"{w}.end_time", "a time or null", v)
+            attempt.get("end_time"), lambda v: fail(f"{where}.end_time", "a time or null", v)
         )
-        if start is not None and first_start is None:
-            first_start = start
+        if start is not None and self.first_start is None:
+            self.first_start = start
         if start is not None and end is not None:
             if end < start:
                 raise fail(
@@ -110,33 +133,23 @@ def _philly_job(path: Path, line: int, index: int, record: Any) -> TraceJob:
                     f"a time not before start_time {attempt.get('start_time')}",
                     attempt.get("end_time"),
                 )
-            duration = (duration or 0.0) + (end - start).total_seconds()
-        detail = attempt.get("detail", [])
-        if not isinstance(detail, list):
-            raise fail(f"{where}.detail", "a list of machines", type(detail).__name__)
-        count = 0
-        for machine_index, machine in enumerate(detail):
-            machine_gpus = machine.get("gpus") if isinstance(machine, dict) else None
-            if not isinstance(machine_gpus, list):
-                raise fail(
-                    f"{where}.detail[{machine_index}].gpus", "a list of GPU names", machine_gpus
-                )
-            count += len(machine_gpus)
-        if count:
-            gpus = count
-    status = record.get("status", "")
-    extra = {"user": str(record.get("user", "")), "attempts": str(len(attempts))}
-    if first_start is not None:
-        extra["first_start_s"] = str((first_start - submitted).total_seconds())
-    return TraceJob(
-        id=job_id,
-        submit_s=submitted.timestamp(),
-        duration_s=duration,
-        gpus=gpus,
-        tenant=str(record.get("vc", "")),
-        status=status if isinstance(status, str) else str(status),
-        extra=extra,
-    )
+            self.duration = (self.duration or 0.0) + (end - start).total_seconds()
+        self.gpus = _machine_gpus(where, attempt.get("detail", []), fail) or self.gpus
+
+
+def _machine_gpus(
+    where: str, detail: object, fail: Callable[[str, str, object], TraceError]
+) -> int:
+    """The GPUs an attempt's machines (`detail`) list, all together."""
+    if not isinstance(detail, list):
+        raise fail(f"{where}.detail", "a list of machines", type(detail).__name__)
+    count = 0
+    for machine_index, machine in enumerate(detail):
+        machine_gpus = machine.get("gpus") if isinstance(machine, dict) else None
+        if not isinstance(machine_gpus, list):
+            raise fail(f"{where}.detail[{machine_index}].gpus", "a list of GPU names", machine_gpus)
+        count += len(machine_gpus)
+    return count
 
 
 def _time(value: object, error: Any) -> datetime | None:
@@ -155,77 +168,111 @@ def _reason(exc: BaseException) -> str:
 
 def _json_array(path: Path, chunk: int = 1 << 20) -> Iterator[tuple[int, int, Any]]:
     """(line, index, item) for each item of a top-level JSON array, decoded one at a time."""
-    decoder = json.JSONDecoder()
     with open_text(path) as handle:
-        buffer = ""
-        pos = 0
-        line = 1  # line of buffer[pos]
-        eof = False
-
-        def more() -> bool:
-            nonlocal buffer, pos, eof
-            if eof:
-                return False
-            data = handle.read(chunk)
-            if not data:
-                eof = True
-                return False
-            buffer = buffer[pos:] + data
-            pos = 0
-            return True
-
-        def skip_space() -> None:
-            nonlocal pos, line
-            while True:
-                while pos < len(buffer) and buffer[pos] in " \t\r\n":
-                    if buffer[pos] == "\n":
-                        line += 1
-                    pos += 1
-                if pos < len(buffer) or not more():
-                    return
-
-        skip_space()
-        if pos >= len(buffer) or buffer[pos] != "[":
-            got = buffer[pos : pos + 20] if pos < len(buffer) else "an empty file"
-            raise TraceError(path, line, None, "a JSON list of jobs starting with '['", got)
-        pos += 1
+        reader = _ArrayReader(path, handle, chunk)
+        reader.open()
         index = 0
-        while True:
-            skip_space()
-            if pos >= len(buffer):
-                raise TraceError(
-                    path, line, None, "']' closing the list of jobs", "the end of the file"
-                )
-            if buffer[pos] == "]":
-                return
-            if index:
-                if buffer[pos] != ",":
-                    raise TraceError(
-                        path, line, f"[{index}]", "',' between jobs", buffer[pos : pos + 20]
-                    )
-                pos += 1
-                skip_space()
-            while True:
-                try:
-                    item, end = decoder.raw_decode(buffer, pos)
-                    break
-                except json.JSONDecodeError as exc:
-                    if more():
-                        continue
-                    raise TraceError(
-                        path,
-                        line + buffer.count("\n", pos, exc.pos),
-                        f"[{index}]",
-                        f"valid JSON ({exc.msg})",
-                        buffer[exc.pos : exc.pos + 20],
-                    ) from exc
-                except (ValueError, RecursionError) as exc:
-                    # JSON that Python refuses on its own terms: an integer of more than
-                    # 4300 digits, or nesting deeper than the interpreter's stack
-                    raise TraceError(
-                        path, line, f"[{index}]", "JSON Python can read", _reason(exc)
-                    ) from exc
-            yield line, index, item
-            line += buffer.count("\n", pos, end)
-            pos = end
+        while reader.before_item(index):
+            line = reader.line
+            yield line, index, reader.item(index)
             index += 1
+
+
+class _ArrayReader:
+    """A top-level JSON array read in chunks: `buffer[pos:]` is what is not yet decoded,
+    `line` the line of `buffer[pos]` (for errors that name where)."""
+
+    def __init__(self, path: Path, handle: IO[str], chunk: int) -> None:
+        self.path = path
+        self.handle = handle
+        self.chunk = chunk
+        self.decoder = json.JSONDecoder()
+        self.buffer = ""
+        self.pos = 0
+        self.line = 1
+        self.eof = False
+
+    def more(self) -> bool:
+        """Read another chunk, dropping what was decoded; False at the end of the file."""
+        if self.eof:
+            return False
+        data = self.handle.read(self.chunk)
+        if not data:
+            self.eof = True
+            return False
+        self.buffer = self.buffer[self.pos :] + data
+        self.pos = 0
+        return True
+
+    def skip_space(self) -> None:
+        """Skip whitespace, counting lines, reading on as needed."""
+        while True:
+            buffer = self.buffer
+            while self.pos < len(buffer) and buffer[self.pos] in " \t\r\n":
+                if buffer[self.pos] == "\n":
+                    self.line += 1
+                self.pos += 1
+            if self.pos < len(buffer) or not self.more():
+                return
+
+    def open(self) -> None:
+        """Consume the '[' that opens the array (TraceError if it is not there)."""
+        self.skip_space()
+        if self.pos >= len(self.buffer) or self.buffer[self.pos] != "[":
+            got = (
+                self.buffer[self.pos : self.pos + 20]
+                if self.pos < len(self.buffer)
+                else "an empty file"
+            )
+            raise TraceError(
+                self.path, self.line, None, "a JSON list of jobs starting with '['", got
+            )
+        self.pos += 1
+
+    def before_item(self, index: int) -> bool:
+        """Move to item `index` (past the ',' before it); False at the closing ']'."""
+        self.skip_space()
+        if self.pos >= len(self.buffer):
+            raise TraceError(
+                self.path, self.line, None, "']' closing the list of jobs", "the end of the file"
+            )
+        if self.buffer[self.pos] == "]":
+            return False
+        if index:
+            if self.buffer[self.pos] != ",":
+                raise TraceError(
+                    self.path,
+                    self.line,
+                    f"[{index}]",
+                    "',' between jobs",
+                    self.buffer[self.pos : self.pos + 20],
+                )
+            self.pos += 1
+            self.skip_space()
+        return True
+
+    def item(self, index: int) -> Any:
+        """Decode the item at `pos`, reading on until it is whole."""
+        while True:
+            try:
+                item, end = self.decoder.raw_decode(self.buffer, self.pos)
+                break
+            except json.JSONDecodeError as exc:
+                if self.more():
+                    continue
+                raise TraceError(
+                    self.path,
+                    self.line + self.buffer.count("\n", self.pos, exc.pos),
+                    f"[{index}]",
+                    f"valid JSON ({exc.msg})",
+                    self.buffer[exc.pos : exc.pos + 20],
+                ) from exc
+            except (ValueError, RecursionError) as exc:
+                # JSON that Python refuses on its own terms: an integer of more than
+                # 4300 digits, or nesting deeper than the interpreter's stack
+                raise TraceError(
+                    self.path, self.line, f"[{index}]", "JSON Python can read", _reason(exc)
+                ) from exc
+        self.line += self.buffer.count("\n", self.pos, end)
+        self.pos = end
+        return item

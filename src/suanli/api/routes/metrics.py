@@ -3,7 +3,8 @@ a bearer token). Families and labels: docs/metrics.md."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from fastapi import APIRouter, Depends, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
@@ -33,26 +34,25 @@ class _Families(Collector):
         self._disp = disp
 
     def collect(self) -> Iterator[Metric]:
+        """Every family, grouped by what it describes."""
+        yield from self._jobs()
+        yield from self._scheduler()
+        yield from self._pool()
+        yield from self._market()
+        yield from self._money()
+
+    def _jobs(self) -> Iterator[Metric]:
         s = self._snap
-        by_status = GaugeMetricFamily("suanli_jobs", "Jobs by status.", labels=["status"])
         totals = dict.fromkeys(ALL_STATUSES, 0)
         for (_, status), n in s.jobs.items():
             totals[status] += n
-        for status, n in sorted(totals.items()):
-            by_status.add_metric([status], n)
-        yield by_status
-        by_tenant = GaugeMetricFamily(
-            "suanli_tenant_jobs", "Jobs by tenant and status.", labels=["tenant", "status"]
+        yield _gauge("suanli_jobs", "Jobs by status.", ["status"], totals)
+        yield _gauge(
+            "suanli_tenant_jobs", "Jobs by tenant and status.", ["tenant", "status"], s.jobs
         )
-        for (tenant, status), n in sorted(s.jobs.items()):
-            by_tenant.add_metric([tenant, status], n)
-        yield by_tenant
-        queue = GaugeMetricFamily(
-            "suanli_queue_length", "Pending jobs by why they wait.", labels=["reason"]
-        )
-        for reason, n in sorted(s.queue.items()):
-            queue.add_metric([reason], n)
-        yield queue
+        yield _gauge("suanli_queue_length", "Pending jobs by why they wait.", ["reason"], s.queue)
+
+    def _scheduler(self) -> Iterator[Metric]:
         yield CounterMetricFamily(
             "suanli_placements", "Jobs placed by the scheduler.", value=self._sched.placements
         )
@@ -74,34 +74,25 @@ class _Families(Collector):
         dispatch.add_metric(["lost"], self._disp.lost)
         dispatch.add_metric(["returned"], self._disp.returned)
         yield dispatch
-        gpus = GaugeMetricFamily(
+
+    def _pool(self) -> Iterator[Metric]:
+        s = self._snap
+        yield _gauge(
             "suanli_gpus",
             "Devices by region, model and state.",
-            labels=["region", "model", "state"],
+            ["region", "model", "state"],
+            s.gpus,
         )
-        for (region, model, state), devices in sorted(s.gpus.items()):
-            gpus.add_metric([region, model, state], devices)
-        yield gpus
-        cpus = GaugeMetricFamily(
-            "suanli_cpus", "CPU cores by region and state.", labels=["region", "state"]
+        yield _gauge("suanli_cpus", "CPU cores by region and state.", ["region", "state"], s.cpus)
+        yield _gauge(
+            "suanli_clusters", "Clusters by region and state.", ["region", "state"], s.clusters
         )
-        for (region, state), cores in sorted(s.cpus.items()):
-            cpus.add_metric([region, state], cores)
-        yield cpus
-        clusters = GaugeMetricFamily(
-            "suanli_clusters", "Clusters by region and state.", labels=["region", "state"]
-        )
-        for (region, state), n in sorted(s.clusters.items()):
-            clusters.add_metric([region, state], n)
-        yield clusters
-        age = GaugeMetricFamily(
+        yield _gauge(
             "suanli_agent_heartbeat_age_seconds",
             "Seconds since each cluster's agent was heard.",
-            labels=["cluster"],
+            ["cluster"],
+            s.heartbeat_age,
         )
-        for cluster, seconds in sorted(s.heartbeat_age.items()):
-            age.add_metric([cluster], seconds)
-        yield age
         sch = CounterMetricFamily(
             "suanli_usage_standard_compute_hours",
             "Metered standard compute-hours (SCH) by class.",
@@ -110,38 +101,47 @@ class _Families(Collector):
         for klass, units in sorted(s.standard_units.items()):
             sch.add_metric([klass], units)
         yield sch
+
+    def _market(self) -> Iterator[Metric]:
+        s = self._snap
         yield CounterMetricFamily(
             "suanli_market_trades", "Trades cleared by the exchange.", value=s.trades
         )
         yield CounterMetricFamily(
             "suanli_market_traded_cny", "CNY traded in blocks.", value=s.traded_cny
         )
-        clearing = GaugeMetricFamily(
+        yield _gauge(
             "suanli_market_clearing_price_cny",
             "The last clearing's price per device-hour.",
-            labels=["product"],
+            ["product"],
+            s.clearing_prices,
         )
-        for product, price in sorted(s.clearing_prices.items()):
-            clearing.add_metric([product], price)
-        yield clearing
-        posted = GaugeMetricFamily(
+        yield _gauge(
             "suanli_market_posted_price_cny",
             "Posted price per device-hour (core-hour for cpu).",
-            labels=["cluster", "resource", "lane"],
+            ["cluster", "resource", "lane"],
+            s.posted_prices,
         )
-        for (cluster, resource, lane), price in sorted(s.posted_prices.items()):
-            posted.add_metric([cluster, resource, lane], price)
-        yield posted
-        ledger = GaugeMetricFamily(
-            "suanli_ledger_cny", "Platform ledger balances.", labels=["account"]
-        )
-        for account, cny in sorted(s.ledger.items()):
-            ledger.add_metric([account], cny)
+
+    def _money(self) -> Iterator[Metric]:
+        s = self._snap
+        ledger = _gauge("suanli_ledger_cny", "Platform ledger balances.", ["account"], s.ledger)
         ledger.add_metric(["escrow"], s.escrow_cny)
         yield ledger
         yield CounterMetricFamily(
             "suanli_ledger_postings", "Ledger postings written.", value=s.postings
         )
+
+
+def _gauge(
+    name: str, text: str, labels: list[str], values: Mapping[Any, float]
+) -> GaugeMetricFamily:
+    """A gauge with one sample per key of `values` (a label value, or a tuple of them in
+    the order of `labels`), sorted by key."""
+    family = GaugeMetricFamily(name, text, labels=labels)
+    for key, value in sorted(values.items()):
+        family.add_metric(list(key) if isinstance(key, tuple) else [key], value)
+    return family
 
 
 def _le(bound: float) -> str:

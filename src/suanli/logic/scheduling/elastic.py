@@ -30,7 +30,7 @@ from suanli.domain.jobs import Job
 from suanli.domain.pool import Capability
 from suanli.logic.scheduling.decisions import Preempt
 from suanli.logic.scheduling.placement import Candidate
-from suanli.logic.scheduling.snapshot import Snapshot, rate_at
+from suanli.logic.scheduling.snapshot import JobProgress, Snapshot, rate_at
 from suanli.logic.scheduling.state import CycleState
 
 MIN_EFFICIENCY = 0.5
@@ -92,10 +92,6 @@ GROW_MIN_SAVING_S = 600.0
 """... and at least this many seconds: a resize is a checkpoint and a restart."""
 
 
-RESIZE_COOLDOWN_S = 1800.0
-"""A job is resized at most once per this many seconds (no thrashing)."""
-
-
 @dataclass(frozen=True, slots=True)
 class Target:
     """Where and how large a resized job is to be admitted again."""
@@ -135,31 +131,41 @@ def rebalance(
     snapshot: Snapshot,
     state: CycleState,
     waiting: Sequence[JobId],
-    grace_s: float,
     targets: dict[JobId, Target],
 ) -> list[Preempt]:
     """Resizes of running elastic jobs, after the queue is decided: those grown past
     their preferred size on GPUs a waiting job could use shrink back (`shrink`); the
-    others may grow onto GPUs nobody waits for (`grow`). A job resized less than
-    RESIZE_COOLDOWN_S ago is left alone; resizes are recorded in `targets`."""
+    others may grow onto GPUs nobody waits for (`grow`). A job resized less than the
+    settings' `resize_cooldown_s` ago is left alone; each stop gets the settings'
+    `preemption_grace_s`; resizes are recorded in `targets`."""
     if not any(j.spec.elastic for j in snapshot.running):
         return []
+    resize = Resize(state.settings.preemption_grace_s, state.settings.resize_cooldown_s, targets)
     busy = contended(snapshot, state, waiting) if waiting else set()
-    out = shrink(snapshot, grace_s, targets, busy)
+    out = shrink(snapshot, resize, busy)
     shrinking = {p.job_id for p in out}
-    return out + grow(snapshot, state, grace_s, targets, busy, shrinking)
+    return out + grow(snapshot, state, resize, busy, shrinking)
 
 
-def _cooling(job_id: JobId, snapshot: Snapshot, targets: dict[JobId, Target]) -> bool:
-    last = targets.get(job_id)
-    return last is not None and (snapshot.now - last.at).total_seconds() < RESIZE_COOLDOWN_S
+@dataclass(frozen=True, slots=True)
+class Resize:
+    """How resizes are paced: the grace a stopped job gets, the least time between two
+    resizes of one job, and the record of past resizes (updated in place)."""
+
+    grace_s: float
+    cooldown_s: float
+    targets: dict[JobId, Target]
+
+    def cooling(self, job_id: JobId, now: datetime) -> bool:
+        """True if the job was resized less than `cooldown_s` before `now`."""
+        last = self.targets.get(job_id)
+        return last is not None and (now - last.at).total_seconds() < self.cooldown_s
 
 
 def grow(
     snapshot: Snapshot,
     state: CycleState,
-    grace_s: float,
-    targets: dict[JobId, Target],
+    resize: Resize,
     busy: set[tuple[ClusterId, str]],
     skip: set[JobId],
 ) -> list[Preempt]:
@@ -173,9 +179,46 @@ def grow(
     again."""
     out: list[Preempt] = []
     spare: dict[tuple[ClusterId, str], int] = {}
+    for job, progress in _growable(snapshot, resize, skip):
+        assert job.cluster_id is not None and job.allocation is not None
+        model = next(iter(job.allocation.gpus))
+        here = (job.cluster_id, model)
+        per = max(job.spec.resources.gpu_count, 1)
+        members = job.allocation.gpus[model] // per
+        now = _Size(members, _rate(progress.scaling.get(model), members * per), here)
+        best = _best_size(job, progress, state, busy, spare, now)
+        if best == now or now.rate <= 0:
+            continue
+        assert progress.remaining_work is not None
+        left_now = progress.remaining_work / now.rate
+        left_new = resize.grace_s + RESTART_ESTIMATE_S + progress.remaining_work / best.rate
+        saving = left_now - left_new
+        if saving < max(GROW_MIN_SAVING_S, GROW_MIN_GAIN * left_now):
+            continue
+        spare[best.at] -= best.members - (members if best.at == here else 0)
+        resize.targets[job.id] = Target(best.at[0], best.at[1], best.members, snapshot.now)
+        out.append(
+            Preempt(
+                job.id,
+                job.cluster_id,
+                (job.id,),
+                f"Resizing elastic job from {members} x {model} on {job.cluster_id} to "
+                f"{best.members} x {best.at[1]} on {best.at[0]}: GPUs are idle and it would "
+                f"finish about {int(saving // 60)} min sooner; it restarts from its checkpoint.",
+                resize.grace_s,
+            )
+        )
+    return out
+
+
+def _growable(
+    snapshot: Snapshot, resize: Resize, skip: set[JobId]
+) -> list[tuple[Job, JobProgress]]:
+    """Running elastic jobs that may be resized now and whose remaining work and speed
+    where they run are known, longest remaining first."""
     jobs = []
     for job in snapshot.running:
-        if not job.spec.elastic or job.id in skip or _cooling(job.id, snapshot, targets):
+        if not job.spec.elastic or job.id in skip or resize.cooling(job.id, snapshot.now):
             continue
         progress = snapshot.progress.get(job.id)
         if (
@@ -190,59 +233,57 @@ def grow(
         if not progress.scaling.get(next(iter(job.allocation.gpus))):
             continue  # its current speed is not measured: no basis to compare
         jobs.append((progress.remaining_work, job, progress))
-    for _, job, progress in sorted(jobs, key=lambda t: -t[0]):
-        assert job.cluster_id is not None and job.allocation is not None
-        model = next(iter(job.allocation.gpus))
-        here = (job.cluster_id, model)
-        per = max(job.spec.resources.gpu_count, 1)
-        members = job.allocation.gpus[model] // per
-        now_rate = _rate(progress.scaling.get(model), members * per)
-        best, best_rate, best_at = members, now_rate, here
-        low, high = job.spec.gang_range
-        candidates, _ = state.placer.candidates(job)
-        for cand in candidates:
-            key = (cand.cluster.id, cand.model)
-            scaling = progress.scaling.get(cand.model)
-            if not scaling or key in busy:
-                continue  # unmeasured, or a waiting job could use these GPUs
-            if key not in spare:
-                spare[key] = state.capacity.free_devices(*key) // per
-            room = spare[key] + (members if key == here else 0)
-            if not cand.cluster.can(Capability.GANG):
-                room = min(room, 1)
-            base = _rate(scaling, low * per) / (low * per)
-            for m in range(low, min(high, room) + 1):
-                r = _rate(scaling, m * per)
-                if r / (m * per) >= MIN_EFFICIENCY * base and r > best_rate:
-                    best, best_rate, best_at = m, r, key
-        if (best_at == here and best == members) or now_rate <= 0:
-            continue
-        assert progress.remaining_work is not None
-        left_now = progress.remaining_work / now_rate
-        left_new = grace_s + RESTART_ESTIMATE_S + progress.remaining_work / best_rate
-        saving = left_now - left_new
-        if saving < max(GROW_MIN_SAVING_S, GROW_MIN_GAIN * left_now):
-            continue
-        spare[best_at] -= best - (members if best_at == here else 0)
-        targets[job.id] = Target(best_at[0], best_at[1], best, snapshot.now)
-        out.append(
-            Preempt(
-                job.id,
-                job.cluster_id,
-                (job.id,),
-                f"Resizing elastic job from {members} x {model} on {job.cluster_id} to "
-                f"{best} x {best_at[1]} on {best_at[0]}: GPUs are idle and it would finish about "
-                f"{int(saving // 60)} min sooner; it restarts from its checkpoint.",
-                grace_s,
-            )
-        )
-    return out
+    return [(job, progress) for _, job, progress in sorted(jobs, key=lambda t: -t[0])]
+
+
+@dataclass(frozen=True, slots=True)
+class _Size:
+    """A size a job could run at: members, the work per second they would do, and the
+    (cluster, model) where."""
+
+    members: int
+    rate: float
+    at: tuple[ClusterId, str]
+
+
+def _best_size(
+    job: Job,
+    progress: JobProgress,
+    state: CycleState,
+    busy: set[tuple[ClusterId, str]],
+    spare: dict[tuple[ClusterId, str], int],
+    now: _Size,
+) -> _Size:
+    """The fastest size within the job's range on a cluster and model where its speed is
+    measured and no waiting job could use the GPUs (room: what is free there, plus what
+    it holds where it runs; one member where gangs are not supported), each GPU doing at
+    least MIN_EFFICIENCY of the per-GPU work at its minimum size; `now` if none is
+    faster. `spare` caches each place's free members."""
+    per = max(job.spec.resources.gpu_count, 1)
+    low, high = job.spec.gang_range
+    best = now
+    candidates, _ = state.placer.candidates(job)
+    for cand in candidates:
+        key = (cand.cluster.id, cand.model)
+        scaling = progress.scaling.get(cand.model)
+        if not scaling or key in busy:
+            continue  # unmeasured, or a waiting job could use these GPUs
+        if key not in spare:
+            spare[key] = state.capacity.free_devices(*key) // per
+        room = spare[key] + (now.members if key == now.at else 0)
+        if not cand.cluster.can(Capability.GANG):
+            room = min(room, 1)
+        base = _rate(scaling, low * per) / (low * per)
+        for m in range(low, min(high, room) + 1):
+            r = _rate(scaling, m * per)
+            if r / (m * per) >= MIN_EFFICIENCY * base and r > best.rate:
+                best = _Size(m, r, key)
+    return best
 
 
 def shrink(
     snapshot: Snapshot,
-    grace_s: float,
-    targets: dict[JobId, Target],
+    resize: Resize,
     busy: set[tuple[ClusterId, str]],
 ) -> list[Preempt]:
     """Running elastic jobs grown past the size they prefer, on a cluster and model a
@@ -263,9 +304,9 @@ def shrink(
         members = job.allocation.gpus[model] // per
         if members <= job.spec.gang_size or (job.cluster_id, model) not in busy:
             continue
-        if _cooling(job.id, snapshot, targets):
+        if resize.cooling(job.id, snapshot.now):
             continue
-        targets[job.id] = Target(job.cluster_id, model, job.spec.gang_size, snapshot.now)
+        resize.targets[job.id] = Target(job.cluster_id, model, job.spec.gang_size, snapshot.now)
         out.append(
             Preempt(
                 job.id,
@@ -273,7 +314,7 @@ def shrink(
                 (job.id,),
                 f"Resizing elastic job from {members} to {job.spec.gang_size} members on "
                 f"{job.cluster_id}: other jobs wait for GPUs; it restarts from its checkpoint.",
-                grace_s,
+                resize.grace_s,
             )
         )
     return out

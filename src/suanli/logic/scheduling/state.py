@@ -32,6 +32,9 @@ class SchedulerSettings:
     backfill: bool = True
     preemption: bool = True
     preemption_grace_s: float = 30.0
+    resize_cooldown_s: float = 1800.0
+    """Least time between two resizes of one elastic job (no thrashing: each resize is a
+    checkpoint and a restart)."""
     spread: bool = False
     """Place one-node jobs worst-fit (spread load) instead of best-fit (pack)."""
     max_preemptions_per_cycle: int = 64

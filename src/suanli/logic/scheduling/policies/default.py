@@ -27,7 +27,6 @@ from suanli.domain.resources import Resources
 from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits_for
 from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
 from suanli.logic.scheduling.elastic import (
-    RESIZE_COOLDOWN_S,
     Target,
     members_for,
     rebalance,
@@ -248,9 +247,9 @@ class SuanliPolicy:
         if not self.settings.preemption:
             return []
         if len(self._targets) > MAX_KEYS:
-            horizon = snapshot.now - timedelta(seconds=RESIZE_COOLDOWN_S)
+            horizon = snapshot.now - timedelta(seconds=self.settings.resize_cooldown_s)
             self._targets = {k: t for k, t in self._targets.items() if t.at >= horizon}
-        return rebalance(snapshot, state, waiting, self.settings.preemption_grace_s, self._targets)
+        return rebalance(snapshot, state, waiting, self._targets)
 
     @staticmethod
     def _held_back(job: Job, allowed: Sequence[Candidate], state: CycleState) -> str | None:
