@@ -10,11 +10,11 @@ import pytest
 
 from suanli.adapters.traces import TraceError, load_sia_workload
 from suanli.adapters.traces.sia_jobs import (
-    RESCALE_S,
     iterations_to_finish,
     load_sia_profiles,
     sia_sim_jobs,
 )
+from suanli.logic.scheduling.policies.sia import RESTORE_S
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "traces" / "sia"
 START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -51,6 +51,6 @@ def test_workload_rows_become_rigid_or_elastic_jobs() -> None:
     assert rigid[0].job.spec.gang_size == first.gpus and not rigid[0].job.spec.elastic
     assert elastic[0].job.spec.gang_range == (1, 2 * first.gpus)
     assert rigid[0].work == iterations_to_finish("cifar10", int(first.extra["batch_size"]))
-    assert rigid[0].restart_s == RESCALE_S["cifar10"]
+    assert rigid[0].restart_s == RESTORE_S["cifar10"]
     # rates per model and GPU count are measured points (the sample profiles 1..4 GPUs)
     assert set(rigid[0].scaling) <= {"T4", "A100-40GB"} and rigid[0].scaling["T4"][1] > 0

@@ -39,18 +39,8 @@ from suanli.adapters.traces.sia import PLACEMENT, SIA_PLACEMENT_COLUMNS
 from suanli.domain.ids import JobId, TenantId, UserId
 from suanli.domain.jobs import MAX_GANG, Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
+from suanli.logic.scheduling.policies.sia import DEFAULT_RESTORE_S, RESTORE_S
 from suanli.logic.simulation.jobs import SimJob
-
-RESCALE_S: Mapping[str, float] = {
-    # sia-simulator/applications.py `rescale_time` (seconds to checkpoint and restore)
-    "cifar10": 50.0,
-    "deepspeech2": 25.0,
-    "bert": 120.0,
-    "yolov3": 80.0,
-    "imagenet": 250.0,
-    "ncf": 15.0,
-}
-DEFAULT_RESCALE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,22 +212,8 @@ def sia_sim_jobs(
                 "application",
                 f"a throughput profile for {row.job_type!r} on one of {', '.join(gpus_per_node)}",
             )
-        spec = JobSpec.create(
-            command=["sia", row.id],
-            resources=Resources.request(cpus=1, memory_mb=1024, gpus={"any": 1}),
-            gang_size=row.gpus,
-            min_gang_size=low if elastic is not None else None,
-            max_gang_size=high if elastic is not None else None,
-            job_type=row.job_type,
-        )
-        job = Job(
-            JobId(f"sia-{row.id}"),
-            TenantId(tenant),
-            UserId(tenant),
-            spec,
-            JobStatus.PENDING,
-            start,
-            seq=seq,
+        job = sia_job(
+            row, seq, start, tenant, (low, high) if elastic is not None else None, row.gpus
         )
         requested = {m: r[row.gpus] for m, r in scaling.items() if row.gpus in r}
         jobs.append(
@@ -247,7 +223,31 @@ def sia_sim_jobs(
                 work,
                 speed=requested,
                 scaling=scaling,
-                restart_s=RESCALE_S.get(row.job_type, DEFAULT_RESCALE_S),
+                restart_s=RESTORE_S.get(row.job_type, DEFAULT_RESTORE_S),
             )
         )
     return jobs
+
+
+def sia_job(
+    row: TraceJob,
+    seq: int,
+    start: datetime,
+    tenant: str,
+    elastic: tuple[int, int] | None,
+    gang: int,
+) -> Job:
+    """A Sia trace row as a pending job of one-GPU members (of model `any`): `gang`
+    members, accepting `elastic` = (fewest, most) when given."""
+    spec = JobSpec.create(
+        command=["sia", row.id],
+        resources=Resources.request(cpus=1, memory_mb=1024, gpus={"any": 1}),
+        gang_size=gang,
+        min_gang_size=elastic[0] if elastic is not None else None,
+        max_gang_size=elastic[1] if elastic is not None else None,
+        job_type=row.job_type,
+    )
+    return Job(
+        JobId(f"sia-{row.id}"), TenantId(tenant), UserId(tenant), spec, JobStatus.PENDING, start,
+        seq=seq,
+    )  # fmt: skip

@@ -60,6 +60,9 @@ def rate(job: Job, model: str, snapshot: Snapshot) -> float:
     """The job's throughput on `model` at its size (module doc for the sources)."""
     progress = snapshot.progress.get(job.id)
     if progress is not None:
+        steps = progress.step_rates.get(model)
+        if steps and job_gpus(job) in steps:
+            return steps[job_gpus(job)]  # Gavel's throughput: steps per second
         points = progress.scaling.get(model)
         if points and job_gpus(job) in points:
             return points[job_gpus(job)]

@@ -89,6 +89,10 @@ class JobProgress:
     """Work per second by GPU model and total GPU count, where measured (elastic jobs)."""
     first_arrival_s: float = 0.0
     """When the job was submitted, in seconds since the simulation start (0 live)."""
+    step_rates: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    """Optimiser steps per second by GPU model and GPU count, where the job model tells
+    them apart from `scaling` (goodput jobs: throughput without statistical efficiency,
+    what Gavel calls throughput); empty otherwise."""
 
     def remaining_s(self, model: str | None = None) -> float | None:
         """Seconds of work left on `model` (None: the fastest known model)."""

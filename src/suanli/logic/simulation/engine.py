@@ -45,7 +45,7 @@ from suanli.logic.scheduling.snapshot import (
     build_snapshot,
 )
 from suanli.logic.simulation.events import EventQueue, Kind
-from suanli.logic.simulation.jobs import SimJob
+from suanli.logic.simulation.jobs import SimJob, StepCurve, WorkCurve, advance, seconds_to
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +64,9 @@ class SimSettings:
     """Event-driven mode, a `Rebalancing` policy with elastic jobs running: a cycle at least
     this often, so that resizes held back (a cooldown) are looked at again, as the live
     loop's periodic cycle does."""
+    restore_at_first_start: bool = False
+    """Charge a job its restart cost when it first starts too (the Sia artifact's jobs
+    load their model and data then as after every restart)."""
     max_idle_rounds: int = 32
     """Rounds mode: with jobs queued but nothing running, keep deciding this many rounds
     (a policy may hold jobs back for a while, e.g. until its next reallocation), then
@@ -124,10 +127,24 @@ class _Run:
     version: int
     resume_s: float = 0.0
     """Seconds at the start of this run spent restoring a checkpoint (no progress)."""
+    curve: WorkCurve | None = None
+    work: float = 0.0
+    """The job's whole work (with `curve`: where the run starts on it)."""
 
     def done(self, t: float) -> float:
-        """Work done by time `t`."""
-        return max(0.0, t - self.started_s - self.resume_s) * self.rate
+        """Work done in this run by time `t`."""
+        seconds = max(0.0, t - self.started_s - self.resume_s)
+        if self.curve is None:
+            return seconds * self.rate
+        start = self.work - self.remaining_at_start
+        return advance(self.curve, self.model, self.gpus, start, seconds, self.work) - start
+
+    def seconds_left(self) -> float:
+        """Seconds from the start of this run (restore included) to the job's end."""
+        if self.curve is None:
+            return self.resume_s + self.remaining_at_start / self.rate
+        start = self.work - self.remaining_at_start
+        return self.resume_s + seconds_to(self.curve, self.model, self.gpus, start, self.work)
 
 
 @dataclass(slots=True)
@@ -241,13 +258,26 @@ class Simulator:
             remaining = max(run.remaining_at_start - run.done(now), 0.0)
         models = {*sj.speed, *sj.scaling}
         requested = sj.requested_gpus
+        scaling = sj.scaling
+        rates = {m: sj.rate(m, requested) for m in models}
+        if sj.curve is not None:  # the rates at the job's progress now
+            done = sj.work - remaining
+            scaling = {
+                m: {g: sj.curve.rate(m, g, done) for g in points} for m, points in scaling.items()
+            }
+            rates = {m: sj.curve.rate(m, requested, done) for m in models}
+        steps: dict[str, dict[int, float]] = {}
+        if isinstance(sj.curve, StepCurve):
+            curve = sj.curve
+            steps = {m: {g: curve.step_rate(m, g, done) for g in pts} for m, pts in scaling.items()}
         return JobProgress(
             attained_gpu_s=attained,
             run_s_by_model=by_model,
             remaining_work=remaining,
-            rates={m: sj.rate(m, requested) for m in models},
-            scaling=sj.scaling,
+            rates=rates,
+            scaling=scaling,
             first_arrival_s=sj.arrival_s,
+            step_rates=steps,
         )
 
     def _snapshot(self, now: float) -> Snapshot:
@@ -474,13 +504,20 @@ class Simulator:
         )
         self._versions += 1
         resume = self._resume.pop(job.id, 0.0)
+        if job.id not in self._first_start and self._settings.restore_at_first_start:
+            own = self._jobs[job.id].restart_s
+            resume = own if own is not None else self._settings.restart_cost_s
+        sj = self._jobs[job.id]
         run = _Run(running, now, rate, model, gpus, self._remaining[job.id], self._versions)
         run.resume_s = resume
+        if sj.curve is not None and model:
+            run.curve, run.work = sj.curve, sj.work
         self._runs[job.id] = run
         self._first_start.setdefault(job.id, now)
-        if rate > 0:
-            at = now + resume + self._remaining[job.id] / rate
-            events.push(at, Kind.FINISH, job.id, run.version)
+        if rate > 0 or run.curve is not None:
+            left = run.seconds_left()
+            if left != float("inf"):
+                events.push(now + left, Kind.FINISH, job.id, run.version)
 
     def _ask_to_stop(self, victim: JobId, now: float, events: EventQueue) -> bool:
         """A preempted (or resized) job stops after the grace period."""

@@ -6,9 +6,67 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
 
 from suanli.domain.jobs import Job
 from suanli.logic.scheduling.snapshot import rate_at
+
+
+class WorkCurve(Protocol):
+    """A job whose speed changes as it progresses (the goodput model: its statistical
+    efficiency follows the gradient noise of its current epoch). The rate is constant
+    between boundaries, so that the simulator can integrate it exactly."""
+
+    def rate(self, model: str, gpus: int, done: float) -> float:
+        """Work per second on `gpus` GPUs of `model`, `done` work into the job."""
+        ...
+
+    def boundary(self, done: float) -> float:
+        """The least amount of work past `done` at which the rate may change (inf if it
+        never does)."""
+        ...
+
+
+@runtime_checkable
+class StepCurve(WorkCurve, Protocol):
+    """A curve that also knows the job's optimiser steps per second (its throughput as
+    Gavel counts it: without statistical efficiency)."""
+
+    def step_rate(self, model: str, gpus: int, done: float) -> float:
+        """Optimiser steps per second on `gpus` GPUs of `model`, `done` work in."""
+        ...
+
+
+def seconds_to(curve: WorkCurve, model: str, gpus: int, done: float, target: float) -> float:
+    """Seconds to go from `done` to `target` work on `gpus` GPUs of `model` (inf if the
+    rate is zero somewhere on the way)."""
+    seconds = 0.0
+    while done < target:
+        rate = curve.rate(model, gpus, done)
+        if rate <= 0:
+            return float("inf")
+        step_to = min(curve.boundary(done), target)
+        seconds += (step_to - done) / rate
+        done = step_to
+    return seconds
+
+
+def advance(
+    curve: WorkCurve, model: str, gpus: int, done: float, seconds: float, work: float
+) -> float:
+    """Work done after `seconds` more on `gpus` GPUs of `model`, from `done` (at most
+    `work`, the job's whole work)."""
+    while seconds > 0 and done < work:
+        rate = curve.rate(model, gpus, done)
+        if rate <= 0:
+            return done
+        step_to = min(curve.boundary(done), work)
+        need = (step_to - done) / rate
+        if need >= seconds:
+            return done + seconds * rate
+        seconds -= need
+        done = step_to
+    return min(done, work)
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +83,10 @@ class SimJob:
     give scaling); where a model is here, it overrides `speed` for that model."""
     restart_s: float | None = None
     """This job's checkpoint-restore time; None: `SimSettings.restart_cost_s`."""
+    curve: WorkCurve | None = None
+    """A rate that changes with progress (the goodput model); where set, it overrides
+    `speed` and `scaling` for running the job, which then describe its rate at the
+    start (for policies that read them before it runs)."""
 
     @property
     def requested_gpus(self) -> int:

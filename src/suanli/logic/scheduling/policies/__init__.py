@@ -21,6 +21,7 @@ from suanli.logic.scheduling.policies.gavel import (
     GavelMaxMinPerf,
     GavelMaxSumThroughputPerf,
 )
+from suanli.logic.scheduling.policies.sia import SiaPolicy
 from suanli.logic.scheduling.policies.sjf import ShortestJobFirst
 from suanli.logic.scheduling.policies.themis import Themis
 from suanli.logic.scheduling.policies.tiresias import Tiresias
@@ -43,6 +44,7 @@ POLICIES: Mapping[str, PolicyFactory] = MappingProxyType(
         "gavel_max_min": GavelMaxMin,
         "gavel_max_min_perf": GavelMaxMinPerf,
         "gavel_max_sum_throughput_perf": GavelMaxSumThroughputPerf,
+        "sia": SiaPolicy,
     }
 )
 """Every policy by the name configuration uses (each class's `name`)."""

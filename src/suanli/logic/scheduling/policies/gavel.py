@@ -27,10 +27,18 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from suanli.domain.ids import JobId
-from suanli.logic.scheduling.gavel_base import Allocation, GavelPolicy
+from suanli.domain.jobs import Job
+from suanli.logic.scheduling.gavel_base import (
+    Allocation,
+    GavelPolicy,
+    current_model,
+    job_gpus,
+    pool_models,
+)
 from suanli.logic.scheduling.gavel_lp import max_min_allocation, max_sum_allocation
 from suanli.logic.scheduling.gavel_rounds import Entry
-from suanli.logic.scheduling.state import SchedulerSettings
+from suanli.logic.scheduling.snapshot import Snapshot
+from suanli.logic.scheduling.state import CycleState, SchedulerSettings
 
 
 def _matrix(entries: Sequence[Entry], models: Sequence[str]) -> np.ndarray:
@@ -242,3 +250,85 @@ class GavelMaxSumThroughputPerf(GavelPolicy):
         cap = np.array([capacity[m] for m in models], dtype=np.float64)
         t = _matrix(entries, models)
         return _rows(entries, models, max_sum_allocation(t, scale, cap, normalize=self.normalize))
+
+
+class GavelMaxSumAsInSia(GavelMaxSumThroughputPerf):
+    """Gavel's max-sum-throughput policy as the Sia artifact's simulator codes it
+    (sia-simulator/gavel.py), for reproducing the Sia paper's Gavel figures
+    (bench/sia_fidelity.py): the LP on raw throughputs, solved every round; time
+    received counted from each job's arrival and never reset (every job starts with half
+    a round on every model, each model's total counts every job ever seen); each round
+    one list of (job, model) by priority X / (job's time / model's time), highest first,
+    filled greedily, jobs of priority 0 included (work-conserving). Not registered: the
+    registered `gavel_max_sum_throughput_perf` follows Gavel's own simulator
+    (docs/fidelity.md)."""
+
+    name = "gavel_max_sum_throughput_perf"
+
+    def __init__(self, settings: SchedulerSettings, *, seed: int | None = None) -> None:
+        super().__init__(settings, seed=seed, normalize=False)
+        self._job_time: dict[JobId, dict[str, float]] = {}
+        self._model_time: dict[str, float] = {}
+
+    def plan(self, snapshot: Snapshot, state: CycleState) -> dict[JobId, str]:
+        if snapshot.round_s is None:
+            return super().plan(snapshot, state)
+        models, capacity, _ = pool_models(snapshot)
+        order = list(
+            dict.fromkeys(m for c in snapshot.clusters for n in c.nodes for m in n.capacity.gpus)
+        )
+        order = [m for m in order if m in models]
+        jobs = [j for j in snapshot.queue if job_gpus(j) > 0]
+        entries = [self._entry(j, snapshot, state, order) for j in jobs]
+        self._account(jobs, order, snapshot.round_s)
+        x = self.allocate(entries, order, capacity)
+        picks: list[tuple[float, float, str, Entry]] = []
+        for m in order:
+            for e in entries:
+                share = round(x[e.job_id].get(m, 0.0), 5)
+                mine = self._job_time[e.job_id][m] / self._model_time[m]
+                picks.append((share / mine if share > 0 else 0.0, share, m, e))
+        picks.sort(key=lambda p: (p[0], p[1]), reverse=True)
+        free = dict(capacity)
+        out: dict[JobId, str] = {}
+        for _, _, m, e in picks:
+            if free.get(m, 0) <= 0 or e.job_id in out or e.gpus > free[m]:
+                continue
+            if e.rates.get(m, 0.0) <= 0:
+                continue
+            out[e.job_id] = m
+            free[m] -= e.gpus
+        return out
+
+    def allocate(
+        self, entries: Sequence[Entry], models: Sequence[str], capacity: Mapping[str, int]
+    ) -> Allocation:
+        """The LP's vertex, with jobs of identical rows (GPUs and throughputs) given the
+        mean of their shares: an optimum too (the constraints and the objective treat them
+        alike), and the point the artifact's interior-point solver (ECOS) returns, which
+        splits time evenly among such jobs where a simplex vertex favours some."""
+        x = super().allocate(entries, models, capacity)
+        groups: dict[tuple[object, ...], list[JobId]] = {}
+        for e in entries:
+            key = (e.gpus, *(round(e.rates.get(m, 0.0), 9) for m in models))
+            groups.setdefault(key, []).append(e.job_id)
+        for members in groups.values():
+            if len(members) > 1:
+                mean = {m: sum(x[j][m] for j in members) / len(members) for m in models}
+                for j in members:
+                    x[j] = dict(mean)
+        return x
+
+    def _account(self, jobs: Sequence[Job], order: Sequence[str], round_s: float) -> None:
+        """The last round's time to the jobs that ran in it; half a round of credit on
+        every model to jobs seen for the first time."""
+        for job in jobs:
+            model = current_model(job)
+            if model is not None and job.id in self._job_time:
+                self._job_time[job.id][model] = self._job_time[job.id].get(model, 0.0) + round_s
+                self._model_time[model] = self._model_time.get(model, 0.0) + round_s
+        for job in jobs:
+            if job.id not in self._job_time:
+                self._job_time[job.id] = {m: round_s / 2 for m in order}
+                for m in order:
+                    self._model_time[m] = self._model_time.get(m, 0.0) + round_s / 2

@@ -1,0 +1,353 @@
+"""Sia (Jayaram Subramanya et al., SOSP'23), as its artifact runs it (sia-simulator/sia.py
+with --policy_p_val=-0.5 --mip_lambda_n=1.1 --interval=60 --project_throughputs
+--share_max_replicas; docs/fidelity.md says what differs).
+
+Every round (60 s) Sia chooses, for every unfinished job at once, one configuration (GPU
+model, GPU count) or none, by an integer program:
+
+    minimise  sum_ij (A_ij - lambda_n) x_ij,     A = min(round(S^p, 2), 3000),  p < 0
+    subject to  sum_j x_ij <= 1 (each job),  sum_i sum_{j on model m} gpus_j x_ij <= GPUs(m)
+
+where S_ij is job i's goodput on configuration j, normalised so that its least valid
+configuration is 1 (invalid ones: 1e-4). Goodputs are the job's rates at its progress now
+(`Snapshot.progress`, goodput with the batch size tuned where the simulator models it).
+Like the artifact:
+- a job that has not run yet has a goodput model on no GPU model: only one GPU, of any
+  model, is offered to it; a model it has not run on is projected from the first model it
+  has run on, scaled by their one-GPU rates;
+- a job is offered at most twice the most GPUs it has held (and what its batch allows);
+- configurations other than its current one are discounted by the restart factor
+  max(age - restarts x P, 0) / (age + P) (1 while age < P), P per application;
+- a job still restoring its checkpoint keeps its configuration.
+Configurations of a model with `n` GPUs per node: 1, 2, 4, ... below n, then whole nodes.
+The program is solved by HiGHS (scipy.optimize.milp, relative gap 1e-4, as the artifact's
+CBC); ties go to the faster model, then the earlier job.
+
+A job whose configuration is unchanged keeps its placements (no restart); others are placed
+anew. Without rounds (the live scheduler) the program is solved over the pending jobs and
+the free GPUs at each cycle, and running jobs stay where they are.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+from scipy.optimize import Bounds, LinearConstraint, milp
+from scipy.sparse import lil_matrix
+
+from suanli.domain.ids import JobId
+from suanli.domain.jobs import Job
+from suanli.domain.pool import Capability
+from suanli.logic.scheduling.decisions import Decision, Wait
+from suanli.logic.scheduling.placement import PlacementMemo
+from suanli.logic.scheduling.rounds import keep, place
+from suanli.logic.scheduling.snapshot import JobProgress, Snapshot
+from suanli.logic.scheduling.state import CycleState, SchedulerSettings
+
+ROUND_S = 60.0
+P_VALUE = -0.5
+LAMBDA_N = 1.1
+ZERO_GAIN = 1e-4
+CLIP = 3000.0
+MAX_GPUS = 64
+MIP_GAP = 1e-4
+SOLVE_LIMIT_S = 30.0
+
+PENALTY_S: Mapping[str, float] = {
+    # sia.py get_restart_penalty: the restart factor's P, by application name
+    "deepspeech": 25.0,
+    "imagenet": 250.0,
+    "cifar": 30.0,
+    "bert": 120.0,
+    "yolov3": 45.0,
+}
+DEFAULT_PENALTY_S = 30.0
+RESTORE_S: Mapping[str, float] = {
+    # sia-simulator/applications.py rescale_time: seconds to checkpoint and restore
+    "cifar10": 50.0,
+    "deepspeech2": 25.0,
+    "bert": 120.0,
+    "yolov3": 80.0,
+    "imagenet": 250.0,
+    "ncf": 15.0,
+}
+DEFAULT_RESTORE_S = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    model: str
+    gpus: int
+
+
+def configs_for(per_node: int, total: int) -> list[int]:
+    """GPU counts offered on a model: powers of two below a node, then whole nodes."""
+    out = []
+    g = 1
+    while g < per_node and g <= total:
+        out.append(g)
+        g *= 2
+    out += [k * per_node for k in range(1, total // per_node + 1)]
+    return out
+
+
+def penalty_s(job_type: str) -> float:
+    return next((p for name, p in PENALTY_S.items() if name in job_type), DEFAULT_PENALTY_S)
+
+
+@dataclass(slots=True)
+class _History:
+    config: Config | None = None
+    restarts: int = -1
+    """Restarts so far (-1: never started; the first start makes it 0)."""
+    changed_at: datetime | None = None
+    most_gpus: int = 0
+
+
+class SiaPolicy:
+    name = "sia"
+    append_only = False
+
+    def __init__(
+        self, settings: SchedulerSettings, *, p: float = P_VALUE, lambda_n: float = LAMBDA_N
+    ) -> None:
+        self.settings = settings
+        self.memo = PlacementMemo()
+        self.round_s: float | None = ROUND_S
+        self.p = p
+        self.lambda_n = lambda_n
+        self._history: dict[JobId, _History] = {}
+        self._plan: dict[JobId, Config] = {}
+        self._allowed: dict[JobId, dict[str, bool]] = {}
+        """Per job, the GPU models its placement filters allow, and whether a gang may
+        start on one of their clusters."""
+
+    # --- the policy interface ------------------------------------------------------------
+
+    def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
+        """Solve the round's program, then: jobs keeping their configuration first (their
+        placements are free), the others largest first, the unallocated last."""
+        rounds = snapshot.round_s is not None
+        jobs = [j for j in snapshot.queue if j.spec.resources.gpu_count > 0]
+        capacity = _capacity(snapshot, state, rounds=rounds)
+        self._allowed = {j.id: _allowed(j, state) for j in jobs}
+        self._plan = self._solve(jobs, snapshot, capacity)
+        if rounds:
+            self._remember(snapshot)
+
+        def rank(job: Job) -> tuple[int, int, int]:
+            cfg = self._plan.get(job.id)
+            if cfg is None:
+                return (2, 0, job.seq)
+            kept = self._history.get(job.id, _History()).config == cfg and job.placements
+            return (0 if kept else 1, -cfg.gpus, job.seq)
+
+        return sorted(snapshot.queue, key=rank)
+
+    def nominate(self, job: Job, snapshot: Snapshot, state: CycleState) -> Decision:
+        cfg = self._plan.get(job.id)
+        if cfg is None:
+            if job.spec.resources.gpu_count == 0:
+                admit = place(job, state)
+                return admit if admit is not None else Wait(job.id, "Waiting for CPU capacity.")
+            candidates, why_not = state.placer.candidates(job)
+            if not candidates:
+                return Wait(job.id, why_not)
+            return Wait(
+                job.id, "Not allocated this round: Sia's optimisation gave its GPUs to others."
+            )
+        per = max(job.spec.resources.gpu_count, 1)
+        members = max(cfg.gpus // per, 1)
+        if _holds(job, cfg):
+            kept = keep(job, state, members)
+            if kept is not None:
+                return kept
+        admit = place(job, state, models=[cfg.model], members=members)
+        if admit is not None:
+            return admit
+        return Wait(
+            job.id, f"Allocated {cfg.gpus} x {cfg.model} this round, but no nodes hold them."
+        )
+
+    # --- the program ---------------------------------------------------------------------
+
+    def _solve(
+        self, jobs: Sequence[Job], snapshot: Snapshot, capacity: Mapping[str, tuple[int, int]]
+    ) -> dict[JobId, Config]:
+        models = sorted(capacity)
+        columns = [Config(m, g) for m in models for g in configs_for(*capacity[m])]
+        if not jobs or not columns:
+            return {}
+        speed = _one_gpu_speed(jobs, snapshot, models)
+        rows = []
+        pinned: dict[int, int] = {}
+        for i, job in enumerate(jobs):
+            s = self._goodputs(job, snapshot, columns)
+            rows.append(s)
+            hist = self._history.get(job.id)
+            if hist is not None and hist.config in columns and self._restoring(job, hist, snapshot):
+                pinned[i] = columns.index(hist.config)
+        goodput = np.array(rows, dtype=np.float64)
+        a = np.minimum(np.round(np.power(goodput, self.p), 2), CLIP)
+        cost = (a - self.lambda_n) if self.p < 0 else -(a - self.lambda_n)
+        # ties: the faster model (one GPU's rate over the pool), then the earlier job
+        tie = np.array([speed.get(c.model, 0.0) for c in columns])
+        cost = cost - 1e-6 * tie[None, :] + 1e-9 * np.arange(len(jobs))[:, None]
+        return self._milp(jobs, columns, cost, capacity, pinned)
+
+    def _milp(
+        self,
+        jobs: Sequence[Job],
+        columns: Sequence[Config],
+        cost: np.ndarray,
+        capacity: Mapping[str, tuple[int, int]],
+        pinned: Mapping[int, int],
+    ) -> dict[JobId, Config]:
+        n, k = cost.shape
+        models = sorted(capacity)
+        matrix = lil_matrix((n + len(models), n * k))
+        for i in range(n):
+            matrix[i, i * k : (i + 1) * k] = 1.0
+        for r, m in enumerate(models):
+            for j, c in enumerate(columns):
+                if c.model == m:
+                    for i in range(n):
+                        matrix[n + r, i * k + j] = c.gpus
+        upper = np.concatenate([np.ones(n), [capacity[m][1] for m in models]])
+        lower_bounds = np.zeros(n * k)
+        for i, j in pinned.items():
+            lower_bounds[i * k + j] = 1.0
+        result = milp(
+            cost.ravel(),
+            integrality=np.ones(n * k),
+            bounds=Bounds(lower_bounds, np.ones(n * k)),
+            constraints=LinearConstraint(matrix.tocsr(), -np.inf, upper),
+            options={"mip_rel_gap": MIP_GAP, "time_limit": SOLVE_LIMIT_S},
+        )
+        if result.x is None:
+            return {}
+        x = np.round(result.x.reshape(n, k))
+        out: dict[JobId, Config] = {}
+        for i, job in enumerate(jobs):
+            if x[i].max() > 0.5:
+                out[job.id] = columns[int(np.argmax(x[i]))]
+        return out
+
+    def _goodputs(self, job: Job, snapshot: Snapshot, columns: Sequence[Config]) -> list[float]:
+        """Job's row of S (see the module doc)."""
+        progress = snapshot.progress.get(job.id) or JobProgress()
+        hist = self._history.get(job.id)
+        per = max(job.spec.resources.gpu_count, 1)
+        low, high = job.spec.gang_range
+        allowed = self._allowed.get(job.id, {})
+        most = hist.most_gpus if hist is not None else 0
+        cap = min(max(2 * most, 1), MAX_GPUS, high * per)
+        known = [m for m in sorted(progress.scaling) if progress.run_s_by_model.get(m, 0.0) > 0]
+        row = [ZERO_GAIN] * len(columns)
+        for j, c in enumerate(columns):
+            if c.gpus % per or not low * per <= c.gpus <= max(cap, low * per):
+                continue
+            if c.model not in allowed or (c.gpus > per and not allowed[c.model]):
+                continue  # its filters exclude the model, or no cluster there starts gangs
+            if not known:
+                row[j] = 1.0 if c.gpus == max(per, low * per) else ZERO_GAIN
+                continue
+            row[j] = _estimate(progress, c, known[0]) or ZERO_GAIN
+        if known:
+            valid = [v for v in row if v > ZERO_GAIN]
+            if valid:
+                least = min(valid)
+                row = [max(v / least, ZERO_GAIN) if v > ZERO_GAIN else ZERO_GAIN for v in row]
+        if hist is not None and hist.config is not None:
+            f = self._restart_factor(job, hist, snapshot)
+            row = [
+                v if c == hist.config else max(v * f, ZERO_GAIN)
+                for v, c in zip(row, columns, strict=True)
+            ]
+        return row
+
+    def _restart_factor(self, job: Job, hist: _History, snapshot: Snapshot) -> float:
+        pen = penalty_s(job.spec.job_type)
+        age = (snapshot.now - job.submitted_at).total_seconds()
+        if age < pen:
+            return 1.0
+        return max(age - max(hist.restarts, 0) * pen, 0.0) / (age + pen)
+
+    @staticmethod
+    def _restoring(job: Job, hist: _History, snapshot: Snapshot) -> bool:
+        if hist.changed_at is None or hist.config is None or not job.placements:
+            return False
+        restore = RESTORE_S.get(job.spec.job_type, DEFAULT_RESTORE_S)
+        return (snapshot.now - hist.changed_at).total_seconds() < restore
+
+    def _remember(self, snapshot: Snapshot) -> None:
+        """Carry the round's choices into the jobs' histories; forget finished jobs."""
+        present = {j.id for j in snapshot.queue}
+        self._history = {k: h for k, h in self._history.items() if k in present}
+        for job in snapshot.queue:
+            hist = self._history.setdefault(job.id, _History())
+            cfg = self._plan.get(job.id)
+            if cfg != hist.config and cfg is not None:
+                hist.restarts += 1
+                hist.changed_at = snapshot.now
+            hist.config = cfg
+            if cfg is not None:
+                hist.most_gpus = max(hist.most_gpus, cfg.gpus)
+
+
+def _allowed(job: Job, state: CycleState) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    candidates, _ = state.placer.candidates(job)
+    for cand in candidates:
+        out[cand.model] = out.get(cand.model, False) or cand.cluster.can(Capability.GANG)
+    return out
+
+
+def _holds(job: Job, cfg: Config) -> bool:
+    placed = job.placed()
+    if not placed:
+        return False
+    gpus = sum(p.allocation.gpus.get(cfg.model, 0) for p in placed)
+    return gpus == cfg.gpus
+
+
+def _estimate(progress: JobProgress, c: Config, first_known: str) -> float | None:
+    """The job's goodput on `c`: its rate there if it has run on that model, else
+    projected from the first model it has run on by their one-GPU rates."""
+    if progress.run_s_by_model.get(c.model, 0.0) > 0:
+        return progress.scaling.get(c.model, {}).get(c.gpus)
+    base = progress.scaling.get(first_known, {})
+    here = progress.scaling.get(c.model, {})
+    if c.gpus not in base or not base.get(1) or not here.get(1):
+        return None
+    return base[c.gpus] * here[1] / base[1]
+
+
+def _one_gpu_speed(
+    jobs: Sequence[Job], snapshot: Snapshot, models: Sequence[str]
+) -> dict[str, float]:
+    out = dict.fromkeys(models, 0.0)
+    for job in jobs:
+        progress = snapshot.progress.get(job.id)
+        if progress is None:
+            continue
+        for m in models:
+            out[m] += progress.scaling.get(m, {}).get(1, 0.0)
+    top = max(out.values(), default=0.0) or 1.0
+    return {m: v / top for m, v in out.items()}
+
+
+def _capacity(snapshot: Snapshot, state: CycleState, *, rounds: bool) -> dict[str, tuple[int, int]]:
+    """GPU model -> (GPUs per node, GPUs to allocate): all of them in rounds, the free
+    ones otherwise."""
+    per_node: dict[str, int] = {}
+    total: dict[str, int] = {}
+    for cluster in snapshot.clusters:
+        for node in cluster.nodes:
+            for model, n in node.capacity.gpus.items():
+                per_node[model] = max(per_node.get(model, 0), n)
+                total[model] = total.get(model, 0) + (n if rounds else node.free.gpus.get(model, 0))
+    return {m: (per_node[m], total[m]) for m in per_node if per_node[m] > 0}
