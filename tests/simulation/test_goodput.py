@@ -4,8 +4,8 @@ that changes with progress."""
 from __future__ import annotations
 
 import math
-from itertools import pairwise
 from datetime import UTC, datetime
+from itertools import pairwise
 
 import pytest
 
