@@ -2,13 +2,20 @@
 
 Replays the Sia paper's sampled workloads (Jayaram Subramanya et al., SOSP'23; 160 jobs
 each, from Microsoft Philly and SenseTime Helios "saturn"; `sia-workloads/` under
---traces) on the Sia artifact's default heterogeneous cluster of 64 GPUs: 6 nodes x 4 T4
-(its "aws" profiles), 2 x 8 A100 ("dgx"), 3 x 8 RTX 2080 Ti ("rtx"). Each job's work and
-speed come from the artifact's validation curves and profiled step times
-(`adapters/traces/sia_jobs.py`); every job accepts 1 to 2x the GPUs it asked for at the
-same batch size (only the elastic-aware default policy uses that range; the others run
-each job at the size it asked for). `suanli-rigid` is the default policy on the same jobs
-made rigid, to show what elasticity adds.
+--traces) on the Sia artifact's default heterogeneous cluster of 64 GPUs.
+
+`--model goodput` (the default): the artifact's goodput job model and cluster, as
+bench/sia_fidelity.py checks them (6 nodes x 4 T4 "aws", 2 x 8 A100 "dgx-ext", 3 x 8
+RTX 2080 Ti "rtx"; `adapters/traces/sia_goodput.py`; restores charged at every start).
+Jobs of the adaptive policies (`sia`, `suanli`) take any GPU count from 1 to 64 and tune
+their batch size; the others run every job at the GPUs and batch it was submitted with,
+as the artifact runs Gavel. `suanli-rigid` is the default policy on the rigid jobs.
+
+`--model fixed`: the model of issue 5, to reproduce its figures: the "dgx" profiles,
+each job's work the iterations to its last epoch at its submitted batch
+(`adapters/traces/sia_jobs.py`), every job accepting 1 to 2x its GPUs at that batch.
+
+Independent (workload, policy) runs go to `--jobs` processes.
 
 Prints one JSON line per workload and policy, then one summary line
 
@@ -19,39 +26,42 @@ and, with --markdown FILE, the tables of docs/results.md.
 
     .venv/bin/python bench/sia_results.py [--traces ../shared/traces]
         [--workloads philly:1-8 saturn:1-10] [--policy NAME ...] [--markdown FILE]
+        [--model goodput|fixed] [--jobs N]
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from suanli.adapters.traces import TraceError, load_sia_workload
-from suanli.adapters.traces.sia_jobs import load_sia_profiles, sia_sim_jobs
-from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
-from suanli.domain.resources import Resources
+from suanli.adapters.traces import TraceError, TraceJob, load_sia_workload
+from suanli.adapters.traces.sia_goodput import AppModel, app_models, goodput_jobs
+from suanli.adapters.traces.sia_jobs import SiaProfile, load_sia_profiles, sia_sim_jobs
+from suanli.lab.native_output import native_stdout_to_stderr
+from suanli.lab.sia import SIA_ARTIFACT_POOL, SIA_POOL, sia_pool
 from suanli.logic.scheduling.policies import get_policy, policy_names
-from suanli.logic.scheduling.snapshot import ClusterView, NodeView
+from suanli.logic.scheduling.snapshot import ClusterView
 from suanli.logic.simulation.engine import SimSettings, Simulator
 from suanli.logic.simulation.jobs import SimJob
-from suanli.logic.simulation.metrics import Report, report
+from suanli.logic.simulation.metrics import report
 
 REPO = Path(__file__).resolve().parents[1]
 START = datetime(2026, 1, 1, tzinfo=UTC)
-CLUSTER = {
-    # Sia cluster type: (GPU model as the catalog names it, nodes, GPUs per node)
-    "aws": ("T4", 6, 4),
-    "dgx": ("A100-40GB", 2, 8),
-    "rtx": ("RTX2080TI", 3, 8),
-}
+CLUSTER = SIA_POOL
+"""--model fixed: the cluster of issue 5 ("dgx" profiles for the A100s)."""
 ELASTIC = (0.01, 2.0)
-"""Each job accepts ceil(0.01 x n) = 1 to 2n GPUs, n being what it asked for."""
+"""--model fixed: each job accepts ceil(0.01 x n) = 1 to 2n GPUs, n being what it asked for."""
 RIGID = "suanli-rigid"
+ADAPTIVE = {"sia", "suanli"}
+"""--model goodput: policies whose jobs are adaptive (1-64 GPUs, batch tuned)."""
 REFERENCE = {
     # Sia artifact's own simulator, default 64-GPU cluster, philly workloads 1/2/3,
     # average JCT in seconds (issue 5)
@@ -59,23 +69,6 @@ REFERENCE = {
     "Gavel max-min fairness (agnostic)": (10207, 12603, 8817),
     "Sia (adaptive)": (1950, 2691, 2070),
 }
-
-
-def pool() -> tuple[ClusterView, ...]:
-    out = []
-    for name, (model, nodes, per_node) in CLUSTER.items():
-        cid = ClusterId(name)
-        cap = Resources(64_000, 512 * 1024, {model: per_node})
-        out.append(
-            ClusterView(
-                cid,
-                RegionId("sia"),
-                ProviderId("sia"),
-                "sim",
-                tuple(NodeView(cid, NodeId(f"{name}-{i}"), cap, cap) for i in range(nodes)),
-            )
-        )
-    return tuple(out)
 
 
 def workloads(spec: Sequence[str]) -> list[tuple[str, int]]:
@@ -88,12 +81,50 @@ def workloads(spec: Sequence[str]) -> list[tuple[str, int]]:
     return out
 
 
-def run(policy: str, jobs: list[SimJob]) -> tuple[Report, float]:
+@functools.cache
+def _fixed_profiles(root: Path) -> dict[tuple[str, str], SiaProfile]:
+    return load_sia_profiles(root / "throughput_profiles", list(CLUSTER))
+
+
+@functools.cache
+def _app_models(root: Path, apps: tuple[str, ...]) -> dict[str, AppModel]:
+    types = {t: g for t, (_, _, g) in SIA_ARTIFACT_POOL.items()}
+    return app_models(root / "throughput_profiles", apps, types)
+
+
+def jobs_and_pool(
+    model: str, root: Path, trace: list[TraceJob], policy: str
+) -> tuple[list[SimJob], tuple[ClusterView, ...], SimSettings]:
+    """The simulator's jobs, pool and settings for one run (see the module doc)."""
+    if model == "goodput":
+        tune = policy in ADAPTIVE
+        apps = tuple(sorted({r.job_type for r in trace}))
+        jobs = goodput_jobs(trace, _app_models(root, apps), start=START, tune=tune)
+        settings = SimSettings(restore_at_first_start=True)
+        return jobs, sia_pool(SIA_ARTIFACT_POOL, SIA_ARTIFACT_POOL), settings
+    per_node = {m: g for m, _, g in CLUSTER.values()}
+    elastic = None if policy == RIGID else ELASTIC
+    jobs = sia_sim_jobs(trace, _fixed_profiles(root), per_node, start=START, elastic=elastic)
+    return jobs, sia_pool(CLUSTER), SimSettings()
+
+
+def run_pair(model: str, root: Path, family: str, number: int, policy: str) -> dict[str, object]:
+    """One (workload, policy) run: its JSON row (a process of the pool runs it)."""
+    trace = load_sia_workload(root / family / f"workload-{number}.csv")
+    jobs, clusters, settings = jobs_and_pool(model, root, trace, policy)
     name = "suanli" if policy == RIGID else policy
-    simulator = Simulator(pool(), jobs, get_policy(name), start=START, settings=SimSettings())
+    simulator = Simulator(clusters, jobs, get_policy(name), start=START, settings=settings)
     t0 = time.perf_counter()
-    result = simulator.run()
-    return report(result, jobs), time.perf_counter() - t0
+    with native_stdout_to_stderr():
+        result = simulator.run()
+    measured = report(result, jobs).to_json()
+    return {
+        "family": family,
+        "workload": number,
+        "policy": policy,
+        **{k: v for k, v in measured.items() if k not in ("by_tenant", "series")},
+        "wall_s": round(time.perf_counter() - t0, 2),
+    }
 
 
 def markdown(rows: list[dict[str, object]], policies: list[str]) -> str:
@@ -122,32 +153,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--workloads", nargs="+", default=["philly:1-8", "saturn:1-10"])
     parser.add_argument("--policy", action="append", help="default: every registered one")
     parser.add_argument("--markdown", type=Path, help="write the result tables here")
+    parser.add_argument("--model", choices=("goodput", "fixed"), default="goodput")
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: CPUs)"
+    )
     args = parser.parse_args(argv)
     root = args.traces / "sia-workloads"
+    if not (root / "throughput_profiles").is_dir():
+        print(
+            f"error: no {root / 'throughput_profiles'}; pass --traces DIR (see README)",
+            file=sys.stderr,
+        )
+        return 1
+    policies = args.policy or [*policy_names(), RIGID]
+    pairs = [(f, n, p) for f, n in workloads(args.workloads) for p in policies]
+    rows: list[dict[str, object]] = []
+    t0 = time.perf_counter()
     try:
-        profiles = load_sia_profiles(root / "throughput_profiles", list(CLUSTER))
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = [pool.submit(run_pair, args.model, root, f, n, p) for f, n, p in pairs]
+            for future in futures:  # in submission order: the output is reproducible
+                row = future.result()
+                rows.append(row)
+                print(json.dumps(row), flush=True)
     except TraceError as e:
         print(f"error: {e}; pass --traces DIR (see README)", file=sys.stderr)
         return 1
-    per_node = {model: g for model, _, g in CLUSTER.values()}
-    policies = args.policy or [*policy_names(), RIGID]
-    rows: list[dict[str, object]] = []
-    t0 = time.perf_counter()
-    for family, number in workloads(args.workloads):
-        trace = load_sia_workload(root / family / f"workload-{number}.csv")
-        for policy in policies:
-            elastic = None if policy == RIGID else ELASTIC
-            jobs = sia_sim_jobs(trace, profiles, per_node, start=START, elastic=elastic)
-            measured, wall = run(policy, jobs)
-            row: dict[str, object] = {
-                "family": family,
-                "workload": number,
-                "policy": policy,
-                **{k: v for k, v in measured.to_json().items() if k not in ("by_tenant", "series")},
-                "wall_s": round(wall, 2),
-            }
-            rows.append(row)
-            print(json.dumps(row), flush=True)
 
     def mean(policy: str, metric: str) -> float:
         vals = [float(str(r[metric])) for r in rows if r["policy"] == policy]
@@ -161,6 +192,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "avg_jct_s": avg,
         "p99_jct_s": p99,
         "suanli_vs": {p: round(avg[p] / avg["suanli"], 2) for p in policies if "suanli" in avg},
+        "model": args.model,
+        "processes": args.jobs,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(summary))

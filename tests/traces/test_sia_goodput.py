@@ -3,12 +3,13 @@ RTX 2080 Ti nodes, tests/data/traces/sia/goodput) and the Sia policy running it.
 
 from __future__ import annotations
 
+import pickle
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from suanli.adapters.traces import load_sia_workload
+from suanli.adapters.traces import TraceError, load_sia_workload
 from suanli.adapters.traces.sia_goodput import app_models, compact, curves, goodput_jobs
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
 from suanli.domain.resources import Resources
@@ -95,3 +96,11 @@ def test_sia_runs_adaptive_jobs_faster_than_gavel_runs_them_rigid() -> None:
         # every job paid at least its restore before finishing
         assert all(o.finish_s - o.first_start_s >= 50.0 for o in result.outcomes)
     assert jct["sia"] < jct["gavel_max_sum_throughput_perf"]
+
+
+def test_a_trace_error_crosses_process_boundaries() -> None:
+    # simulation sweeps run in worker processes and send errors back pickled
+    err = TraceError("w.csv", 3, "application", "one of cifar10", "gpt_pmp", hint="see docs")
+    back = pickle.loads(pickle.dumps(err))
+    assert isinstance(back, TraceError)
+    assert (str(back), back.hint, back.line) == (str(err), "see docs", 3)

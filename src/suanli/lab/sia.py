@@ -32,6 +32,13 @@ SIA_POOL: Mapping[str, tuple[str, int, int]] = {
     "dgx": ("A100-40GB", 2, 8),
     "rtx": ("RTX2080TI", 3, 8),
 }
+SIA_ARTIFACT_POOL: Mapping[str, tuple[str, int, int]] = {
+    # the Sia artifact's default cluster as its simulator runs it (simulator_config.py):
+    # its A100s with the extended batch-size profiles ("dgx-ext")
+    "aws": ("T4", 6, 4),
+    "dgx-ext": ("A100-40GB", 2, 8),
+    "rtx": ("RTX2080TI", 3, 8),
+}
 SIA_POOL_SOURCE = (
     "the Sia artifact's default cluster (6 x 4 T4, 2 x 8 A100-40GB, 3 x 8 RTX2080TI), "
     "cluster types with profiles only"
@@ -57,10 +64,13 @@ def profiled_types(folder: Path) -> dict[str, str]:
     return out
 
 
-def sia_pool(types: Mapping[str, str]) -> tuple[ClusterView, ...]:
-    """The artifact's default cluster, restricted to the profiled cluster types."""
+def sia_pool(
+    types: Mapping[str, object], layout: Mapping[str, tuple[str, int, int]] = SIA_POOL
+) -> tuple[ClusterView, ...]:
+    """The artifact's default cluster (`layout`: type -> GPU model, nodes, GPUs per node),
+    restricted to the cluster types in `types`."""
     clusters = []
-    for name, (model, nodes, per_node) in SIA_POOL.items():
+    for name, (model, nodes, per_node) in layout.items():
         if name not in types:
             continue
         cid = ClusterId(name)

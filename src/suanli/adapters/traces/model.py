@@ -106,6 +106,17 @@ class TraceError(InvalidInput):
             message += f", got {_show(got)}"
         message += "."
         super().__init__(message, field=column, hint=hint)
+        self._hint = hint
+
+    def __reduce__(self) -> tuple[object, ...]:
+        """Picklable (simulation sweeps run in other processes and send errors back)."""
+        args = (self.path, self.line, self.column, self.expected, self.got)
+        return (_trace_error, (args, self._hint))
+
+
+def _trace_error(args: tuple[object, ...], hint: str | None) -> TraceError:
+    path, line, column, expected, got = args
+    return TraceError(path, line, column, expected, got, hint=hint)  # type: ignore[arg-type]
 
 
 def _show(value: object) -> str:
