@@ -11,11 +11,13 @@ import pytest
 
 from suanli.adapters.traces import TraceError, load_sia_workload
 from suanli.adapters.traces.sia_goodput import app_models, compact, curves, goodput_jobs
-from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
+from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
+from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
+from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.policies.sia import configs_for, penalty_s
-from suanli.logic.scheduling.snapshot import ClusterView, NodeView
+from suanli.logic.scheduling.snapshot import ClusterView, NodeView, Snapshot
 from suanli.logic.simulation.engine import SimSettings, Simulator
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "traces" / "sia"
@@ -104,3 +106,14 @@ def test_a_trace_error_crosses_process_boundaries() -> None:
     back = pickle.loads(pickle.dumps(err))
     assert isinstance(back, TraceError)
     assert (str(back), back.hint, back.line) == (str(err), "see docs", 3)
+
+
+def test_sia_admits_a_rigid_job_of_any_size_live() -> None:
+    # live (no rounds): a rigid 3-GPU job, a size off Sia's table, is admitted
+    spec = JobSpec.create(
+        command=["x"], resources=Resources.request(cpus=1, gpus={"T4": 1}), gang_size=3
+    )
+    job = Job(JobId("j"), TenantId("t"), UserId("u"), spec, JobStatus.PENDING, START, seq=1)
+    result = run_cycle(Snapshot(START, _pool(), (job,), ()), get_policy("sia", rounds=False))
+    (admit,) = result.admitted
+    assert sum(p.allocation.gpus.get("T4", 0) for p in admit.placements) == 3

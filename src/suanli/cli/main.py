@@ -53,7 +53,7 @@ def up(
         str,
         typer.Option(
             help="scheduling policy: suanli (default), fifo, or one from the literature "
-            "(sjf, tiresias, themis, gavel_*; docs/literature-policies.md)"
+            "(sjf, tiresias, themis, sia, gavel_*; docs/literature-policies.md)"
         ),
     ] = "suanli",
     no_agent: Annotated[bool, typer.Option("--no-agent", help="do not run a local agent")] = False,

@@ -19,7 +19,8 @@ Like the artifact:
 - configurations other than its current one are discounted by the restart factor
   max(age - restarts x P, 0) / (age + P) (1 while age < P), P per application;
 - a job still restoring its checkpoint keeps its configuration.
-Configurations of a model with `n` GPUs per node: 1, 2, 4, ... below n, then whole nodes.
+Configurations of a model with `n` GPUs per node: 1, 2, 4, ... below n, then whole nodes,
+and the size of each rigid job.
 The program is solved by HiGHS (scipy.optimize.milp, relative gap 1e-4, as the artifact's
 CBC); ties go to the faster model, then the earlier job.
 
@@ -178,7 +179,19 @@ class SiaPolicy:
         self, jobs: Sequence[Job], snapshot: Snapshot, capacity: Mapping[str, tuple[int, int]]
     ) -> dict[JobId, Config]:
         models = sorted(capacity)
-        columns = [Config(m, g) for m in models for g in configs_for(*capacity[m])]
+        # the table, plus each rigid job's size (a rigid job of 3 GPUs needs a 3)
+        preferred = {
+            max(j.spec.resources.gpu_count, 1) * j.spec.gang_size
+            for j in jobs
+            if not j.spec.elastic
+        }
+        columns = [
+            Config(m, g)
+            for m in models
+            for g in sorted(
+                {*configs_for(*capacity[m]), *(p for p in preferred if p <= capacity[m][1])}
+            )
+        ]
         if not jobs or not columns:
             return {}
         speed = _one_gpu_speed(jobs, snapshot, models)
