@@ -31,7 +31,7 @@ from pathlib import Path
 from suanli.adapters.traces import TraceError, load_sia_workload
 from suanli.adapters.traces.sia_goodput import app_models, goodput_jobs
 from suanli.lab.native_output import native_stdout_to_stderr
-from suanli.lab.sia import SIA_ARTIFACT_POOL, sia_pool
+from suanli.lab.sia import ADAPTIVE_POLICIES, SIA_ARTIFACT_POOL, sia_pool
 from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.policies.gavel import GavelMaxSumAsInSia
 from suanli.logic.scheduling.policy import Policy
@@ -49,9 +49,6 @@ REFERENCE = {
     "gavel_max_sum_throughput_perf": (6016.0, 7572.0, 4781.0),
 }
 TOLERANCE = 0.15
-ADAPTIVE = {"sia", "suanli"}
-"""Policies whose jobs are adaptive (any GPU count, batch size tuned); the others run
-every job at the GPUs and batch it was submitted with, as the artifact runs Gavel."""
 
 
 def pool() -> tuple[ClusterView, ...]:
@@ -70,7 +67,7 @@ def run_one(policy: str, trace_path: Path, profiles: Path) -> dict[str, object]:
     models = app_models(
         profiles, [r.job_type for r in trace], {t: g for t, (_, _, g) in CLUSTER.items()}
     )
-    jobs = goodput_jobs(trace, models, start=START, tune=policy in ADAPTIVE)
+    jobs = goodput_jobs(trace, models, start=START, tune=policy in ADAPTIVE_POLICIES)
     settings = SimSettings(restore_at_first_start=True)
     sim = Simulator(pool(), jobs, make_policy(policy), start=START, settings=settings)
     t0 = time.perf_counter()

@@ -43,10 +43,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from suanli.adapters.traces import TraceError, TraceJob, load_sia_workload
-from suanli.adapters.traces.sia_goodput import AppModel, app_models, goodput_jobs
 from suanli.adapters.traces.sia_jobs import SiaProfile, load_sia_profiles, sia_sim_jobs
 from suanli.lab.native_output import native_stdout_to_stderr
-from suanli.lab.sia import SIA_ARTIFACT_POOL, SIA_POOL, sia_pool
+from suanli.lab.sia import (
+    ADAPTIVE_POLICIES,
+    SIA_ARTIFACT_POOL,
+    SIA_POOL,
+    goodput_sia_jobs,
+    profiled_types,
+    sia_pool,
+)
 from suanli.logic.scheduling.policies import get_policy, policy_names
 from suanli.logic.scheduling.snapshot import ClusterView
 from suanli.logic.simulation.engine import SimSettings, Simulator
@@ -60,8 +66,6 @@ CLUSTER = SIA_POOL
 ELASTIC = (0.01, 2.0)
 """--model fixed: each job accepts ceil(0.01 x n) = 1 to 2n GPUs, n being what it asked for."""
 RIGID = "suanli-rigid"
-ADAPTIVE = {"sia", "suanli"}
-"""--model goodput: policies whose jobs are adaptive (1-64 GPUs, batch tuned)."""
 REFERENCE = {
     # Sia artifact's own simulator, default 64-GPU cluster, philly workloads 1/2/3,
     # average JCT in seconds (issue 5)
@@ -87,9 +91,8 @@ def _fixed_profiles(root: Path) -> dict[tuple[str, str], SiaProfile]:
 
 
 @functools.cache
-def _app_models(root: Path, apps: tuple[str, ...]) -> dict[str, AppModel]:
-    types = {t: g for t, (_, _, g) in SIA_ARTIFACT_POOL.items()}
-    return app_models(root / "throughput_profiles", apps, types)
+def _types(root: Path) -> dict[str, str]:
+    return profiled_types(root / "throughput_profiles")
 
 
 def jobs_and_pool(
@@ -97,11 +100,12 @@ def jobs_and_pool(
 ) -> tuple[list[SimJob], tuple[ClusterView, ...], SimSettings]:
     """The simulator's jobs, pool and settings for one run (see the module doc)."""
     if model == "goodput":
-        tune = policy in ADAPTIVE
-        apps = tuple(sorted({r.job_type for r in trace}))
-        jobs = goodput_jobs(trace, _app_models(root, apps), start=START, tune=tune)
-        settings = SimSettings(restore_at_first_start=True)
-        return jobs, sia_pool(SIA_ARTIFACT_POOL, SIA_ARTIFACT_POOL), settings
+        clusters = sia_pool(SIA_ARTIFACT_POOL, SIA_ARTIFACT_POOL)
+        rigid, adaptive = goodput_sia_jobs(
+            trace, root / "throughput_profiles", _types(root), clusters, start=START
+        )
+        jobs = adaptive if policy in ADAPTIVE_POLICIES else rigid
+        return jobs, clusters, SimSettings(restore_at_first_start=True)
     per_node = {m: g for m, _, g in CLUSTER.values()}
     elastic = None if policy == RIGID else ELASTIC
     jobs = sia_sim_jobs(trace, _fixed_profiles(root), per_node, start=START, elastic=elastic)

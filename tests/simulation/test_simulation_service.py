@@ -121,9 +121,13 @@ def test_sia_workloads_run_on_the_models_profiled_for_them(tmp_path: Path) -> No
         prepare(SimRequest(trace, ("fifo",)))
     assert "--throughputs" in str(err.value)
     profiles = DATA / "sia" / "profiles"
-    outcome = simulate(SimRequest(trace, ("fifo",), throughputs=profiles))
+    outcome = simulate(SimRequest(trace, ("fifo",), throughputs=profiles, job_model="fixed"))
     assert outcome.scenario.gpus_by_model() == {"T4": 24, "A100-40GB": 16}
     (run,) = outcome.runs
     assert run.report.overall.jobs + run.report.unfinished == outcome.scenario.jobs == 35
-    prepared = prepare(SimRequest(trace, ("fifo",), throughputs=profiles))
+    prepared = prepare(SimRequest(trace, ("fifo",), throughputs=profiles, job_model="fixed"))
     assert all(j.job.spec.placement.gpu_models == ("A100-40GB", "T4") for j in prepared.jobs)
+    # the goodput model (the default) puts the "dgx" profiles where the artifact has dgx-ext
+    goodput = prepare(SimRequest(trace, ("sia",), throughputs=profiles))
+    assert goodput.scenario.gpus_by_model() == {"T4": 24, "A100-40GB": 16}
+    assert goodput.adaptive_jobs is not None and goodput.scenario.settings.restore_at_first_start

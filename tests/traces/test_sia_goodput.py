@@ -14,6 +14,8 @@ from suanli.adapters.traces.sia_goodput import app_models, compact, curves, good
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
+from suanli.lab.sia import SIA_ARTIFACT_POOL, goodput_sia_jobs, profiled_types, sia_pool
+from suanli.lab.simulation import SimRequest, simulate
 from suanli.logic.scheduling.cycle import run_cycle
 from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.policies.sia import configs_for, penalty_s
@@ -117,3 +119,30 @@ def test_sia_admits_a_rigid_job_of_any_size_live() -> None:
     result = run_cycle(Snapshot(START, _pool(), (job,), ()), get_policy("sia", rounds=False))
     (admit,) = result.admitted
     assert sum(p.allocation.gpus.get("T4", 0) for p in admit.placements) == 3
+
+
+def test_suanli_sim_runs_sia_workloads_on_the_goodput_model(tmp_path: Path) -> None:
+    # `suanli sim` (lab.simulation) and bench/sia_results.py build the same jobs and pool
+    # (lab.sia.goodput_sia_jobs on the artifact's cluster): the same figures
+    source = DATA / "philly-workload-1-first40.csv"
+    lines = source.read_text().splitlines()
+    trace = tmp_path / "cifar10-only.csv"
+    trace.write_text("\n".join([lines[0], *(ln for ln in lines[1:] if ",cifar10," in ln)]) + "\n")
+    profiles = DATA / "goodput"
+    outcome = simulate(
+        SimRequest(
+            trace=trace, policies=("sia", "gavel_max_sum_throughput_perf"), throughputs=profiles
+        )
+    )
+    got = {r.policy.name: r.report.overall.avg_jct_s for r in outcome.runs}
+    types = profiled_types(profiles)
+    clusters = sia_pool(types, SIA_ARTIFACT_POOL)
+    rows = load_sia_workload(trace)
+    rigid, adaptive = goodput_sia_jobs(rows, profiles, types, clusters, start=START)
+    settings = SimSettings(restore_at_first_start=True)
+    for policy, jobs in (("sia", adaptive), ("gavel_max_sum_throughput_perf", rigid)):
+        result = Simulator(clusters, jobs, get_policy(policy), start=START, settings=settings).run()
+        direct = sum(o.jct_s for o in result.outcomes) / len(result.outcomes)
+        assert got[policy] == pytest.approx(direct)
+    assert outcome.scenario.settings.restore_at_first_start
+    assert got["sia"] < got["gavel_max_sum_throughput_perf"]

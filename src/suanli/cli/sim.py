@@ -124,9 +124,18 @@ def sim(
             "trace, else P100 for Philly, V100 otherwise)",
         ),
     ] = None,
+    job_model: Annotated[
+        str,
+        typer.Option(
+            "--job-model",
+            help="Sia workloads: 'goodput' (the Sia artifact's job model and cluster; "
+            "sia and suanli run adaptive jobs) or 'fixed' (fixed batch sizes)",
+        ),
+    ] = "goodput",
 ) -> None:
     """Replay a trace on a simulated pool under each policy and compare them."""
     from suanli.domain.errors import DomainError
+    from suanli.lab.native_output import native_stdout_to_stderr
     from suanli.lab.simulation import (
         DEFAULT_POLICIES,
         SimOutcome,
@@ -146,6 +155,7 @@ def sim(
         seed=seed,
         throughputs=throughputs,
         reference=reference,
+        job_model=job_model,
     )
     try:
         prepared = prepare(request)
@@ -172,7 +182,7 @@ def sim(
             tasks[label] = progress.add_task(label, total=total)
         progress.update(tasks[label], completed=finished)
 
-    with progress:
+    with progress, native_stdout_to_stderr():  # stdout: the table or JSON only
         runs = tuple(run_policy(prepared, p, tick) for p in scenario.policies)
     outcome = SimOutcome(scenario, runs)
     document = outcome.to_json()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from suanli.adapters.traces import TraceError, TraceJob
 from suanli.adapters.traces._read import map_gpu
+from suanli.adapters.traces.sia_goodput import app_models, goodput_jobs
 from suanli.adapters.traces.sia_jobs import load_sia_profiles, sia_sim_jobs
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, NodeId, ProviderId, RegionId
@@ -39,6 +40,14 @@ SIA_ARTIFACT_POOL: Mapping[str, tuple[str, int, int]] = {
     "dgx-ext": ("A100-40GB", 2, 8),
     "rtx": ("RTX2080TI", 3, 8),
 }
+SIA_ARTIFACT_SOURCE = (
+    "the Sia artifact's default cluster as its simulator runs it (6 x 4 T4, 2 x 8 "
+    "A100-40GB with the dgx-ext profiles, 3 x 8 RTX2080TI), cluster types with profiles only"
+)
+ADAPTIVE_POLICIES = frozenset({"sia", "suanli"})
+"""On the goodput model, the policies whose jobs are adaptive (any GPU count from 1 to
+64, batch size tuned); the others run every job at the GPUs and batch it was submitted
+with, as the Sia artifact runs Gavel."""
 SIA_POOL_SOURCE = (
     "the Sia artifact's default cluster (6 x 4 T4, 2 x 8 A100-40GB, 3 x 8 RTX2080TI), "
     "cluster types with profiles only"
@@ -122,3 +131,61 @@ def sia_jobs(
 def _with_models(spec: JobSpec, models: tuple[str, ...]) -> JobSpec:
     """The spec, allowed only the GPU models it was profiled on."""
     return replace(spec, placement=replace(spec.placement, gpu_models=models))
+
+
+def artifact_layout(types: Mapping[str, str]) -> dict[str, tuple[str, int, int]]:
+    """The artifact's cluster on the profiled types: a type without profiles is replaced
+    by a profiled one of the same GPU model (A100: "dgx" for "dgx-ext")."""
+    out: dict[str, tuple[str, int, int]] = {}
+    for name, shape in SIA_ARTIFACT_POOL.items():
+        if name in types:
+            out[name] = shape
+            continue
+        alike = sorted(t for t, model in types.items() if model == shape[0])
+        if alike:
+            out[alike[0]] = shape
+    return out
+
+
+def goodput_sia_jobs(
+    rows: Sequence[TraceJob],
+    folder: Path,
+    types: Mapping[str, str],
+    clusters: Sequence[ClusterView],
+    *,
+    start: datetime,
+) -> tuple[list[SimJob], list[SimJob]]:
+    """Sia jobs on the goodput model (`adapters/traces/sia_goodput.py`) on `clusters`:
+    (rigid jobs at their submitted GPUs and batch, adaptive jobs), each restricted to the
+    GPU models its application was profiled on. A pool model with several profiled types
+    (A100: "dgx" and "dgx-ext") uses the one the artifact's cluster uses."""
+    per_node: dict[str, int] = {}
+    for c in clusters:
+        for n in c.nodes:
+            for model, count in n.capacity.gpus.items():
+                per_node[model] = max(per_node.get(model, 0), count)
+    chosen: dict[str, str] = {}
+    for t, model in sorted(types.items(), key=lambda kv: (kv[0] not in SIA_ARTIFACT_POOL, kv[0])):
+        if model in per_node and model not in chosen:
+            chosen[model] = t  # the artifact's type first (A100: "dgx-ext")
+    if not chosen:
+        raise InvalidInput(
+            f"The profiles in {folder.name} cover none of the pool's GPU models "
+            f"({', '.join(sorted(per_node))}).",
+            field="throughputs",
+            hint=f"give a cluster spec with some of {', '.join(sorted(set(types.values())))}.",
+        )
+    apps = sorted({r.job_type for r in rows})
+    models = app_models(folder, apps, {t: per_node[m] for m, t in chosen.items()})
+    out = []
+    for tune in (False, True):
+        jobs = goodput_jobs(rows, models, start=start, tune=tune)
+        out.append(
+            [
+                replace(
+                    j, job=replace(j.job, spec=_with_models(j.job.spec, tuple(sorted(j.scaling))))
+                )
+                for j in jobs
+            ]
+        )
+    return out[0], out[1]

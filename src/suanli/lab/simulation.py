@@ -56,7 +56,16 @@ from suanli.lab.pool import (
     pool_from_spec,
     pool_models,
 )
-from suanli.lab.sia import SIA_POOL_SOURCE, profiled_types, sia_jobs, sia_pool
+from suanli.lab.sia import (
+    ADAPTIVE_POLICIES,
+    SIA_ARTIFACT_SOURCE,
+    SIA_POOL_SOURCE,
+    artifact_layout,
+    goodput_sia_jobs,
+    profiled_types,
+    sia_jobs,
+    sia_pool,
+)
 from suanli.logic.metering.ratings import reference_rating_pflops
 from suanli.logic.scheduling.policies import get_policy, policy_names
 from suanli.logic.scheduling.snapshot import ClusterView
@@ -88,6 +97,9 @@ class SimRequest:
     throughputs: Path | None = None
     reference: str | None = None
     settings: SimSettings = field(default_factory=SimSettings)
+    job_model: str = "goodput"
+    """Sia workloads: "goodput" (the artifact's job model and cluster) or "fixed" (the
+    fixed-batch model of issue 5)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +111,13 @@ class Prepared:
     jobs: tuple[SimJob, ...]
     deadlines: Mapping[JobId, float]
     scheduler: SchedulerSettings
+    adaptive_jobs: tuple[SimJob, ...] | None = None
+    """Goodput model: the jobs the adaptive policies run (`lab/sia.py`)."""
+
+    def jobs_for(self, policy: str) -> tuple[SimJob, ...]:
+        if self.adaptive_jobs is not None and policy in ADAPTIVE_POLICIES:
+            return self.adaptive_jobs
+        return self.jobs
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,6 +333,7 @@ class _Input:
     pool: str
     reference: str
     skipped: int
+    adaptive_jobs: list[SimJob] | None = None
 
 
 def _trace_input(
@@ -358,6 +378,13 @@ def _sia_input(request: SimRequest, spec: ClusterSpec | None, rows: list[TraceJo
             hint="pass --throughputs sia-workloads/throughput_profiles.",
         )
     types = profiled_types(request.throughputs)
+    if request.job_model == "goodput":
+        layout = artifact_layout(types)
+        clusters = pool_from_spec(spec) if spec is not None else sia_pool(layout, layout)
+        rigid, adaptive = goodput_sia_jobs(rows, request.throughputs, types, clusters, start=START)
+        pool = f"cluster spec {request.cluster}" if spec is not None else SIA_ARTIFACT_SOURCE
+        reference = "none: the Sia artifact's goodput model (docs/fidelity.md#sia)"
+        return _Input(rigid, clusters, pool, reference, 0, adaptive)
     clusters = pool_from_spec(spec) if spec is not None else sia_pool(types)
     jobs = sia_jobs(rows, request.throughputs, types, clusters, start=START)
     pool = f"cluster spec {request.cluster}" if spec is not None else SIA_POOL_SOURCE
@@ -367,6 +394,12 @@ def _sia_input(request: SimRequest, spec: ClusterSpec | None, rows: list[TraceJo
 def prepare(request: SimRequest) -> Prepared:
     """Load and check every input; InvalidInput (TraceError included) says what is wrong
     and what to do. Nothing is simulated yet."""
+    if request.job_model not in ("goodput", "fixed"):
+        raise InvalidInput(
+            f"Unknown job model {request.job_model!r}.",
+            field="job_model",
+            hint="use --job-model goodput (the Sia artifact's) or --job-model fixed.",
+        )
     policies = resolve_policies(request.policies)
     scheduler, notes = _scheduler_settings(request.seed)
     spec = _load_spec(request.cluster) if request.cluster is not None else None
@@ -395,19 +428,25 @@ def prepare(request: SimRequest) -> Prepared:
         pool=got.pool,
         clusters=cluster_info(got.clusters),
         policies=policies,
-        settings=request.settings,
+        settings=(
+            replace(request.settings, restore_at_first_start=True)
+            if got.adaptive_jobs is not None
+            else request.settings
+        ),
         seed=request.seed,
         throughputs=None if request.throughputs is None else str(request.throughputs),
         notes=notes,
     )
-    return Prepared(scenario, got.clusters, tuple(got.jobs), deadlines, scheduler)
+    adaptive = tuple(got.adaptive_jobs) if got.adaptive_jobs is not None else None
+    return Prepared(scenario, got.clusters, tuple(got.jobs), deadlines, scheduler, adaptive)
 
 
 def run_policy(
     prepared: Prepared, policy: PolicyInfo, progress: Progress | None = None
 ) -> PolicyRun:
     """Simulate `prepared` under one policy and measure it."""
-    total = len(prepared.jobs)
+    jobs = prepared.jobs_for(policy.name)
+    total = len(jobs)
     if progress is not None:
         progress(policy.asked_as, 0, total)
     last = [-1]
@@ -419,7 +458,7 @@ def run_policy(
 
     simulator = Simulator(
         prepared.clusters,
-        prepared.jobs,
+        jobs,
         get_policy(policy.name, prepared.scheduler),
         start=START,
         settings=prepared.scenario.settings,
@@ -428,7 +467,7 @@ def run_policy(
     t0 = time.perf_counter()
     result = simulator.run(tick)
     wall = time.perf_counter() - t0
-    measured = report(result, prepared.jobs, deadlines=prepared.deadlines)
+    measured = report(result, jobs, deadlines=prepared.deadlines)
     return PolicyRun(policy, measured, result.events, result.cycles, wall)
 
 
