@@ -146,3 +146,24 @@ def test_suanli_sim_runs_sia_workloads_on_the_goodput_model(tmp_path: Path) -> N
         assert got[policy] == pytest.approx(direct)
     assert outcome.scenario.settings.restore_at_first_start
     assert got["sia"] < got["gavel_max_sum_throughput_perf"]
+
+
+def test_sia_live_admits_elastic_jobs_at_the_size_they_ask_for() -> None:
+    # live there is no round history: a job that has not run is offered what it asked
+    # for (Sia's one-GPU start is for rounds, where it doubles every round)
+    spec = JobSpec.create(
+        command=["x"],
+        resources=Resources.request(cpus=1, gpus={"T4": 1}),
+        gang_size=4,
+        min_gang_size=1,
+        max_gang_size=8,
+    )
+    jobs = tuple(
+        Job(JobId(f"j{i}"), TenantId("t"), UserId("u"), spec, JobStatus.PENDING, START, seq=i)
+        for i in (1, 2)
+    )
+    result = run_cycle(Snapshot(START, _pool(), jobs, ()), get_policy("sia", rounds=False))
+    sizes = sorted(
+        sum(p.allocation.gpus.get("T4", 0) for p in a.placements) for a in result.admitted
+    )
+    assert sizes == [4, 4]

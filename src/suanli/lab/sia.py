@@ -1,12 +1,15 @@
-"""Sia workloads in `suanli sim`: their jobs come from the Sia artifact's model (work in
-iterations, rates from profiled step times; `adapters/traces/sia_jobs.py`), so they need
-the artifact's throughput_profiles folder (`--throughputs`).
+"""Sia workloads in `suanli sim`: their jobs come from the Sia artifact's model, so they
+need the artifact's throughput_profiles folder (`--throughputs`).
 
-Without a cluster spec they run on the artifact's default 64-GPU cluster (6 nodes of 4
-T4 "aws", 2 of 8 A100 "dgx", 3 of 8 RTX 2080 Ti "rtx", as in bench/sia_results.py),
-keeping the cluster types the folder has profiles for. Every job runs rigid, at the GPUs
-it asked for, and only on the GPU models profiled for its application: a rate on any
-other model would be made up.
+`--job-model goodput` (the default): the artifact's goodput model
+(`adapters/traces/sia_goodput.py`) on its cluster as its simulator runs it (6 nodes of 4
+T4 "aws", 2 of 8 A100 with the "dgx-ext" profiles, 3 of 8 RTX 2080 Ti "rtx"; a type
+without profiles is replaced by one of the same model); the adaptive policies
+(`ADAPTIVE_POLICIES`) run adaptive jobs (1-64 GPUs, batch tuned), the others each job at
+its submitted GPUs and batch. `--job-model fixed`: issue 5's model (`sia_jobs.py`:
+iterations at the submitted batch, the "dgx" profiles), every job rigid. Either way a
+job runs only on the GPU models profiled for its application: a rate on any other
+model would be made up. `bench/sia_results.py` builds its runs from the same functions.
 """
 
 from __future__ import annotations

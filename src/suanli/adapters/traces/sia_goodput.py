@@ -308,18 +308,23 @@ class AppModel:
         self.times = dict(times)
         self.per_node = dict(per_node)
         self.slowdown = SLOWDOWN.get(app, DEFAULT_SLOWDOWN)
-        self._cache: dict[tuple[str, int, int, int | None], Setting] = {}
+        self._cache: dict[tuple[str, int, int, int | None, int | None], Setting] = {}
 
-    def setting(self, model: str, gpus: int, epoch: int, batch: int | None) -> Setting:
+    def setting(
+        self, model: str, gpus: int, epoch: int, batch: int | None, upto: int | None = None
+    ) -> Setting:
         """The batch split and rate on `gpus` GPUs of `model` in `epoch`: at `batch`
-        (fixed), or at the goodput-best batch (None: tuning)."""
-        key = (model, gpus, epoch, batch)
+        (fixed), or at the goodput-best batch (None: tuning) up to `upto` (default: the
+        application's largest)."""
+        key = (model, gpus, epoch, batch, upto)
         got = self._cache.get(key)
         if got is None:
-            got = self._cache[key] = self._setting(model, gpus, epoch, batch)
+            got = self._cache[key] = self._setting(model, gpus, epoch, batch, upto)
         return got
 
-    def _setting(self, model: str, gpus: int, epoch: int, batch: int | None) -> Setting:
+    def _setting(
+        self, model: str, gpus: int, epoch: int, batch: int | None, upto: int | None
+    ) -> Setting:
         none = Setting(0, 0, 0, 0.0)
         times = self.times.get(model)
         if times is None or gpus < 1:
@@ -332,7 +337,9 @@ class AppModel:
         if batch is None:
             best: tuple[float, int, int] | None = None
             low = max(c.init_batch, times.min_local * gpus)
-            for candidate in geomspace(low, c.max_batch, BATCH_CANDIDATES):
+            high = min(upto or c.max_batch, c.max_batch)
+            # numpy's geomspace runs downward when the least batch is above the cap
+            for candidate in geomspace(min(low, high), max(low, high), BATCH_CANDIDATES):
                 split = split_batch(candidate, gpus, max_local, c.init_batch, whole_local=False)
                 if not times.min_local <= split.atomic <= max_local:
                     continue
@@ -373,13 +380,24 @@ class GoodputCurve:
     """A job's rate as it trains (`WorkCurve`): its application's, at its own batch size
     (`batch`) or tuned (None)."""
 
-    def __init__(self, model: AppModel, batch: int | None) -> None:
+    def __init__(
+        self, model: AppModel, batch: int | None, estimate_upto: int | None = None
+    ) -> None:
+        """`estimate_upto`: the batch a scheduler's estimate of a tuned job's goodput is
+        capped at (the Sia artifact's: the job's submitted batch)."""
         self.model = model
         self.batch = batch
+        self.estimate_upto = estimate_upto
 
     def rate(self, model: str, gpus: int, done: float) -> float:
         epoch = self.model.curves.epoch(done)
         return self.model.setting(model, gpus, epoch, self.batch).rate
+
+    def estimate(self, model: str, gpus: int, done: float) -> float:
+        """What the Sia artifact's scheduler estimates the rate to be: tuned up to
+        `estimate_upto` (the job itself tunes up to the application's largest batch)."""
+        epoch = self.model.curves.epoch(done)
+        return self.model.setting(model, gpus, epoch, self.batch, self.estimate_upto).rate
 
     def step_rate(self, model: str, gpus: int, done: float) -> float:
         epoch = self.model.curves.epoch(done)
@@ -436,7 +454,7 @@ def goodput_jobs(
                 "workload", None, "application", f"one of {', '.join(models)}", row.job_type
             )
         batch = int(row.extra.get("batch_size", "0")) or app.curves.init_batch
-        curve = GoodputCurve(app, None if tune else batch)
+        curve = GoodputCurve(app, None if tune else batch, batch if tune else None)
         high = min(MAX_GANG, max_gpus) if tune else row.gpus
         sizes = range(1, high + 1) if tune else (row.gpus,)
         scaling = {m: {g: r for g in sizes if (r := curve.rate(m, g, 0.0)) > 0} for m in app.times}

@@ -89,6 +89,10 @@ class JobProgress:
     """Work per second by GPU model and total GPU count, where measured (elastic jobs)."""
     first_arrival_s: float = 0.0
     """When the job was submitted, in seconds since the simulation start (0 live)."""
+    estimates: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
+    """A scheduler's estimate of `scaling` where the job model tells it apart (the Sia
+    artifact's scheduler caps a tuned job's batch at its submitted one); empty: use
+    `scaling`."""
     step_rates: Mapping[str, Mapping[int, float]] = field(default_factory=dict)
     """Optimiser steps per second by GPU model and GPU count, where the job model tells
     them apart from `scaling` (goodput jobs: throughput without statistical efficiency,

@@ -45,7 +45,14 @@ from suanli.logic.scheduling.snapshot import (
     build_snapshot,
 )
 from suanli.logic.simulation.events import EventQueue, Kind
-from suanli.logic.simulation.jobs import SimJob, StepCurve, WorkCurve, advance, seconds_to
+from suanli.logic.simulation.jobs import (
+    EstimateCurve,
+    SimJob,
+    StepCurve,
+    WorkCurve,
+    advance,
+    seconds_to,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -267,6 +274,12 @@ class Simulator:
             }
             rates = {m: sj.curve.rate(m, requested, done) for m in models}
         steps: dict[str, dict[int, float]] = {}
+        estimates: dict[str, dict[int, float]] = {}
+        if isinstance(sj.curve, EstimateCurve):
+            guess = sj.curve
+            estimates = {
+                m: {g: guess.estimate(m, g, done) for g in pts} for m, pts in scaling.items()
+            }
         if isinstance(sj.curve, StepCurve):
             curve = sj.curve
             steps = {m: {g: curve.step_rate(m, g, done) for g in pts} for m, pts in scaling.items()}
@@ -278,6 +291,7 @@ class Simulator:
             scaling=scaling,
             first_arrival_s=sj.arrival_s,
             step_rates=steps,
+            estimates=estimates,
         )
 
     def _snapshot(self, now: float) -> Snapshot:

@@ -37,6 +37,16 @@ class StepCurve(WorkCurve, Protocol):
         ...
 
 
+@runtime_checkable
+class EstimateCurve(WorkCurve, Protocol):
+    """A curve whose scheduler sees an estimate of the rate that differs from the rate
+    (the Sia artifact's scheduler caps a tuned job's batch at its submitted batch)."""
+
+    def estimate(self, model: str, gpus: int, done: float) -> float:
+        """The rate a scheduler estimates on `gpus` GPUs of `model`, `done` work in."""
+        ...
+
+
 def seconds_to(curve: WorkCurve, model: str, gpus: int, done: float, target: float) -> float:
     """Seconds to go from `done` to `target` work on `gpus` GPUs of `model` (inf if the
     rate is zero somewhere on the way)."""
@@ -46,6 +56,8 @@ def seconds_to(curve: WorkCurve, model: str, gpus: int, done: float, target: flo
         if rate <= 0:
             return float("inf")
         step_to = min(curve.boundary(done), target)
+        if step_to <= done:  # a curve whose boundary does not move past `done`
+            step_to = target
         seconds += (step_to - done) / rate
         done = step_to
     return seconds
@@ -61,9 +73,11 @@ def advance(
         if rate <= 0:
             return done
         step_to = min(curve.boundary(done), work)
+        if step_to <= done:
+            step_to = work
         need = (step_to - done) / rate
         if need >= seconds:
-            return done + seconds * rate
+            return min(done + seconds * rate, work)
         seconds -= need
         done = step_to
     return min(done, work)

@@ -31,7 +31,6 @@ from suanli.domain.jobs import Job
 from suanli.logic.scheduling.gavel_base import (
     Allocation,
     GavelPolicy,
-    current_model,
     job_gpus,
     pool_models,
 )
@@ -298,6 +297,9 @@ class GavelMaxSumAsInSia(GavelMaxSumThroughputPerf):
                 continue
             out[e.job_id] = m
             free[m] -= e.gpus
+        for job_id, m in out.items():  # the round's time, credited as it is scheduled
+            self._job_time[job_id][m] = self._job_time[job_id].get(m, 0.0) + snapshot.round_s
+            self._model_time[m] = self._model_time.get(m, 0.0) + snapshot.round_s
         return out
 
     def allocate(
@@ -320,13 +322,7 @@ class GavelMaxSumAsInSia(GavelMaxSumThroughputPerf):
         return x
 
     def _account(self, jobs: Sequence[Job], order: Sequence[str], round_s: float) -> None:
-        """The last round's time to the jobs that ran in it; half a round of credit on
-        every model to jobs seen for the first time."""
-        for job in jobs:
-            model = current_model(job)
-            if model is not None and job.id in self._job_time:
-                self._job_time[job.id][model] = self._job_time[job.id].get(model, 0.0) + round_s
-                self._model_time[model] = self._model_time.get(model, 0.0) + round_s
+        """Half a round of credit on every model to jobs seen for the first time."""
         for job in jobs:
             if job.id not in self._job_time:
                 self._job_time[job.id] = {m: round_s / 2 for m in order}

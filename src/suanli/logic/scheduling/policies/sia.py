@@ -22,7 +22,8 @@ Like the artifact:
 Configurations of a model with `n` GPUs per node: 1, 2, 4, ... below n, then whole nodes,
 and the size of each rigid job.
 The program is solved by HiGHS (scipy.optimize.milp, relative gap 1e-4, as the artifact's
-CBC); ties go to the faster model, then the earlier job.
+CBC); tiny cost terms lean ties toward the faster model, then the earlier job (within
+the gap they are not guaranteed).
 
 A job whose configuration is unchanged keeps its placements (no restart); others are placed
 anew. Without rounds (the live scheduler) the program is solved over the pending jobs and
@@ -37,7 +38,7 @@ from datetime import datetime
 
 import numpy as np
 from scipy.optimize import Bounds, LinearConstraint, milp
-from scipy.sparse import lil_matrix
+from scipy.sparse import csr_array
 
 from suanli.domain.ids import JobId
 from suanli.domain.jobs import Job
@@ -122,6 +123,9 @@ class SiaPolicy:
         self.lambda_n = lambda_n
         self._history: dict[JobId, _History] = {}
         self._plan: dict[JobId, Config] = {}
+        self._models: list[str] = []
+        """The pool's GPU models in cluster order (the artifact's type order)."""
+        self._last_at: datetime | None = None
         self._allowed: dict[JobId, dict[str, bool]] = {}
         """Per job, the GPU models its placement filters allow, and whether a gang may
         start on one of their clusters."""
@@ -134,17 +138,23 @@ class SiaPolicy:
         rounds = snapshot.round_s is not None
         jobs = [j for j in snapshot.queue if j.spec.resources.gpu_count > 0]
         capacity = _capacity(snapshot, state, rounds=rounds)
-        self._allowed = {j.id: _allowed(j, state) for j in jobs}
-        self._plan = self._solve(jobs, snapshot, capacity)
+        self._models = [m for m in _pool_order(snapshot) if m in capacity]
         if rounds:
-            self._remember(snapshot)
+            self._observe(snapshot)
+        self._allowed = {j.id: _allowed(j, state) for j in jobs}
+        plan = self._solve(jobs, snapshot, capacity)
+        present = {j.id for j in jobs}
+        # no solution (say, pins beyond a pool that lost nodes): keep the last plan
+        self._plan = (
+            plan if plan or not jobs else {k: v for k, v in self._plan.items() if k in present}
+        )
+        self._last_at = snapshot.now
 
         def rank(job: Job) -> tuple[int, int, int]:
             cfg = self._plan.get(job.id)
             if cfg is None:
                 return (2, 0, job.seq)
-            kept = self._history.get(job.id, _History()).config == cfg and job.placements
-            return (0 if kept else 1, -cfg.gpus, job.seq)
+            return (0 if _holds(job, cfg) else 1, -cfg.gpus, job.seq)
 
         return sorted(snapshot.queue, key=rank)
 
@@ -183,7 +193,7 @@ class SiaPolicy:
         preferred = {
             max(j.spec.resources.gpu_count, 1) * j.spec.gang_size
             for j in jobs
-            if not j.spec.elastic
+            if not j.spec.elastic or snapshot.round_s is None  # live: as asked
         }
         columns = [
             Config(m, g)
@@ -221,14 +231,12 @@ class SiaPolicy:
     ) -> dict[JobId, Config]:
         n, k = cost.shape
         models = sorted(capacity)
-        matrix = lil_matrix((n + len(models), n * k))
-        for i in range(n):
-            matrix[i, i * k : (i + 1) * k] = 1.0
-        for r, m in enumerate(models):
-            for j, c in enumerate(columns):
-                if c.model == m:
-                    for i in range(n):
-                        matrix[n + r, i * k + j] = c.gpus
+        gpus = np.array([c.gpus for c in columns], dtype=np.float64)
+        model_row = np.array([models.index(c.model) for c in columns])
+        rows = np.concatenate([np.repeat(np.arange(n), k), n + np.tile(model_row, n)])
+        cols = np.concatenate([np.arange(n * k), np.arange(n * k)])
+        vals = np.concatenate([np.ones(n * k), np.tile(gpus, n)])
+        matrix = csr_array((vals, (rows, cols)), shape=(n + len(models), n * k))
         upper = np.concatenate([np.ones(n), [capacity[m][1] for m in models]])
         lower_bounds = np.zeros(n * k)
         for i, j in pinned.items():
@@ -237,9 +245,11 @@ class SiaPolicy:
             cost.ravel(),
             integrality=np.ones(n * k),
             bounds=Bounds(lower_bounds, np.ones(n * k)),
-            constraints=LinearConstraint(matrix.tocsr(), -np.inf, upper),
+            constraints=LinearConstraint(matrix, -np.inf, upper),
             options={"mip_rel_gap": MIP_GAP, "time_limit": SOLVE_LIMIT_S},
         )
+        if result.x is None and pinned:  # pins beyond what the pool holds now
+            return self._milp(jobs, columns, cost, capacity, {})
         if result.x is None:
             return {}
         x = np.round(result.x.reshape(n, k))
@@ -257,8 +267,12 @@ class SiaPolicy:
         low, high = job.spec.gang_range
         allowed = self._allowed.get(job.id, {})
         most = hist.most_gpus if hist is not None else 0
+        held = _current(job)
+        if snapshot.round_s is None:  # live: no history; what it holds or asked for
+            most = max(most, held.gpus if held else 0, job.spec.gang_size * per // 2)
         cap = min(max(2 * most, 1), MAX_GPUS, high * per)
-        known = [m for m in sorted(progress.scaling) if progress.run_s_by_model.get(m, 0.0) > 0]
+        known = [m for m in self._models if progress.run_s_by_model.get(m, 0.0) > 0]
+        first = max(per, low * per) if snapshot.round_s is not None else job.spec.gang_size * per
         row = [ZERO_GAIN] * len(columns)
         for j, c in enumerate(columns):
             if c.gpus % per or not low * per <= c.gpus <= max(cap, low * per):
@@ -266,9 +280,9 @@ class SiaPolicy:
             if c.model not in allowed or (c.gpus > per and not allowed[c.model]):
                 continue  # its filters exclude the model, or no cluster there starts gangs
             if not known:
-                row[j] = 1.0 if c.gpus == max(per, low * per) else ZERO_GAIN
+                row[j] = 1.0 if c.gpus == first else ZERO_GAIN
                 continue
-            row[j] = _estimate(progress, c, known[0]) or ZERO_GAIN
+            row[j] = _estimate(progress, c, known) or ZERO_GAIN
         if known:
             valid = [v for v in row if v > ZERO_GAIN]
             if valid:
@@ -296,19 +310,21 @@ class SiaPolicy:
         restore = RESTORE_S.get(job.spec.job_type, DEFAULT_RESTORE_S)
         return (snapshot.now - hist.changed_at).total_seconds() < restore
 
-    def _remember(self, snapshot: Snapshot) -> None:
-        """Carry the round's choices into the jobs' histories; forget finished jobs."""
+    def _observe(self, snapshot: Snapshot) -> None:
+        """Each job's configuration as it holds it now (what the last round's decisions
+        became), its restarts and its largest size; finished jobs are forgotten."""
         present = {j.id for j in snapshot.queue}
         self._history = {k: h for k, h in self._history.items() if k in present}
+        changed_at = self._last_at or snapshot.now
         for job in snapshot.queue:
             hist = self._history.setdefault(job.id, _History())
-            cfg = self._plan.get(job.id)
-            if cfg != hist.config and cfg is not None:
+            now = _current(job)
+            if now != hist.config and now is not None:
                 hist.restarts += 1
-                hist.changed_at = snapshot.now
-            hist.config = cfg
-            if cfg is not None:
-                hist.most_gpus = max(hist.most_gpus, cfg.gpus)
+                hist.changed_at = changed_at
+            hist.config = now
+            if now is not None:
+                hist.most_gpus = max(hist.most_gpus, now.gpus)
 
 
 def _allowed(job: Job, state: CycleState) -> dict[str, bool]:
@@ -319,6 +335,21 @@ def _allowed(job: Job, state: CycleState) -> dict[str, bool]:
     return out
 
 
+def _current(job: Job) -> Config | None:
+    """The (model, GPUs) a job holds, None when it holds none."""
+    placed = job.placed()
+    for p in placed:
+        for model in p.allocation.gpus:
+            return Config(model, sum(q.allocation.gpus.get(model, 0) for q in placed))
+    return None
+
+
+def _pool_order(snapshot: Snapshot) -> list[str]:
+    return list(
+        dict.fromkeys(m for c in snapshot.clusters for n in c.nodes for m in n.capacity.gpus)
+    )
+
+
 def _holds(job: Job, cfg: Config) -> bool:
     placed = job.placed()
     if not placed:
@@ -327,16 +358,22 @@ def _holds(job: Job, cfg: Config) -> bool:
     return gpus == cfg.gpus
 
 
-def _estimate(progress: JobProgress, c: Config, first_known: str) -> float | None:
-    """The job's goodput on `c`: its rate there if it has run on that model, else
-    projected from the first model it has run on by their one-GPU rates."""
-    if progress.run_s_by_model.get(c.model, 0.0) > 0:
-        return progress.scaling.get(c.model, {}).get(c.gpus)
-    base = progress.scaling.get(first_known, {})
-    here = progress.scaling.get(c.model, {})
-    if c.gpus not in base or not base.get(1) or not here.get(1):
+def _estimate(progress: JobProgress, c: Config, known: Sequence[str]) -> float | None:
+    """The job's goodput on `c` (the job model's estimate where it has one, else its
+    rate): its value there if it has run on that model, else
+    projected from the first model it has run on that has a rate at that size, by their
+    one-GPU rates; None where the model cannot run that size."""
+    rates = progress.estimates or progress.scaling
+    here = rates.get(c.model, {})
+    if not here.get(c.gpus):
         return None
-    return base[c.gpus] * here[1] / base[1]
+    if c.model in known:
+        return here[c.gpus]
+    for model in known:
+        base = rates.get(model, {})
+        if base.get(c.gpus) and base.get(1) and here.get(1):
+            return base[c.gpus] * here[1] / base[1]
+    return None
 
 
 def _one_gpu_speed(
