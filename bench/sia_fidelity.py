@@ -29,9 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from suanli.adapters.traces import TraceError, load_sia_workload
-from suanli.adapters.traces.sia_goodput import app_models, goodput_jobs
 from suanli.lab.native_output import native_stdout_to_stderr
-from suanli.lab.sia import ADAPTIVE_POLICIES, SIA_ARTIFACT_POOL, sia_pool
+from suanli.lab.sia import (
+    ADAPTIVE_POLICIES,
+    SIA_ARTIFACT_POOL,
+    goodput_sia_jobs,
+    profiled_types,
+    sia_pool,
+)
 from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.policies.gavel import GavelMaxSumAsInSia
 from suanli.logic.scheduling.policy import Policy
@@ -64,12 +69,14 @@ def make_policy(name: str) -> Policy:
 
 def run_one(policy: str, trace_path: Path, profiles: Path) -> dict[str, object]:
     trace = load_sia_workload(trace_path)
-    models = app_models(
-        profiles, [r.job_type for r in trace], {t: g for t, (_, _, g) in CLUSTER.items()}
+    clusters = pool()
+    # the same jobs as bench/sia_results.py and `suanli sim` (lab/sia.py)
+    rigid, adaptive = goodput_sia_jobs(
+        trace, profiles, profiled_types(profiles), clusters, start=START
     )
-    jobs = goodput_jobs(trace, models, start=START, tune=policy in ADAPTIVE_POLICIES)
+    jobs = adaptive if policy in ADAPTIVE_POLICIES else rigid
     settings = SimSettings(restore_at_first_start=True)
-    sim = Simulator(pool(), jobs, make_policy(policy), start=START, settings=settings)
+    sim = Simulator(clusters, jobs, make_policy(policy), start=START, settings=settings)
     t0 = time.perf_counter()
     with native_stdout_to_stderr():
         result = sim.run()

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from suanli.adapters.traces import TraceError, load_sia_workload
-from suanli.adapters.traces.sia_goodput import app_models, compact, curves, goodput_jobs
+from suanli.adapters.traces.sia_goodput import app_models, curves, goodput_jobs
+from suanli.adapters.traces.sia_jobs import compact
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources

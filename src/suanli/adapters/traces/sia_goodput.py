@@ -43,7 +43,7 @@ from scipy.interpolate import LinearNDInterpolator
 from suanli.adapters.traces._read import map_gpu, read_csv
 from suanli.adapters.traces.model import TraceError, TraceJob
 from suanli.adapters.traces.sia import PLACEMENT, SIA_PLACEMENT_COLUMNS
-from suanli.adapters.traces.sia_jobs import sia_job
+from suanli.adapters.traces.sia_jobs import compact, normalise, sia_job
 from suanli.domain.jobs import MAX_GANG
 from suanli.logic.scheduling.policies.sia import DEFAULT_RESTORE_S, RESTORE_S
 from suanli.logic.simulation.goodput import GradStats, gain, geomspace, iteration_s, split_batch
@@ -140,18 +140,6 @@ def curves(app: str) -> Curves:
     return Curves(app, int(entry["max_epochs"]), batches, progress, grad)
 
 
-def _normalise(placement: Sequence[int]) -> str:
-    parts = tuple(p for p in placement if p)
-    best = min(parts[i:] + parts[:i] for i in range(len(parts)))
-    return "".join(str(p) for p in best)
-
-
-def compact(gpus: int, per_node: int) -> tuple[int, ...]:
-    """`gpus` GPUs on whole nodes of `per_node` first, the rest on one more node."""
-    full, rest = divmod(gpus, per_node)
-    return (per_node,) * full + ((rest,) if rest else ())
-
-
 class StepTimes:
     """Profiled step and sync times of one application on one GPU type."""
 
@@ -203,7 +191,7 @@ class StepTimes:
     def times(self, placement: Sequence[int], local: int) -> tuple[float, float] | None:
         """(step, sync) seconds of a micro-step of `local` samples per GPU on
         `placement` (GPUs per node); None outside what the profiles cover."""
-        pid = _normalise(placement)
+        pid = normalise(placement)
         key = (pid, local)
         if key in self._cache:
             return self._cache[key]
@@ -221,7 +209,7 @@ class StepTimes:
     def max_local_for(self, placement: Sequence[int]) -> int | None:
         """The largest local batch profiled for `placement` (for an unprofiled one: on
         the scalability rows with at least its nodes and replicas)."""
-        pid = _normalise(placement)
+        pid = normalise(placement)
         rows = self._by.get(pid)
         if rows is not None:
             return max(r[0] for r in rows)
@@ -257,7 +245,7 @@ def load_step_times(folder: Path, app: str, gpu_type: str) -> StepTimes | None:
         placement = row.text("placement")
         if not PLACEMENT.fullmatch(placement):
             raise row.fail("placement", "GPUs per node as digits 1-9", placement)
-        by.setdefault(_normalise([int(d) for d in placement]), []).append(
+        by.setdefault(normalise([int(d) for d in placement]), []).append(
             (
                 row.whole("local_bsz", what="samples", minimum=1),
                 row.number("step_time", what="seconds"),

@@ -73,10 +73,9 @@ class SiaProfile:
         return step + accum * (step - sync)
 
     def _points(self, gpus: int, gpus_per_node: int) -> tuple[_Point, ...] | None:
-        full, rest = divmod(gpus, gpus_per_node)
-        compact = _normalise((gpus_per_node,) * full + ((rest,) if rest else ()))
-        if compact in self.by_placement:
-            return self.by_placement[compact]
+        packed = normalise(compact(gpus, gpus_per_node))
+        if packed in self.by_placement:
+            return self.by_placement[packed]
         same = [p for p in self.by_placement if sum(int(d) for d in p) == gpus]
         if not same:
             return None
@@ -86,7 +85,13 @@ class SiaProfile:
         return sorted({sum(int(d) for d in p) for p in self.by_placement})
 
 
-def _normalise(placement: Sequence[int]) -> str:
+def compact(gpus: int, per_node: int) -> tuple[int, ...]:
+    """`gpus` GPUs on whole nodes of `per_node` first, the rest on one more node."""
+    full, rest = divmod(gpus, per_node)
+    return (per_node,) * full + ((rest,) if rest else ())
+
+
+def normalise(placement: Sequence[int]) -> str:
     """The artifact's placement id: the lexicographically smallest rotation."""
     parts = tuple(p for p in placement if p)
     best = min(parts[i:] + parts[:i] for i in range(len(parts)))
@@ -129,7 +134,7 @@ def load_sia_profiles(folder: Path, clusters: Sequence[str]) -> dict[tuple[str, 
                     row.number("step_time", what="seconds"),
                     row.number("sync_time", what="seconds"),
                 )
-                by.setdefault(_normalise([int(d) for d in placement]), []).append(point)
+                by.setdefault(normalise([int(d) for d in placement]), []).append(point)
             if not by:
                 raise TraceError(file, None, None, "at least one placement row", "none")
             points = {p: tuple(sorted(v, key=lambda x: x.local_bsz)) for p, v in by.items()}

@@ -143,6 +143,10 @@ class Snapshot:
     def nodes(self) -> tuple[tuple[ClusterView, NodeView], ...]:
         return self._nodes
 
+    def gpu_models(self) -> list[str]:
+        """The pool's GPU models in cluster and node order."""
+        return list(dict.fromkeys(m for _, n in self._nodes for m in n.capacity.gpus))
+
 
 @dataclass(frozen=True, slots=True)
 class PoolInputs:

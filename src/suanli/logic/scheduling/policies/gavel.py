@@ -273,10 +273,7 @@ class GavelMaxSumAsInSia(GavelMaxSumThroughputPerf):
         if snapshot.round_s is None:
             return super().plan(snapshot, state)
         models, capacity, _ = pool_models(snapshot)
-        order = list(
-            dict.fromkeys(m for c in snapshot.clusters for n in c.nodes for m in n.capacity.gpus)
-        )
-        order = [m for m in order if m in models]
+        order = [m for m in snapshot.gpu_models() if m in models]
         jobs = [j for j in snapshot.queue if job_gpus(j) > 0]
         entries = [self._entry(j, snapshot, state, order) for j in jobs]
         self._account(jobs, order, snapshot.round_s)

@@ -44,6 +44,7 @@ from suanli.domain.ids import JobId
 from suanli.domain.jobs import Job
 from suanli.domain.pool import Capability
 from suanli.logic.scheduling.decisions import Decision, Wait
+from suanli.logic.scheduling.gavel_base import current_model
 from suanli.logic.scheduling.placement import PlacementMemo
 from suanli.logic.scheduling.rounds import keep, place
 from suanli.logic.scheduling.snapshot import JobProgress, Snapshot
@@ -138,7 +139,7 @@ class SiaPolicy:
         rounds = snapshot.round_s is not None
         jobs = [j for j in snapshot.queue if j.spec.resources.gpu_count > 0]
         capacity = _capacity(snapshot, state, rounds=rounds)
-        self._models = [m for m in _pool_order(snapshot) if m in capacity]
+        self._models = [m for m in snapshot.gpu_models() if m in capacity]
         if rounds:
             self._observe(snapshot)
         self._allowed = {j.id: _allowed(j, state) for j in jobs}
@@ -154,7 +155,7 @@ class SiaPolicy:
             cfg = self._plan.get(job.id)
             if cfg is None:
                 return (2, 0, job.seq)
-            return (0 if _holds(job, cfg) else 1, -cfg.gpus, job.seq)
+            return (0 if _current(job) == cfg else 1, -cfg.gpus, job.seq)
 
         return sorted(snapshot.queue, key=rank)
 
@@ -172,7 +173,7 @@ class SiaPolicy:
             )
         per = max(job.spec.resources.gpu_count, 1)
         members = max(cfg.gpus // per, 1)
-        if _holds(job, cfg):
+        if _current(job) == cfg:
             kept = keep(job, state, members)
             if kept is not None:
                 return kept
@@ -337,25 +338,10 @@ def _allowed(job: Job, state: CycleState) -> dict[str, bool]:
 
 def _current(job: Job) -> Config | None:
     """The (model, GPUs) a job holds, None when it holds none."""
-    placed = job.placed()
-    for p in placed:
-        for model in p.allocation.gpus:
-            return Config(model, sum(q.allocation.gpus.get(model, 0) for q in placed))
-    return None
-
-
-def _pool_order(snapshot: Snapshot) -> list[str]:
-    return list(
-        dict.fromkeys(m for c in snapshot.clusters for n in c.nodes for m in n.capacity.gpus)
-    )
-
-
-def _holds(job: Job, cfg: Config) -> bool:
-    placed = job.placed()
-    if not placed:
-        return False
-    gpus = sum(p.allocation.gpus.get(cfg.model, 0) for p in placed)
-    return gpus == cfg.gpus
+    model = current_model(job)
+    if model is None:
+        return None
+    return Config(model, sum(p.allocation.gpus.get(model, 0) for p in job.placed()))
 
 
 def _estimate(progress: JobProgress, c: Config, known: Sequence[str]) -> float | None:
