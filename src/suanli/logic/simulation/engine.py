@@ -173,6 +173,49 @@ class _Loop:
     timeline: list[Sample] = field(default_factory=list)
 
 
+class _LazyRow(Mapping[int, float]):
+    """One GPU model's row of a `_LazyTable`."""
+
+    def __init__(self, model: str, points: Mapping[int, float], at: Callable[[str, int], float]):
+        self._model = model
+        self._points = points
+        self._at = at
+        self._cache: dict[int, float] = {}
+
+    def __getitem__(self, gpus: int) -> float:
+        got = self._cache.get(gpus)
+        if got is None:
+            if gpus not in self._points:
+                raise KeyError(gpus)
+            got = self._cache[gpus] = self._at(self._model, gpus)
+        return got
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self._points)
+
+    def __len__(self) -> int:
+        return len(self._points)
+
+
+class _LazyTable(Mapping[str, Mapping[int, float]]):
+    """A job's rates by GPU model and count at its progress now, each computed when a
+    policy reads it: a goodput job has 64 sizes on each model and a round reads a few."""
+
+    def __init__(
+        self, points: Mapping[str, Mapping[int, float]], at: Callable[[str, int], float]
+    ) -> None:
+        self._rows = {m: _LazyRow(m, pts, at) for m, pts in points.items()}
+
+    def __getitem__(self, model: str) -> Mapping[int, float]:
+        return self._rows[model]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._rows)
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+
 class _LazyProgress(Mapping[JobId, JobProgress]):
     """Progress of the snapshot's jobs, computed when a policy asks (most do not)."""
 
@@ -265,24 +308,22 @@ class Simulator:
             remaining = max(run.remaining_at_start - run.done(now), 0.0)
         models = {*sj.speed, *sj.scaling}
         requested = sj.requested_gpus
-        scaling = sj.scaling
+        scaling: Mapping[str, Mapping[int, float]] = sj.scaling
         rates = {m: sj.rate(m, requested) for m in models}
-        if sj.curve is not None:  # the rates at the job's progress now
+        steps: Mapping[str, Mapping[int, float]] = {}
+        estimates: Mapping[str, Mapping[int, float]] = {}
+        curve = sj.curve
+        if curve is not None:  # the rates at the job's progress now, evaluated when read
             done = sj.work - remaining
-            scaling = {
-                m: {g: sj.curve.rate(m, g, done) for g in points} for m, points in scaling.items()
-            }
-            rates = {m: sj.curve.rate(m, requested, done) for m in models}
-        steps: dict[str, dict[int, float]] = {}
-        estimates: dict[str, dict[int, float]] = {}
-        if isinstance(sj.curve, EstimateCurve):
-            guess = sj.curve
-            estimates = {
-                m: {g: guess.estimate(m, g, done) for g in pts} for m, pts in scaling.items()
-            }
-        if isinstance(sj.curve, StepCurve):
-            curve = sj.curve
-            steps = {m: {g: curve.step_rate(m, g, done) for g in pts} for m, pts in scaling.items()}
+            points = sj.scaling
+            scaling = _LazyTable(points, lambda m, g: curve.rate(m, g, done))
+            rates = {m: curve.rate(m, requested, done) for m in models}
+            if isinstance(curve, EstimateCurve):
+                guess = curve
+                estimates = _LazyTable(points, lambda m, g: guess.estimate(m, g, done))
+            if isinstance(curve, StepCurve):
+                stepper = curve
+                steps = _LazyTable(points, lambda m, g: stepper.step_rate(m, g, done))
         return JobProgress(
             attained_gpu_s=attained,
             run_s_by_model=by_model,
