@@ -26,7 +26,13 @@ and, with --markdown FILE, the tables of docs/results.md.
 
     .venv/bin/python bench/sia_results.py [--traces ../shared/traces]
         [--workloads philly:1-8 saturn:1-10] [--policy NAME ...] [--markdown FILE]
-        [--model goodput|fixed] [--jobs N]
+        [--model goodput|fixed] [--jobs N] [--workload-root DIR]
+
+The heavy workloads of issue 15 (1,000 jobs each at 1-4x the published arrival rate,
+written by scripts/make-heavy-workloads.py) are in the repository:
+
+    .venv/bin/python bench/sia_results.py --workload-root bench/workloads/sia-workloads \
+        --workloads heavy-philly:1-4 heavy-saturn:1-4 --policy sia --policy suanli
 """
 
 from __future__ import annotations
@@ -112,9 +118,12 @@ def jobs_and_pool(
     return jobs, sia_pool(CLUSTER), SimSettings()
 
 
-def run_pair(model: str, root: Path, family: str, number: int, policy: str) -> dict[str, object]:
-    """One (workload, policy) run: its JSON row (a process of the pool runs it)."""
-    trace = load_sia_workload(root / family / f"workload-{number}.csv")
+def run_pair(
+    model: str, root: Path, family: str, number: int, policy: str, source: Path | None = None
+) -> dict[str, object]:
+    """One (workload, policy) run: its JSON row (a process of the pool runs it). The
+    workload is read from `source` (default `root`)/FAMILY/workload-N.csv."""
+    trace = load_sia_workload((source or root) / family / f"workload-{number}.csv")
     jobs, clusters, settings = jobs_and_pool(model, root, trace, policy)
     name = "suanli" if policy == RIGID else policy
     simulator = Simulator(clusters, jobs, get_policy(name), start=START, settings=settings)
@@ -159,6 +168,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the result tables here")
     parser.add_argument("--model", choices=("goodput", "fixed"), default="goodput")
     parser.add_argument(
+        "--workload-root",
+        type=Path,
+        help="read FAMILY/workload-N.csv from here (default: TRACES/sia-workloads); the "
+        "repository's heavy workloads: bench/workloads/sia-workloads",
+    )
+    parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="parallel processes (default: CPUs)"
     )
     args = parser.parse_args(argv)
@@ -175,7 +190,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     t0 = time.perf_counter()
     try:
         with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [pool.submit(run_pair, args.model, root, f, n, p) for f, n, p in pairs]
+            futures = [
+                pool.submit(run_pair, args.model, root, f, n, p, args.workload_root)
+                for f, n, p in pairs
+            ]
             for future in futures:  # in submission order: the output is reproducible
                 row = future.result()
                 rows.append(row)

@@ -59,10 +59,11 @@ def test_an_elastic_job_alone_takes_every_gpu_that_speeds_it_up() -> None:
 
 
 def test_it_stops_growing_where_scaling_stops_paying() -> None:
-    # per-GPU rate at 4 GPUs = 1.2 / 4 = 0.3 < half of 1.0: three GPUs it is
+    # 4 GPUs (rate 1.2) are slower than 2 (1.8); the joint plan (goodput_plan.py, the
+    # job's speed is known) offers the sizes a node packs, 1, 2 and 4: two GPUs it is
     poor = {"T4": {1: 1.0, 2: 1.8, 3: 2.4, 4: 1.2}}
     out = run([job(1, 0, 240, gang=2, span=(1, 4), scaling=poor)])
-    assert out["j1"].finish_s == pytest.approx(100.0)  # rate 2.4
+    assert out["j1"].finish_s == pytest.approx(240.0 / 1.8)
 
 
 def test_with_others_waiting_it_starts_smaller_now_rather_than_wait() -> None:
@@ -81,11 +82,13 @@ def test_a_running_job_grows_onto_gpus_freed_later() -> None:
 
 
 def test_a_grown_job_gives_gpus_back_when_others_wait() -> None:
-    # j1 alone takes 4 GPUs. j2 (rigid 2) arrives at 1000 and waits: j1 shrinks to its
-    # preferred 2 (stops at 1030 with 8000 - 4120 left), both start at 1030.
+    # j1 alone takes 4 GPUs. j2 (rigid 2) arrives at 1000 and waits: j1 shrinks to 2
+    # (stops at 1030 with 8000 - 4120 left), both start at 1030. When j2 ends at 1130
+    # the joint plan (goodput_plan.py: j1's speed is known) grows j1 back to 4: it stops
+    # at 1160 having done 2 x 110 s since its restore, and ends 20 + 3660 / 4 s later.
     out = run([job(1, 0, 8000, gang=2, span=(1, 4), scaling=LINEAR), job(2, 1000, 100, gang=2)])
     assert out["j2"].first_start_s == 1030.0 and out["j2"].finish_s == pytest.approx(1130.0)
-    assert out["j1"].finish_s == pytest.approx(1030.0 + 20.0 + 3880.0 / 2)
+    assert out["j1"].finish_s == pytest.approx(1160.0 + 20.0 + 3660.0 / 4)
 
 
 def test_a_rigid_policy_runs_elastic_jobs_at_their_preferred_size() -> None:

@@ -24,9 +24,11 @@ from suanli.domain.ids import ClusterId, JobId
 from suanli.domain.jobs import Job, JobSpec, Placement, PriorityClass
 from suanli.domain.quota import flavors_of, member_flavors
 from suanli.domain.resources import Resources
+from suanli.logic.scheduling import goodput_plan
 from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits_for
 from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
 from suanli.logic.scheduling.elastic import (
+    RESTART_ESTIMATE_S,
     Target,
     members_for,
     rebalance,
@@ -83,9 +85,39 @@ class SuanliPolicy:
         self._shapes: dict[tuple[object, ...], int] = {}
         self._targets: dict[JobId, Target] = {}
         """Resized elastic jobs: where to admit them again (elastic.grow)."""
+        self._plan: dict[JobId, goodput_plan.Slot | None] = {}
+        """This cycle's joint plan of elastic jobs whose speed is known (goodput_plan)."""
 
     def order(self, snapshot: Snapshot, state: CycleState) -> Iterable[Job]:
+        self._plan = self._joint_plan(snapshot, state)
         return FairQueue(snapshot, state.fair)
+
+    def _joint_plan(
+        self, snapshot: Snapshot, state: CycleState
+    ) -> dict[JobId, goodput_plan.Slot | None]:
+        """The joint plan when some elastic job's speed is known (goodput_plan), over
+        the running elastic jobs that may be resized now; empty otherwise."""
+        if not goodput_plan.active(snapshot):
+            return {}
+        cooldown = min(self.settings.resize_cooldown_s, goodput_plan.RESIZE_GAP_S)
+        resizable: set[JobId] = set()
+        if self.settings.preemption:
+            for job in snapshot.running:
+                last = self._targets.get(job.id)
+                if (
+                    job.spec.elastic
+                    and not job.preempt_requested
+                    and (last is None or (snapshot.now - last.at).total_seconds() >= cooldown)
+                ):
+                    resizable.add(job.id)
+        resuming = {
+            j.id: goodput_plan.Slot(t.cluster_id, t.model, t.members)
+            for j in snapshot.queue
+            if (t := self._targets.get(j.id)) is not None
+            and t.at >= snapshot.now - timedelta(seconds=cooldown)
+        }
+        restart = self.settings.preemption_grace_s + RESTART_ESTIMATE_S
+        return goodput_plan.plan(snapshot, state, resizable, resuming, restart)
 
     def _shape(self, job: Job) -> int:
         """A small number for the job's `filter_key`, kept per job across cycles (a job's
@@ -113,6 +145,8 @@ class SuanliPolicy:
         allowed = self._within_quota(job, candidates, fkey, long, state)
         if not isinstance(allowed, _Allowed):
             return allowed
+        if job.id in self._plan:
+            return self._planned(job, allowed, snapshot, state, long)
         failed = state.failed.get(allowed.memo_key)
         if failed is None:
             admit = self._admit(job, allowed, snapshot, state, long)
@@ -189,6 +223,28 @@ class SuanliPolicy:
                 return Admit(job.id, cand.cluster.id, placed, borrows)
         return None
 
+    def _planned(
+        self, job: Job, allowed: _Allowed, snapshot: Snapshot, state: CycleState, long: bool
+    ) -> Decision:
+        """Admit the job at its slot in the joint plan, or say why it waits."""
+        slot = self._plan[job.id]
+        if slot is None:
+            return self._does_not_fit(job, allowed, None, state, long)
+        for cand in allowed.candidates:
+            if (cand.cluster.id, cand.model) != (slot.cluster_id, slot.model):
+                continue
+            placed = state.capacity.place(
+                cand.cluster.id, cand.member, slot.members, spread=self.settings.spread, long=long
+            )
+            if placed is not None:
+                borrows = allowed.borrowing.get(id(cand), False)
+                return Admit(job.id, cand.cluster.id, placed, borrows)
+        return Wait(
+            job.id,
+            f"Planned to start on {slot.cluster_id} as {slot.members} x {slot.model} when "
+            "the GPUs that jobs being resized give back are free.",
+        )
+
     def _does_not_fit(
         self, job: Job, allowed: _Allowed, failed: str | None, state: CycleState, long: bool
     ) -> Decision:
@@ -246,10 +302,38 @@ class SuanliPolicy:
         """Resize running elastic jobs (elastic.rebalance)."""
         if not self.settings.preemption:
             return []
+        if self._plan:
+            return self._resize_to_plan(snapshot)
         if len(self._targets) > MAX_KEYS:
             horizon = snapshot.now - timedelta(seconds=self.settings.resize_cooldown_s)
             self._targets = {k: t for k, t in self._targets.items() if t.at >= horizon}
         return rebalance(snapshot, state, waiting, self._targets)
+
+    def _resize_to_plan(self, snapshot: Snapshot) -> list[Preempt]:
+        """Stop the running jobs whose slot in the joint plan differs from what they
+        hold, to be admitted again at it."""
+        out: list[Preempt] = []
+        grace = self.settings.preemption_grace_s
+        for job in snapshot.running:
+            slot = self._plan.get(job.id)
+            held = goodput_plan.held(job)
+            if slot is None or held is None or slot == held or job.cluster_id is None:
+                continue
+            self._targets[job.id] = Target(slot.cluster_id, slot.model, slot.members, snapshot.now)
+            verb = "Growing" if slot.members > held.members else "Resizing"
+            out.append(
+                Preempt(
+                    job.id,
+                    job.cluster_id,
+                    (job.id,),
+                    f"{verb} elastic job from {held.members} x {held.model} on "
+                    f"{held.cluster_id} to {slot.members} x {slot.model} on {slot.cluster_id} "
+                    "(the joint plan of elastic jobs: it finishes sooner, or other jobs "
+                    "wait for the GPUs); it restarts from its checkpoint.",
+                    grace,
+                )
+            )
+        return out
 
     @staticmethod
     def _held_back(job: Job, allowed: Sequence[Candidate], state: CycleState) -> str | None:

@@ -1,0 +1,393 @@
+"""Joint sizing of elastic jobs whose speed is known: the default policy's plan.
+
+When the snapshot knows how fast elastic jobs run by GPU model and count
+(`JobProgress.scaling`: goodput jobs in the simulator, measured jobs live), the default
+policy decides their sizes together at every cycle instead of one at a time. The plan
+gives each job a slot (cluster, GPU model, members) or none:
+
+1. Order: priority class, then highest response ratio (`fairshare.response_ratio`: short
+   remaining work first, waiting lifts a long job until it goes). Jobs that run keep a
+   member where they run ahead of jobs that wait (no job is suspended to start another;
+   the plan only resizes).
+2. Admit: in that order each job gets its least size, running jobs where they run, waiting
+   ones on the candidate (cluster, model) with room where they would finish soonest;
+   rigid jobs (no scaling known) get their gang as asked, where it fits.
+3. Grow: the GPUs left go, one step at a time, to the elastic job whose estimated time to
+   finish falls most per GPU added; a size other than the one a running job holds costs
+   a restart (`restart_s`). Each GPU must do at least `MIN_EFFICIENCY` of the per-GPU
+   work of the job's least size, and sizes are those a node packs (powers of two below a
+   node, then whole nodes), so jobs fit the nodes they are planned on.
+
+Growing the job that saves most seconds per GPU lowers the sum of completion times; the
+long jobs, which save the most, grow onto GPUs the short ones leave, which keeps the tail
+short. The policy carries the plan out: waiting jobs are admitted at their slots, running
+jobs whose slot differs are stopped at a checkpoint and admitted again at it
+(`SuanliPolicy.rebalance`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from suanli.domain.ids import ClusterId, JobId
+from suanli.domain.jobs import Job
+from suanli.domain.pool import Capability
+from suanli.logic.scheduling.fairshare import CLASS_RANK, response_ratio
+from suanli.logic.scheduling.snapshot import JobProgress, Snapshot, rate_at
+from suanli.logic.scheduling.state import CycleState
+
+Key = tuple[ClusterId, str]
+
+MIN_EFFICIENCY = 0.25
+"""A size is planned only if each GPU does at least this share of the per-GPU work of
+the job's least size (elastic.py's one-job path asks 0.5; the plan weighs every GPU's
+worth against other jobs' anyway, so it needs the floor only against waste)."""
+RESIZE_GAP_S = 60.0
+"""Least time between two resizes of one job by the plan (or the settings'
+`resize_cooldown_s`, if shorter): the restart cost in the plan's estimates keeps it from
+thrashing, so it needs no longer pacing."""
+MAX_PLANNED = 2_000
+"""Jobs a plan considers, best first: more could not each get a GPU in any pool this
+serves, and the plan's cost grows with them."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """Where a job runs in the plan and how large."""
+
+    cluster_id: ClusterId
+    model: str
+    members: int
+
+
+@dataclass(slots=True)
+class _Item:
+    job: Job
+    per: int
+    """GPUs per member."""
+    low: int
+    high: int
+    """Least and most members."""
+    remaining: float | None
+    """Work left (None: rigid, sized as asked)."""
+    scaling: Mapping[str, Mapping[int, float]]
+    keys: list[Key]
+    """Where it may run, best first."""
+    gangs: set[Key]
+    """Of those, where it may start more than one member."""
+    held: Slot | None
+    """What it holds now (running jobs)."""
+    restart_s: float
+    """What a size other than `held` costs it."""
+    slot: Slot | None = None
+
+
+def active(snapshot: Snapshot) -> bool:
+    """True when some elastic job's speed is known: the plan has something to decide."""
+    jobs = (*snapshot.queue, *snapshot.running)
+    return any(
+        j.spec.elastic and (p := snapshot.progress.get(j.id)) is not None and bool(p.scaling)
+        for j in jobs
+    )
+
+
+def plan(
+    snapshot: Snapshot,
+    state: CycleState,
+    resizable: set[JobId],
+    resuming: Mapping[JobId, Slot],
+    restart_s: float,
+) -> dict[JobId, Slot | None]:
+    """Slots for the waiting jobs and the `resizable` running ones (see the module doc);
+    GPUs held by other running jobs are not planned over. `resuming`: waiting jobs just
+    stopped to be resized, with the slot they were resized to; they are planned with the
+    running ones, as if they held it."""
+    room = _room(snapshot, state, resizable)
+    items = _items(snapshot, state, resizable, resuming, restart_s)
+    per_node = _per_node(snapshot)
+    _admit(items, room, per_node)
+    _grow(items, room, per_node)
+    if SWAP:
+        _swap(items, room, per_node)
+    return {it.job.id: it.slot for it in items}
+
+
+def _room(snapshot: Snapshot, state: CycleState, resizable: set[JobId]) -> dict[Key, int]:
+    """GPUs to plan over on each (cluster, model): what is free, plus what the resizable
+    running jobs hold."""
+    room: dict[Key, int] = {}
+    for cluster in snapshot.clusters:
+        for model in {m for n in cluster.nodes for m in n.capacity.gpus}:
+            room[(cluster.id, model)] = state.capacity.free_devices(cluster.id, model)
+    for job in snapshot.running:
+        if job.id in resizable and job.allocation is not None and job.cluster_id is not None:
+            for model, n in job.allocation.gpus.items():
+                key = (job.cluster_id, model)
+                room[key] = room.get(key, 0) + n
+    return room
+
+
+def held(job: Job) -> Slot | None:
+    """The slot a running job holds (None when it holds no GPUs)."""
+    if job.allocation is None or job.cluster_id is None or not job.allocation.gpus:
+        return None
+    model, gpus = next(iter(job.allocation.gpus.items()))
+    per = max(job.spec.resources.gpu_count, 1)
+    return Slot(job.cluster_id, model, gpus // per)
+
+
+def _items(
+    snapshot: Snapshot,
+    state: CycleState,
+    resizable: set[JobId],
+    resuming: Mapping[JobId, Slot],
+    restart_s: float,
+) -> list[_Item]:
+    """The jobs to plan, in plan order: running (and resuming) ones first, then priority
+    class and highest response ratio (oldest first among equals)."""
+    now = snapshot.now
+    running = [j for j in snapshot.running if j.id in resizable]
+    running += [j for j in snapshot.queue if j.id in resuming]
+    waiting = [j for j in snapshot.queue if j.spec.resources.gpu_count > 0 and j.id not in resuming]
+    waiting.sort(
+        key=lambda j: (
+            CLASS_RANK[j.spec.priority_class],
+            -response_ratio(j, snapshot, now),
+            j.seq,
+        )
+    )
+    out: list[_Item] = []
+    for job in [*running, *waiting][:MAX_PLANNED]:
+        candidates, _ = state.placer.candidates(job)
+        if not candidates:
+            continue
+        progress = snapshot.progress.get(job.id) or JobProgress()
+        elastic = job.spec.elastic and bool(progress.scaling)
+        low, high = job.spec.gang_range if elastic else (job.spec.gang_size,) * 2
+        out.append(
+            _Item(
+                job,
+                max(job.spec.resources.gpu_count, 1),
+                low,
+                high,
+                progress.remaining_work if elastic else None,
+                progress.scaling,
+                [(c.cluster.id, c.model) for c in state.placer.rank(job, candidates)],
+                {(c.cluster.id, c.model) for c in candidates if c.cluster.can(Capability.GANG)},
+                resuming.get(job.id) or held(job),
+                restart_s,
+            )
+        )
+    return out
+
+
+def _rate(item: _Item, model: str, members: int) -> float:
+    points = item.scaling.get(model)
+    return rate_at(points, members * item.per) if points else 0.0
+
+
+def _admit(items: Sequence[_Item], room: dict[Key, int], per_node: Mapping[Key, int]) -> None:
+    """Running (and resuming) jobs keep what they hold; then each waiting job in order
+    gets its least size where it would finish soonest, on free GPUs or on GPUs that jobs
+    grown past their least size give back (the one that loses least per GPU first)."""
+    for it in items:
+        if it.held is None:
+            continue
+        key = (it.held.cluster_id, it.held.model)
+        if room.get(key, 0) >= it.held.members * it.per:
+            it.slot = it.held
+            room[key] -= it.held.members * it.per
+    for it in items:
+        if it.held is not None and it.slot is not None:
+            continue
+        need = it.low * it.per
+        keys = [k for k in it.keys if it.low == 1 or k in it.gangs]
+        if it.remaining is not None:
+            keys.sort(key=lambda k: -_rate(it, k[1], it.low))
+        fits = [k for k in keys if room.get(k, 0) >= need]
+        found = fits[0] if fits else _free_up(it, keys, items, room, per_node)
+        if found is None:
+            continue
+        it.slot = Slot(found[0], found[1], it.low)
+        room[found] -= need
+
+
+def _free_up(
+    it: _Item,
+    keys: Sequence[Key],
+    items: Sequence[_Item],
+    room: dict[Key, int],
+    per_node: Mapping[Key, int],
+) -> Key | None:
+    """Shrink elastic jobs planned past their least size on one of `keys` until `it`'s
+    least size fits there (`_shrinks`); the key, or None when no key can be freed
+    enough."""
+    for key in keys:
+        found = _shrinks(key, it.low * it.per, items, room, per_node, it)
+        if found is not None:
+            _apply(found[1], key, room)
+            return key
+    return None
+
+
+def _shrinks(
+    key: Key,
+    need: int,
+    items: Sequence[_Item],
+    room: Mapping[Key, int],
+    per_node: Mapping[Key, int],
+    taker: _Item,
+) -> tuple[float, dict[int, tuple[_Item, int]]] | None:
+    """How to free `need` GPUs on `key` (counting what is free there) by shrinking the
+    elastic jobs planned past their least size there, one size down at a time, the one
+    losing least per GPU first: the total loss and each shrunk job's new size (by `id`),
+    or None when they cannot free enough."""
+    sizes: dict[int, tuple[_Item, int]] = {}
+    donors = []
+    for d in items:
+        if d is taker or d.slot is None or d.remaining is None:
+            continue
+        if (d.slot.cluster_id, d.slot.model) == key and d.slot.members > d.low:
+            donors.append(d)
+            sizes[id(d)] = (d, d.slot.members)
+    free = room.get(key, 0)
+    if free + sum((d.slot.members - d.low) * d.per for d in donors if d.slot) < need:
+        return None
+    total = 0.0
+    while free < need:
+        best: tuple[float, _Item, int, float] | None = None
+        for d in donors:
+            now = sizes[id(d)][1]
+            smaller = [m for m in _sizes(d, key, per_node.get(key, 1), now) if m < now]
+            m = max(smaller, default=d.low)
+            loss = _value(_finish_s(d, Slot(*key, m)), _finish_s(d, Slot(*key, now)))
+            if best is None or loss / ((now - m) * d.per) < best[0]:
+                best = (loss / ((now - m) * d.per), d, m, loss)
+        assert best is not None
+        _, d, m, loss = best
+        free += (sizes[id(d)][1] - m) * d.per
+        total += loss
+        sizes[id(d)] = (d, m)
+        if m == d.low:
+            donors.remove(d)
+    return total, {k: v for k, v in sizes.items() if v[0].slot and v[1] != v[0].slot.members}
+
+
+def _apply(shrinks: Mapping[int, tuple[_Item, int]], key: Key, room: dict[Key, int]) -> None:
+    for d, m in shrinks.values():
+        assert d.slot is not None
+        room[key] = room.get(key, 0) + (d.slot.members - m) * d.per
+        d.slot = Slot(*key, m)
+
+
+def _swap(items: Sequence[_Item], room: dict[Key, int], per_node: Mapping[Key, int]) -> None:
+    """GPUs from jobs planned large to jobs that gain more from them than those lose
+    (by `SWAP_MARGIN`), restarts counted, the best trade first."""
+    growing = [it for it in items if it.slot is not None and it.remaining is not None]
+    for _ in range(len(growing)):
+        best: tuple[float, _Item, int, dict[int, tuple[_Item, int]]] | None = None
+        for it in growing:
+            assert it.slot is not None
+            key = (it.slot.cluster_id, it.slot.model)
+            now_s = _finish_s(it, it.slot)
+            for m in _sizes(it, key, per_node.get(key, 1), it.high):
+                need = (m - it.slot.members) * it.per
+                if need <= room.get(key, 0):
+                    continue
+                gain = _value(now_s, _finish_s(it, Slot(*key, m)))
+                if gain <= 0:
+                    continue
+                found = _shrinks(key, need, items, room, per_node, it)
+                if found is None or gain <= SWAP_MARGIN * found[0]:
+                    continue
+                if best is None or gain - found[0] > best[0]:
+                    best = (gain - found[0], it, m, found[1])
+        if best is None:
+            return
+        _, it, m, shrinks = best
+        assert it.slot is not None
+        key = (it.slot.cluster_id, it.slot.model)
+        _apply(shrinks, key, room)
+        room[key] -= (m - it.slot.members) * it.per
+        it.slot = Slot(*key, m)
+
+
+def _sizes(it: _Item, key: Key, per_node: int, limit: int) -> list[int]:
+    """Members the job may have on `key`, above its least: sizes a node packs, within its
+    range, its efficiency floor and `limit` members, and the size it holds there."""
+    top = min(it.high, limit) if key in it.gangs else it.low
+    base = _rate(it, key[1], it.low) / (it.low * it.per)
+    out = []
+    for m in range(it.low + 1, top + 1):
+        g = m * it.per
+        packs = (g < per_node and g & (g - 1) == 0) or g % per_node == 0
+        if (packs or m == it.high) and _rate(it, key[1], m) / g >= MIN_EFFICIENCY * base:
+            out.append(m)
+    held = it.held
+    if held is not None and (held.cluster_id, held.model) == key and it.low < held.members <= top:
+        out.append(held.members)  # keeping its size needs no restart, efficient or not
+    return out
+
+
+def _finish_s(item: _Item, slot: Slot) -> float:
+    """Estimated seconds to finish at `slot` (a restart included where it differs from
+    what the job holds); infinite where it makes no progress."""
+    assert item.remaining is not None
+    rate = _rate(item, slot.model, slot.members)
+    if rate <= 0:
+        return float("inf")
+    return item.remaining / rate + (0.0 if slot == item.held else item.restart_s)
+
+
+SWAP = False
+SWAP_MARGIN = 3.0
+
+
+ALPHA = 1.5
+
+
+def _value(before_s: float, after_s: float) -> float:
+    """What finishing in `after_s` instead of `before_s` is worth."""
+    return float((before_s - after_s) / (before_s * after_s) ** (ALPHA / 2))
+
+
+def _per_node(snapshot: Snapshot) -> dict[Key, int]:
+    """The most GPUs of each model one node of each cluster has (node packing)."""
+    out: dict[Key, int] = {}
+    for cluster in snapshot.clusters:
+        for node in cluster.nodes:
+            for model, n in node.capacity.gpus.items():
+                out[(cluster.id, model)] = max(out.get((cluster.id, model), 0), n)
+    return out
+
+
+def _grow(items: Sequence[_Item], room: dict[Key, int], per_node: Mapping[Key, int]) -> None:
+    """Spare GPUs to the jobs that finish sooner by the most seconds per GPU: a larger
+    size where the job is planned, or a move to another (cluster, model) with room."""
+    growing = [it for it in items if it.slot is not None and it.remaining is not None]
+    while True:
+        best: tuple[float, _Item, Slot] | None = None
+        for it in growing:
+            assert it.slot is not None
+            here = (it.slot.cluster_id, it.slot.model)
+            now_s = _finish_s(it, it.slot)
+            for key in it.keys:
+                same = key == here
+                spare = room.get(key, 0) // it.per + (it.slot.members if same else 0)
+                for m in _sizes(it, key, per_node.get(key, 1), spare) + (
+                    [it.low] if not same and spare >= it.low else []
+                ):
+                    if same and m <= it.slot.members:
+                        continue
+                    gpus = (m - it.slot.members) * it.per if same else m * it.per
+                    gain = _value(now_s, _finish_s(it, Slot(*key, m))) / gpus
+                    if gain > 0 and (best is None or gain > best[0]):
+                        best = (gain, it, Slot(*key, m))
+        if best is None:
+            return
+        _, it, slot = best
+        assert it.slot is not None
+        room[(it.slot.cluster_id, it.slot.model)] += it.slot.members * it.per
+        room[(slot.cluster_id, slot.model)] -= slot.members * it.per
+        it.slot = slot
