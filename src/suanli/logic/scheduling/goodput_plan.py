@@ -1,28 +1,28 @@
 """Joint sizing of elastic jobs whose speed is known: the default policy's plan.
 
 When the snapshot knows how fast elastic jobs run by GPU model and count
-(`JobProgress.scaling`: goodput jobs in the simulator, measured jobs live), the default
-policy decides their sizes together at every cycle instead of one at a time. The plan
+(`JobProgress.scaling`: goodput jobs in the simulator, measured profiles live), the
+default policy sizes them together at every cycle instead of one at a time. The plan
 gives each job a slot (cluster, GPU model, members) or none:
 
 1. Order: priority class, then highest response ratio (`fairshare.response_ratio`: short
-   remaining work first, waiting lifts a long job until it goes). Jobs that run keep a
-   member where they run ahead of jobs that wait (no job is suspended to start another;
-   the plan only resizes).
-2. Admit: in that order each job gets its least size, running jobs where they run, waiting
-   ones on the candidate (cluster, model) with room where they would finish soonest;
-   rigid jobs (no scaling known) get their gang as asked, where it fits.
-3. Grow: the GPUs left go, one step at a time, to the elastic job whose estimated time to
-   finish falls most per GPU added; a size other than the one a running job holds costs
-   a restart (`restart_s`). Each GPU must do at least `MIN_EFFICIENCY` of the per-GPU
-   work of the job's least size, and sizes are those a node packs (powers of two below a
-   node, then whole nodes), so jobs fit the nodes they are planned on.
+   remaining work first, waiting lifts a long job until it goes).
+2. Admit: running jobs (and jobs just stopped to be resized) keep what they hold; then
+   each waiting job in order gets its least size where it would finish soonest, on free
+   GPUs or on GPUs that jobs planned past their least size give back (the job losing
+   least per GPU first). No job is suspended to start another: the plan only resizes.
+   Rigid jobs (no scaling known) get their gang as asked, where it fits.
+3. Grow: the GPUs left go, one step at a time, to the elastic job whose finish improves
+   most per GPU added (`_value`): a larger size where it is planned, or a move to another
+   (cluster, model) with room. A size other than what a running job holds costs a
+   restart (`restart_s`) in its estimate, so small gains restart nobody. Each GPU must do
+   at least `MIN_EFFICIENCY` of the per-GPU work of the job's least size, and sizes are
+   those a node packs (powers of two below a node, then whole nodes).
 
-Growing the job that saves most seconds per GPU lowers the sum of completion times; the
-long jobs, which save the most, grow onto GPUs the short ones leave, which keeps the tail
-short. The policy carries the plan out: waiting jobs are admitted at their slots, running
-jobs whose slot differs are stopped at a checkpoint and admitted again at it
-(`SuanliPolicy.rebalance`).
+The policy carries the plan out: waiting jobs are admitted at their slots, running jobs
+whose slot differs are stopped at a checkpoint and admitted again at it
+(`SuanliPolicy.rebalance`). docs/results.md says what each part was worth on the Sia
+workloads.
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ class _Item:
     """What it holds now (running jobs)."""
     restart_s: float
     """What a size other than `held` costs it."""
+    age_s: float = 0.0
+    """Time since it was submitted."""
     slot: Slot | None = None
 
 
@@ -108,8 +110,6 @@ def plan(
     per_node = _per_node(snapshot)
     _admit(items, room, per_node)
     _grow(items, room, per_node)
-    if SWAP:
-        _swap(items, room, per_node)
     return {it.job.id: it.slot for it in items}
 
 
@@ -177,6 +177,7 @@ def _items(
                 {(c.cluster.id, c.model) for c in candidates if c.cluster.can(Capability.GANG)},
                 resuming.get(job.id) or held(job),
                 restart_s,
+                max(0.0, (now - job.submitted_at).total_seconds()),
             )
         )
     return out
@@ -261,7 +262,7 @@ def _shrinks(
             now = sizes[id(d)][1]
             smaller = [m for m in _sizes(d, key, per_node.get(key, 1), now) if m < now]
             m = max(smaller, default=d.low)
-            loss = _value(_finish_s(d, Slot(*key, m)), _finish_s(d, Slot(*key, now)))
+            loss = _value(_finish_s(d, Slot(*key, m)), _finish_s(d, Slot(*key, now)), d.age_s)
             if best is None or loss / ((now - m) * d.per) < best[0]:
                 best = (loss / ((now - m) * d.per), d, m, loss)
         assert best is not None
@@ -279,38 +280,6 @@ def _apply(shrinks: Mapping[int, tuple[_Item, int]], key: Key, room: dict[Key, i
         assert d.slot is not None
         room[key] = room.get(key, 0) + (d.slot.members - m) * d.per
         d.slot = Slot(*key, m)
-
-
-def _swap(items: Sequence[_Item], room: dict[Key, int], per_node: Mapping[Key, int]) -> None:
-    """GPUs from jobs planned large to jobs that gain more from them than those lose
-    (by `SWAP_MARGIN`), restarts counted, the best trade first."""
-    growing = [it for it in items if it.slot is not None and it.remaining is not None]
-    for _ in range(len(growing)):
-        best: tuple[float, _Item, int, dict[int, tuple[_Item, int]]] | None = None
-        for it in growing:
-            assert it.slot is not None
-            key = (it.slot.cluster_id, it.slot.model)
-            now_s = _finish_s(it, it.slot)
-            for m in _sizes(it, key, per_node.get(key, 1), it.high):
-                need = (m - it.slot.members) * it.per
-                if need <= room.get(key, 0):
-                    continue
-                gain = _value(now_s, _finish_s(it, Slot(*key, m)))
-                if gain <= 0:
-                    continue
-                found = _shrinks(key, need, items, room, per_node, it)
-                if found is None or gain <= SWAP_MARGIN * found[0]:
-                    continue
-                if best is None or gain - found[0] > best[0]:
-                    best = (gain - found[0], it, m, found[1])
-        if best is None:
-            return
-        _, it, m, shrinks = best
-        assert it.slot is not None
-        key = (it.slot.cluster_id, it.slot.model)
-        _apply(shrinks, key, room)
-        room[key] -= (m - it.slot.members) * it.per
-        it.slot = Slot(*key, m)
 
 
 def _sizes(it: _Item, key: Key, per_node: int, limit: int) -> list[int]:
@@ -340,16 +309,23 @@ def _finish_s(item: _Item, slot: Slot) -> float:
     return item.remaining / rate + (0.0 if slot == item.held else item.restart_s)
 
 
-SWAP = False
-SWAP_MARGIN = 3.0
-
-
 ALPHA = 1.5
+"""Seconds saved are divided by (time before x time after) ** (ALPHA / 2): 0 counts
+seconds alone (long jobs save the most, which shortens the tail but starves short jobs:
+1.16x Sia's average JCT), 2 counts the rise in completion rate (shortest remaining first,
+which lowers the average but stretches the tail); 1.5 measured best on both."""
+BETA = 0.25
+"""... and multiplied by ((age + time before) / 1 h) ** BETA: a job long in the system,
+or with long to go, weighs a little more (the tail under heavy load)."""
 
 
-def _value(before_s: float, after_s: float) -> float:
-    """What finishing in `after_s` instead of `before_s` is worth."""
-    return float((before_s - after_s) / (before_s * after_s) ** (ALPHA / 2))
+def _value(before_s: float, after_s: float, age_s: float) -> float:
+    """What finishing in `after_s` s instead of `before_s` s is worth to a job submitted
+    `age_s` s ago (positive when sooner)."""
+    if not before_s < float("inf"):
+        return float("inf") if after_s < before_s else 0.0  # from no progress to some
+    weight = ((age_s + before_s) / 3600.0) ** BETA
+    return float(weight * (before_s - after_s) / (before_s * after_s) ** (ALPHA / 2))
 
 
 def _per_node(snapshot: Snapshot) -> dict[Key, int]:
@@ -381,7 +357,7 @@ def _grow(items: Sequence[_Item], room: dict[Key, int], per_node: Mapping[Key, i
                     if same and m <= it.slot.members:
                         continue
                     gpus = (m - it.slot.members) * it.per if same else m * it.per
-                    gain = _value(now_s, _finish_s(it, Slot(*key, m))) / gpus
+                    gain = _value(now_s, _finish_s(it, Slot(*key, m)), it.age_s) / gpus
                     if gain > 0 and (best is None or gain > best[0]):
                         best = (gain, it, Slot(*key, m))
         if best is None:

@@ -139,6 +139,10 @@ class SiaPolicy:
         rounds = snapshot.round_s is not None
         jobs = [j for j in snapshot.queue if j.spec.resources.gpu_count > 0]
         capacity = _capacity(snapshot, state, rounds=rounds)
+        if not rounds:
+            # live: at most one pending job per free GPU can start; the program over a
+            # deep queue would only grow (oldest first, as the queue is in seq order)
+            jobs = jobs[: max(1, sum(free for _, free in capacity.values()))]
         self._models = [m for m in snapshot.gpu_models() if m in capacity]
         if rounds:
             self._observe(snapshot)
