@@ -15,7 +15,8 @@ as the artifact runs Gavel. `suanli-rigid` is the default policy on the rigid jo
 each job's work the iterations to its last epoch at its submitted batch
 (`adapters/traces/sia_jobs.py`), every job accepting 1 to 2x its GPUs at that batch.
 
-Independent (workload, policy) runs go to `--jobs` processes.
+Independent (workload, policy) runs go to `--jobs` local processes, or with `--ray
+ADDRESS` to a Ray cluster as tasks (its workers need this package installed).
 
 Prints one JSON line per workload and policy, then one summary line
 
@@ -26,7 +27,7 @@ and, with --markdown FILE, the tables of docs/results.md.
 
     .venv/bin/python bench/sia_results.py [--traces ../shared/traces]
         [--workloads philly:1-8 saturn:1-10] [--policy NAME ...] [--markdown FILE]
-        [--model goodput|fixed] [--jobs N] [--workload-root DIR]
+        [--model goodput|fixed] [--jobs N | --ray ADDRESS] [--workload-root DIR]
 
 The heavy workloads of issue 15 (1,000 jobs each at 1-4x the published arrival rate,
 written by scripts/make-heavy-workloads.py) are in the repository:
@@ -39,11 +40,14 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib
 import json
+import logging
 import os
+import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,6 +144,64 @@ def run_pair(
     }
 
 
+Call = tuple[str, Path, str, int, str, Path | None]
+"""run_pair's arguments."""
+
+
+def run_here(jobs: int, calls: Sequence[Call]) -> Iterator[dict[str, object]]:
+    """The runs in `jobs` local processes; rows in the order of `calls` (the output is
+    reproducible)."""
+    with ProcessPoolExecutor(max_workers=max(1, jobs)) as pool:
+        futures = [pool.submit(run_pair, *call) for call in calls]
+        for future in futures:
+            yield future.result()
+
+
+class RayUnavailable(Exception):
+    """--ray was given but Ray cannot be used."""
+
+
+def run_on_ray(address: str, calls: Sequence[Call]) -> Iterator[dict[str, object]]:
+    """The runs as tasks (one CPU each) on the Ray cluster at `address` (host:port of its
+    head, e.g. 127.0.0.1:6389 as scripts/ensure-ray.sh starts it); its workers need this
+    repository's package (`pip install -e .` in their Python). Rows in the order of
+    `calls`."""
+    host, _, port = address.rpartition(":")
+    try:  # Ray itself retries a dead address for minutes
+        socket.create_connection((host or "127.0.0.1", int(port)), timeout=5).close()
+    except (OSError, ValueError) as exc:
+        raise RayUnavailable(
+            f"nothing answers at {address!r} ({exc}); give the head's host:port "
+            "(scripts/ensure-ray.sh start runs one at 127.0.0.1:6389)"
+        ) from exc
+    if host in ("127.0.0.1", "localhost"):
+        # a head bound to loopback (as ensure-ray.sh starts it): without this Ray swaps
+        # 127.0.0.1 for the machine's outward address, where the head does not answer
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray  # an optional dependency: only this option needs it
+    except ImportError as exc:
+        raise RayUnavailable(
+            "--ray needs Ray in this Python: scripts/ensure-ray.sh start installs it (and "
+            "starts a local head at 127.0.0.1:6389)"
+        ) from exc
+    try:
+        ray.init(address=address, log_to_driver=False, logging_level=logging.ERROR)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise RayUnavailable(f"no Ray cluster answers at {address!r}: {exc}") from exc
+    try:
+        # by reference to this file as a module (as __main__ its cached helpers do not
+        # pickle); Ray's workers find it on the driver's sys.path, which they are given
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        module = importlib.import_module("sia_results")
+        task = ray.remote(num_cpus=1)(module.run_pair)
+        refs = [task.remote(*call) for call in calls]
+        for ref in refs:
+            yield ray.get(ref)
+    finally:
+        ray.shutdown()
+
+
 def markdown(rows: list[dict[str, object]], policies: list[str]) -> str:
     out: list[str] = []
     for family in dict.fromkeys(str(r["family"]) for r in rows):
@@ -168,6 +230,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--markdown", type=Path, help="write the result tables here")
     parser.add_argument("--model", choices=("goodput", "fixed"), default="goodput")
     parser.add_argument(
+        "--ray",
+        metavar="ADDRESS",
+        help="run the (workload, policy) pairs as tasks on the Ray cluster whose head is "
+        "at ADDRESS (host:port; scripts/ensure-ray.sh starts one at 127.0.0.1:6389) "
+        "instead of --jobs local processes",
+    )
+    parser.add_argument(
         "--workload-root",
         type=Path,
         help="read FAMILY/workload-N.csv from here (default: TRACES/sia-workloads); the "
@@ -188,18 +257,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     pairs = [(f, n, p) for f, n in workloads(args.workloads) for p in policies]
     rows: list[dict[str, object]] = []
     t0 = time.perf_counter()
+    calls = [(args.model, root, f, n, p, args.workload_root) for f, n, p in pairs]
     try:
-        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-            futures = [
-                pool.submit(run_pair, args.model, root, f, n, p, args.workload_root)
-                for f, n, p in pairs
-            ]
-            for future in futures:  # in submission order: the output is reproducible
-                row = future.result()
-                rows.append(row)
-                print(json.dumps(row), flush=True)
+        for row in run_on_ray(args.ray, calls) if args.ray else run_here(args.jobs, calls):
+            rows.append(row)
+            print(json.dumps(row), flush=True)
     except TraceError as e:
         print(f"error: {e}; pass --traces DIR (see README)", file=sys.stderr)
+        return 1
+    except RayUnavailable as e:
+        print(f"error: {e}", file=sys.stderr)
         return 1
 
     def mean(policy: str, metric: str) -> float:
@@ -215,7 +282,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "p99_jct_s": p99,
         "suanli_vs": {p: round(avg[p] / avg["suanli"], 2) for p in policies if "suanli" in avg},
         "model": args.model,
-        "processes": args.jobs,
+        "processes": None if args.ray else args.jobs,
+        "ray": args.ray,
         "wall_s": round(time.perf_counter() - t0, 1),
     }
     print(json.dumps(summary))
