@@ -108,3 +108,15 @@ def test_bad_input_is_one_clear_line_and_exit_2(case: int, tmp_path: Path) -> No
     assert result.stderr.startswith("error:"), result.stderr
     assert expected in result.stderr
     assert result.stdout == ""
+
+
+def test_policies_in_parallel_processes_give_the_figures_of_one_after_another() -> None:
+    args = ["sim", str(PHILLY), "--policy", "fifo", "--policy", "suanli", "--json"]
+    one = runner.invoke(app, args)
+    two = runner.invoke(app, [*args, "--processes", "2"])
+    assert one.exit_code == 0 and two.exit_code == 0, two.output
+    a, b = json.loads(one.stdout), json.loads(two.stdout)
+    for doc in (a, b):
+        for metrics in doc["policies"].values():
+            metrics.pop("wall_s", None)
+    assert a["policies"] == b["policies"] and a["scenario"] == b["scenario"]

@@ -132,6 +132,15 @@ def sim(
             "sia and suanli run adaptive jobs) or 'fixed' (fixed batch sizes)",
         ),
     ] = "goodput",
+    processes: Annotated[
+        int,
+        typer.Option(
+            "--processes",
+            min=1,
+            help="simulate the policies in this many processes at once (default 1: one "
+            "after another, with a progress bar per job)",
+        ),
+    ] = 1,
 ) -> None:
     """Replay a trace on a simulated pool under each policy and compare them."""
     from suanli.domain.errors import DomainError
@@ -141,7 +150,7 @@ def sim(
         SimOutcome,
         SimRequest,
         prepare,
-        run_policy,
+        run_policies,
     )
 
     if report is not None and not report.parent.resolve().is_dir():
@@ -183,7 +192,7 @@ def sim(
         progress.update(tasks[label], completed=finished)
 
     with progress, native_stdout_to_stderr():  # stdout: the table or JSON only
-        runs = tuple(run_policy(prepared, p, tick) for p in scenario.policies)
+        runs = run_policies(request, prepared, processes, tick)
     outcome = SimOutcome(scenario, runs)
     document = outcome.to_json()
     if report is not None:

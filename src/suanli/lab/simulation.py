@@ -26,6 +26,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, fields, replace
 from datetime import UTC, datetime
 from functools import cache
@@ -46,6 +47,7 @@ from suanli.adapters.traces.simulation_input import sim_jobs
 from suanli.domain.devices import canonical_gpu_model
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import JobId
+from suanli.lab.native_output import native_stdout_to_stderr
 from suanli.lab.pool import (
     DEFAULT_MIX,
     GPUS_PER_NODE,
@@ -471,8 +473,41 @@ def run_policy(
     return PolicyRun(policy, measured, result.events, result.cycles, wall)
 
 
-def simulate(request: SimRequest, progress: Progress | None = None) -> SimOutcome:
-    """Prepare once, then run every policy in the order asked."""
+def run_policies(
+    request: SimRequest,
+    prepared: Prepared,
+    processes: int = 1,
+    progress: Progress | None = None,
+) -> tuple[PolicyRun, ...]:
+    """Every policy of `prepared` (made from `request`), the runs in the order asked: in
+    this process one after another (`progress` per job), or with `processes` > 1 in that
+    many worker processes at once (`progress` when each starts and ends). A worker
+    prepares the request again: loading is cheap next to simulating, and a request
+    crosses processes where prepared jobs (curves, interpolators) need not."""
+    policies = prepared.scenario.policies
+    if processes <= 1 or len(policies) <= 1:
+        return tuple(run_policy(prepared, p, progress) for p in policies)
+    with ProcessPoolExecutor(max_workers=min(processes, len(policies))) as pool:
+        futures = [pool.submit(_run_prepared_again, request, p) for p in policies]
+        runs = []
+        for policy, future in zip(policies, futures, strict=True):
+            total = len(prepared.jobs_for(policy.name))
+            if progress is not None:
+                progress(policy.asked_as, 0, total)
+            runs.append(future.result())
+            if progress is not None:
+                progress(policy.asked_as, total, total)
+    return tuple(runs)
+
+
+def _run_prepared_again(request: SimRequest, policy: PolicyInfo) -> PolicyRun:
+    with native_stdout_to_stderr():  # the solver's native output stays off stdout
+        return run_policy(prepare(request), policy)
+
+
+def simulate(
+    request: SimRequest, progress: Progress | None = None, processes: int = 1
+) -> SimOutcome:
+    """Prepare once, then run every policy in the order asked (`run_policies`)."""
     prepared = prepare(request)
-    runs = tuple(run_policy(prepared, p, progress) for p in prepared.scenario.policies)
-    return SimOutcome(prepared.scenario, runs)
+    return SimOutcome(prepared.scenario, run_policies(request, prepared, processes, progress))
