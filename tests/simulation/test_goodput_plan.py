@@ -63,3 +63,15 @@ def test_a_running_job_moves_to_a_faster_model_when_it_frees() -> None:
     assert out["j1"].preemptions == 1
     # on the T4s alone it would take 10,000 s; it moved and took a fraction of that
     assert out["j1"].finish_s < 10 + 5_000
+
+
+def test_a_job_with_no_work_left_is_planned_without_error() -> None:
+    # a job of no work ends at once; the plan weighs it (0 s to go) beside another
+    out = simulate(
+        one_node(),
+        [
+            job(1, 0, 0.0, gang=1, span=(1, 4), scaling=LINEAR),
+            job(2, 0, 400, gang=1, span=(1, 4), scaling=LINEAR),
+        ],
+    )
+    assert out["j1"].finish_s <= out["j2"].finish_s

@@ -324,6 +324,7 @@ def _value(before_s: float, after_s: float, age_s: float) -> float:
     `age_s` s ago (positive when sooner)."""
     if not before_s < float("inf"):
         return float("inf") if after_s < before_s else 0.0  # from no progress to some
+    before_s, after_s = max(before_s, 1.0), max(after_s, 1.0)  # a job about to end
     weight = ((age_s + before_s) / 3600.0) ** BETA
     return float(weight * (before_s - after_s) / (before_s * after_s) ** (ALPHA / 2))
 
