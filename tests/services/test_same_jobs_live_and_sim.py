@@ -13,7 +13,7 @@ docs/simulator.md."""
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -27,6 +27,7 @@ from suanli.domain.resources import Resources
 from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.policies.tiresias import Tiresias
 from suanli.logic.scheduling.policy import Policy
+from suanli.logic.scheduling.progress import LinearScaling
 from suanli.logic.scheduling.state import SchedulerSettings
 from suanli.logic.simulation.engine import SimSettings, Simulator
 from suanli.logic.simulation.jobs import SimJob
@@ -104,10 +105,14 @@ def _simulate(
         spec = p.spec()
         job = Job(JobId(p.name), w.user.own_tenant(), w.user.user_id, spec, JobStatus.PENDING,
                   START, seq=i + 1)  # fmt: skip
-        scaling = {}
+        scaling: Mapping[str, Mapping[int, float]] = {}
         if p.elastic:
+            # what the live service knows of an elastic job: its time limit and linear
+            # scaling on any model (progress.py), no measured speeds; so the default
+            # policy decides on the same knowledge on both sides (with measured speeds it
+            # plans elastic jobs jointly: goodput_plan.py)
             low, high = p.elastic
-            scaling = {"H100": {g: float(g) for g in range(low, high + 1)}}
+            scaling = LinearScaling(range(low, high + 1))
         jobs.append(SimJob(job, 0.0, p.work, scaling=scaling))
     sim = Simulator(live.clusters, jobs, policy, start=START, settings=SIM, inputs=inputs)
     result = sim.run(lambda done, total: watch())
