@@ -302,11 +302,11 @@ class SuanliPolicy:
         """Resize running elastic jobs (elastic.rebalance)."""
         if not self.settings.preemption:
             return []
-        if self._plan:
-            return self._resize_to_plan(snapshot)
         if len(self._targets) > MAX_KEYS:
             horizon = snapshot.now - timedelta(seconds=self.settings.resize_cooldown_s)
             self._targets = {k: t for k, t in self._targets.items() if t.at >= horizon}
+        if self._plan:
+            return self._resize_to_plan(snapshot)
         return rebalance(snapshot, state, waiting, self._targets)
 
     def _resize_to_plan(self, snapshot: Snapshot) -> list[Preempt]:
