@@ -29,6 +29,7 @@ from suanli.logic.scheduling.backfill import Reservation, earliest_start, limits
 from suanli.logic.scheduling.decisions import Admit, Decision, Preempt, Wait
 from suanli.logic.scheduling.elastic import (
     RESTART_ESTIMATE_S,
+    Resize,
     Target,
     members_for,
     rebalance,
@@ -100,14 +101,14 @@ class SuanliPolicy:
         if not goodput_plan.active(snapshot):
             return {}
         cooldown = min(self.settings.resize_cooldown_s, goodput_plan.RESIZE_GAP_S)
+        pacing = Resize(self.settings.preemption_grace_s, cooldown, self._targets)
         resizable: set[JobId] = set()
         if self.settings.preemption:
             for job in snapshot.running:
-                last = self._targets.get(job.id)
                 if (
                     job.spec.elastic
                     and not job.preempt_requested
-                    and (last is None or (snapshot.now - last.at).total_seconds() >= cooldown)
+                    and not pacing.cooling(job.id, snapshot.now)
                 ):
                     resizable.add(job.id)
         resuming = {
