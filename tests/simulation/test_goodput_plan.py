@@ -3,22 +3,25 @@
 
 from __future__ import annotations
 
+import pytest
 from tests.simulation.test_elastic import LINEAR, START, job, one_node
 
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
 from suanli.domain.jobs import Job, JobSpec, JobStatus
 from suanli.domain.resources import Resources
+from suanli.logic.scheduling import goodput_plan
 from suanli.logic.scheduling.policies import get_policy
 from suanli.logic.scheduling.snapshot import ClusterView, NodeView
 from suanli.logic.simulation.engine import JobOutcome, SimSettings, Simulator
 from suanli.logic.simulation.jobs import SimJob
 
 
-def two_models() -> tuple[ClusterView, ...]:
+def two_models(gpus: int = 4) -> tuple[ClusterView, ...]:
+    """A T4 cluster ("slow") and an A100 one ("fast"), one node of `gpus` each."""
     out = []
     for name, model in (("slow", "T4"), ("fast", "A100-40GB")):
         cid = ClusterId(name)
-        cap = Resources(64_000, 262_144, {model: 4})
+        cap = Resources(64_000, 262_144, {model: gpus})
         node = NodeView(cid, NodeId(f"{name}-0"), cap, cap)
         out.append(ClusterView(cid, RegionId("r"), ProviderId("p"), "sim", (node,)))
     return tuple(out)
@@ -75,3 +78,36 @@ def test_a_job_with_no_work_left_is_planned_without_error() -> None:
         ],
     )
     assert out["j1"].finish_s <= out["j2"].finish_s
+
+
+def test_under_a_deep_queue_the_job_sped_up_most_gets_the_fast_model(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the A100 is held by a rigid job until 500; the long job starts on the T4 and three
+    # short ones queue behind it. When the A100 frees, the first short job (1.2x faster
+    # there) would take it and the long one (8x faster there) stay on the T4 until the
+    # queue drains; instead the long one moves and the short one takes its T4
+    spec = JobSpec.create(
+        command=["sim"],
+        resources=Resources.request(cpus=1, memory_mb=1024, gpus={"A100-40GB": 1}),
+    )
+    holder = Job(JobId("j0"), TenantId("t"), UserId("u"), spec, JobStatus.PENDING, START, seq=0)
+    # elastic (1-2 GPUs), but each model has one GPU: they run at 1
+    long_speed = {"T4": {1: 1.0, 2: 2.0}, "A100-40GB": {1: 8.0, 2: 16.0}}
+    short_speed = {"T4": {1: 1.0, 2: 2.0}, "A100-40GB": {1: 1.2, 2: 2.4}}
+
+    def workload() -> list[SimJob]:
+        long = job(1, 10, 40_000, gang=1, span=(1, 2), scaling=long_speed)
+        shorts = [job(i, 100, 600, gang=1, span=(1, 2), scaling=short_speed) for i in (2, 3, 4)]
+        return [SimJob(holder, 0, 500, {"A100-40GB": 1.0}), long, *shorts]
+
+    swapped = simulate(two_models(gpus=1), workload())
+    monkeypatch.setattr(goodput_plan, "SWAP_GAIN", float("inf"))
+    kept = simulate(two_models(gpus=1), workload())
+    assert swapped["j1"].preemptions == 1
+    # it moved when the A100 freed (500 s + a checkpoint and restart), not after the
+    # three short jobs (another ~1,500 s)
+    assert swapped["j1"].finish_s < kept["j1"].finish_s - 1_000
+    assert kept["j1"].finish_s < 40_000  # it moved too, later
+    shorts = ("j2", "j3", "j4")
+    assert max(swapped[j].finish_s for j in shorts) < swapped["j1"].finish_s

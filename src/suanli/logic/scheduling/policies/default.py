@@ -230,7 +230,11 @@ class SuanliPolicy:
         """Admit the job at its slot in the joint plan, or say why it waits."""
         slot = self._plan[job.id]
         if slot is None:
-            return self._does_not_fit(job, allowed, None, state, long)
+            # an elastic job the plan sizes waits for its turn in the plan: a backfill
+            # reservation would hold GPUs the plan gave another job (one being resized)
+            progress = snapshot.progress.get(job.id)
+            sized = job.spec.elastic and progress is not None and bool(progress.scaling)
+            return self._does_not_fit(job, allowed, None, state, long, reserve=not sized)
         for cand in allowed.candidates:
             if (cand.cluster.id, cand.model) != (slot.cluster_id, slot.model):
                 continue
@@ -247,10 +251,18 @@ class SuanliPolicy:
         )
 
     def _does_not_fit(
-        self, job: Job, allowed: _Allowed, failed: str | None, state: CycleState, long: bool
+        self,
+        job: Job,
+        allowed: _Allowed,
+        failed: str | None,
+        state: CycleState,
+        long: bool,
+        *,
+        reserve: bool = True,
     ) -> Decision:
         """It does not fit now: preempt lower classes, else reserve the head's start for
-        backfill, else wait (held back by the reservation, or busy)."""
+        backfill (unless not `reserve`), else wait (held back by the reservation, or
+        busy)."""
         memo_key, candidates = allowed.memo_key, allowed.candidates
         no_plan_key = (memo_key, job.spec.priority_class)
         if (
@@ -266,7 +278,8 @@ class SuanliPolicy:
             failed = self._busy_reason(job, candidates, state)
             state.failed[memo_key] = failed
         if (
-            self.settings.backfill
+            reserve
+            and self.settings.backfill
             and state.reservation is None
             and memo_key not in state.unreservable
         ):
