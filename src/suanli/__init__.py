@@ -5,3 +5,15 @@ domain <- logic <- ports <- services <- shells (api, cli, agent); adapters imple
 """
 
 __version__ = "0.1.0"
+
+_SDK = ("ApiError", "AsyncClient", "Client", "WaitTimeout")
+
+
+def __getattr__(name: str) -> object:
+    """`suanli.Client` and the rest of the SDK, imported on first use (so that importing
+    the package, as every command does, stays cheap)."""
+    if name in _SDK:
+        from suanli import sdk
+
+        return getattr(sdk, name)
+    raise AttributeError(f"module 'suanli' has no attribute {name!r}")

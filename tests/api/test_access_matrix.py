@@ -229,6 +229,7 @@ def _body(method: str, template: str, variant: str) -> tuple[dict[str, Any] | No
     bodies: dict[tuple[str, str], dict[str, Any]] = {
         ("POST", "/v1/jobs"): {"command": ["true"], "name": "m"},
         ("POST", "/v1/services"): {"command": ["true"], "service": "svc", "replicas": 1},
+        ("POST", "/v1/jobs/arrays"): {"command": ["true"], "array": "0-1"},
         ("POST", "/v1/regions"): {"id": "r-new"},
         ("PATCH", "/v1/regions/{region_id}"): {"energy_price": 0.5},
         ("POST", "/v1/providers"): {"id": "p-new"},

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from suanli.adapters.clock import ManualClock
 from suanli.cli import main as cli
+from suanli.cli import submit as submit_cli
 from suanli.domain.ids import JobId, NodeId
 from suanli.domain.jobs import Attempt, JobStatus, Placement
 from suanli.domain.resources import Resources
@@ -222,11 +223,11 @@ def test_gang_placements_and_preemption_reach_the_job_view_and_the_agent(
 def test_cli_submit_flags(
     api: TestClient, tokens: LocalTokens, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(
-        cli,
-        "client",
-        lambda url, token: Client("http://test", tokens.user, transport=api._transport),
-    )
+    def local(url: str | None, token: str | None) -> Client:
+        return Client("http://test", tokens.user, transport=api._transport)
+
+    monkeypatch.setattr(cli, "client", local)
+    monkeypatch.setattr(submit_cli, "client", local)
     runner = CliRunner()
 
     def submit(*args: str) -> tuple[int, str, str]:

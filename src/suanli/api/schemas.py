@@ -12,6 +12,7 @@ from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 from suanli.domain.calibration import NodeCalibration
 from suanli.domain.catalog import default_catalog
 from suanli.domain.devices import canonical_gpu_model
+from suanli.domain.job_links import format_dependencies, parse_dependencies
 from suanli.domain.jobs import (
     Attempt,
     Job,
@@ -156,6 +157,13 @@ class JobCreate(PlacementIn):
     throughput_hints: dict[str, StrictNumber] = Field(
         default_factory=dict, description="relative speed per GPU model, e.g. {'H100': 3}"
     )
+    dependency: str | None = Field(
+        None,
+        max_length=20_000,
+        description="jobs (or job arrays) that must end first, in Slurm's syntax: "
+        "'afterok:ID[:ID...]' (all succeeded), 'afterany:...' (all ended), "
+        "'afternotok:...' (all ended, none succeeded), several joined by ','",
+    )
 
     def to_spec(self) -> JobSpec:
         """Validate through the domain so that API and CLI give the same messages; raises
@@ -195,7 +203,18 @@ class JobCreate(PlacementIn):
             service=self.service,
             job_type=self.job_type,
             throughput_hints=self.throughput_hints,
+            dependencies=parse_dependencies(self.dependency) if self.dependency else (),
         )
+
+
+class JobArrayCreate(JobCreate):
+    """A job array: one job of this spec per index, queued together (all or none)."""
+
+    array: str = Field(
+        max_length=2_000,
+        description="indices in Slurm's syntax: '0-99', '1,3,5-9', '0-15:4' (step), "
+        "with '%N' for at most N tasks running at once, e.g. '0-99%10'",
+    )
 
 
 class ServiceCreate(JobCreate):
@@ -378,6 +397,10 @@ class JobPublic(PlacementOut):
     preempt_requested: bool = Field(
         False, description="the scheduler asked for it to be stopped and requeued"
     )
+    array_id: str | None = Field(None, description="the job array it is a task of")
+    array_index: int | None = None
+    array_limit: int | None = Field(None, description="most tasks of its array run at once")
+    dependency: str = Field("", description="what it waits for, in Slurm's syntax")
     attempts: list[AttemptPublic] | None = None
     events: list[EventPublic] | None = None
 
@@ -422,9 +445,18 @@ class JobPublic(PlacementOut):
             throughput_hints=dict(spec.throughput_hints),
             placements=PlacementPublic.all_of(job.placed()),
             preempt_requested=job.preempt_requested,
+            array_id=spec.array.array_id if spec.array else None,
+            array_index=spec.array.index if spec.array else None,
+            array_limit=spec.array.limit if spec.array else None,
+            dependency=format_dependencies(spec.dependencies),
             attempts=[AttemptPublic.of(a) for a in attempts] if attempts is not None else None,
             events=[EventPublic.of(e) for e in events] if events is not None else None,
         )
+
+
+class JobArrayPublic(BaseModel):
+    array_id: str
+    jobs: list[JobPublic]
 
 
 class JobPage(BaseModel):

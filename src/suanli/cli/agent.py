@@ -23,20 +23,9 @@ from typing import Annotated
 
 import typer
 
-from suanli.adapters.clock import SystemClock
-from suanli.adapters.engines.factory import (
-    ENGINE_NAMES,
-    make_engine,
-    parse_declared,
-    parse_options,
-)
-from suanli.adapters.engines.local import LocalEngine
-from suanli.agent.runner import Agent, AgentSettings
+from suanli.adapters.engines.names import ENGINE_NAMES
 from suanli.cli import logfile
 from suanli.cli.render import err
-from suanli.domain.errors import DomainError
-from suanli.ports.engine import EngineError
-from suanli.sdk.client import Client
 
 TOKEN_ENV = "SUANLI_AGENT_TOKEN"
 
@@ -138,6 +127,15 @@ def agent(
     except TokenError as exc:
         err.print(f"error: {exc}")
         raise typer.Exit(2) from None
+    # imported here: `suanli --help` and the client commands do not need an agent
+    from suanli.adapters.clock import SystemClock
+    from suanli.adapters.engines.factory import make_engine, parse_declared, parse_options
+    from suanli.adapters.engines.local import LocalEngine
+    from suanli.agent.runner import Agent, AgentSettings
+    from suanli.domain.errors import DomainError
+    from suanli.ports.engine import EngineError
+    from suanli.sdk.client import Client
+
     logfile.configure(log_file)
     clock = SystemClock()
     try:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
 from suanli.cli import config, render
-from suanli.sdk.client import ApiError, Client
+
+if TYPE_CHECKING:
+    from suanli.sdk.client import Client
 
 UrlOpt = Annotated[str | None, typer.Option("--url", help="API URL (or SUANLI_URL)")]
 TokenOpt = Annotated[str | None, typer.Option("--token", help="API token (or SUANLI_TOKEN)")]
@@ -21,12 +23,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 
 def client(url: str | None, token: str | None) -> Client:
+    from suanli.sdk.client import Client  # imported when a command talks to the API
+
     final_url, final_token = config.resolve(url, token)
     return Client(final_url, final_token)
 
 
 def call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     """Run an SDK call; turn API errors into a clear message and exit code 1."""
+    from suanli.sdk.client import ApiError
+
     try:
         return fn(*args, **kwargs)
     except ApiError as exc:

@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from suanli.cli import accounts, agent, config, market, render, sim
+from suanli.cli import accounts, agent, config, market, render, sim, submit
 
 app = typer.Typer(
     name="suanli",
@@ -42,6 +42,11 @@ app.add_typer(market.ledger_app, name="ledger")
 app.add_typer(market.voucher_app, name="voucher")
 app.command("balance")(market.balance)
 app.command("bill")(market.bill)
+_FILE_ARGS = {"allow_interspersed_args": False}
+app.command("submit", context_settings=_FILE_ARGS)(submit.submit)
+app.command(
+    "sbatch", context_settings=_FILE_ARGS, help="The same as `suanli submit` (for sbatch habits)."
+)(submit.submit)
 
 
 @app.command()
@@ -137,147 +142,24 @@ def up(
     )
 
 
-@app.command(context_settings={"allow_interspersed_args": False})
-def submit(
-    command: Annotated[list[str] | None, typer.Argument(help="program and arguments")] = None,
-    cpus: Annotated[float, typer.Option(help="CPU cores")] = 1.0,
-    memory: Annotated[str, typer.Option(help="memory, e.g. 4G")] = "1G",
-    gpus: Annotated[str | None, typer.Option(help="MODEL:N, MODEL, or N")] = None,
-    time_limit: Annotated[str | None, typer.Option("--time", help="e.g. 30m, 1h")] = None,
-    name: Annotated[str, typer.Option(help="job name")] = "",
-    region: Annotated[list[str] | None, typer.Option(help="allowed region (repeat)")] = None,
-    env: Annotated[list[str] | None, typer.Option(help="KEY=VALUE (repeat)")] = None,
-    workdir: Annotated[str | None, typer.Option(help="working dir (default: here)")] = None,
-    priority: Annotated[str, typer.Option(help="guaranteed|standard|preemptible")] = "standard",
-    sector: Annotated[
-        str, typer.Option(help="industry tag, e.g. research, finance, 科研")
-    ] = "other",
-    workload_class: Annotated[
-        str | None, typer.Option("--class", help="ai|general|hpc (default: ai with GPUs)")
-    ] = None,
-    gang: Annotated[
-        int, typer.Option(help="gang of N members, each with the resources above, all or none")
-    ] = 1,
-    min_gang: Annotated[
-        int | None,
-        typer.Option(help="elastic: fewest members it can run with (may start smaller)"),
-    ] = None,
-    max_gang: Annotated[
-        int | None,
-        typer.Option(help="elastic: most members it can use (may grow onto idle GPUs)"),
-    ] = None,
-    deny_region: Annotated[
-        list[str] | None, typer.Option(help="region never to use (repeat)")
-    ] = None,
-    provider: Annotated[list[str] | None, typer.Option(help="allowed provider (repeat)")] = None,
-    deny_provider: Annotated[
-        list[str] | None, typer.Option(help="provider never to use (repeat)")
-    ] = None,
-    gpu_model: Annotated[
-        list[str] | None, typer.Option(help="allowed model for --gpus any:N (repeat)")
-    ] = None,
-    data_region: Annotated[
-        str | None, typer.Option(help="where the data is (with --data-rtt)")
-    ] = None,
-    data_rtt: Annotated[
-        float | None, typer.Option(help="largest round trip to the data, ms")
-    ] = None,
-    client_region: Annotated[
-        str | None, typer.Option(help="where the users or clients are")
-    ] = None,
-    latency_slo: Annotated[
-        float | None, typer.Option(help="largest round trip to --client-region, ms")
-    ] = None,
-    job_type: Annotated[
-        str, typer.Option(help="workload type, e.g. resnet50 (throughput matrix)")
-    ] = "",
-    speed: Annotated[
-        list[str] | None, typer.Option(help="MODEL=X relative speed hint (repeat)")
-    ] = None,
-    service: Annotated[
-        str, typer.Option(help="name of the inference service the job is a replica of")
-    ] = "",
-    replicas: Annotated[
-        int | None, typer.Option(help="with --service: queue N replicas (SERVICE-0..)")
-    ] = None,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-) -> None:
-    """Submit a job; prints its id alone on stdout (like sbatch --parsable). With
-    --service NAME --replicas N, queues N replicas and prints their ids, one a line."""
-    env_map: dict[str, str] = {}
-    for item in env or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            fail(f"--env {item!r} is not KEY=VALUE.", 2)
-        env_map[key] = value
-    hints: dict[str, float] = {}
-    for item in speed or []:
-        model, sep, value = item.partition("=")
-        try:
-            hints[model] = float(value)
-        except ValueError:
-            hints[model] = math.nan
-        if not sep or not math.isfinite(hints[model]):
-            fail(f"--speed {item!r} is not MODEL=NUMBER, e.g. --speed H100=3.", 2)
-    if replicas is not None and (not service or name):
-        fail("--replicas needs --service NAME and no --name: the replicas are named NAME-0, ...", 2)
-    body = {
-        "command": list(command or []),
-        "cpus": cpus,
-        "memory": memory,
-        "gpus": gpus,
-        "time_limit": time_limit,
-        "name": name,
-        "regions": list(region or []),
-        "env": env_map,
-        "working_dir": workdir or str(Path.cwd()),
-        "priority_class": priority,
-        "sector": sector,
-        "workload_class": workload_class,
-        "gang_size": gang,
-        "min_gang_size": min_gang,
-        "max_gang_size": max_gang,
-        "deny_regions": list(deny_region or []),
-        "providers": list(provider or []),
-        "deny_providers": list(deny_provider or []),
-        "gpu_models": list(gpu_model or []),
-        "data_region": data_region,
-        "max_data_rtt_ms": data_rtt,
-        "client_region": client_region,
-        "latency_slo_ms": latency_slo,
-        "job_type": job_type,
-        "throughput_hints": hints,
-        "service": service,
-    }
-    with client(url, token) as c:
-        if replicas is not None:
-            created = call(c.submit_service, body, service=service, replicas=replicas)
-            for job in created["jobs"]:
-                render.err.print(f"submitted {job['id']} {job['name']} ({job['status']})")
-                print(job["id"])
-            return
-        job = call(c.submit, body)
-    render.err.print(f"submitted {job['id']} ({job['status']})")
-    print(job["id"])
-
-
 @app.command()
 def jobs(
     status: Annotated[list[str] | None, typer.Option(help="filter by status (repeat)")] = None,
     limit: Annotated[int, typer.Option(help="page size")] = 50,
     cursor: Annotated[int | None, typer.Option(help="next_cursor of the previous page")] = None,
+    array: Annotated[str | None, typer.Option(help="only the tasks of this job array")] = None,
     json_out: JsonOpt = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
 ) -> None:
-    """List your jobs, newest first."""
+    """List your jobs, newest first; the tasks of a job array as one row (--array ID
+    lists them)."""
     with client(url, token) as c:
-        page = call(c.jobs, status=status, limit=limit, cursor=cursor)
+        page = call(c.jobs, status=status, limit=limit, cursor=cursor, array=array)
     if json_out:
         render.print_json(page["items"])
         return
-    render.jobs_table(page["items"])
+    render.jobs_table(page["items"], group_arrays=array is None)
     if page.get("next_cursor"):
         render.err.print(f"more: suanli jobs --cursor {page['next_cursor']}")
 

@@ -42,11 +42,24 @@ def _time(value: str | None) -> str:
     return value.replace("T", " ")[:19] if value else "-"
 
 
-def jobs_table(items: list[dict[str, Any]]) -> None:
+def jobs_table(items: list[dict[str, Any]], *, group_arrays: bool = True) -> None:
+    """One row a job; the tasks of a job array on this page as one row (its id, how many
+    tasks are in each status), unless `group_arrays` is off (`suanli jobs --array`)."""
     table = Table(
         "ID", "NAME", "STATUS", "EXIT", "CLUSTER", "SUBMITTED", "REASON", box=None, pad_edge=False
     )
+    arrays: dict[str, list[dict[str, Any]]] = {}
     for j in items:
+        if group_arrays and j.get("array_id"):
+            arrays.setdefault(j["array_id"], []).append(j)
+    shown: set[str] = set()
+    for j in items:
+        array_id = j.get("array_id")
+        if group_arrays and array_id:
+            if array_id not in shown:
+                shown.add(array_id)
+                table.add_row(*_array_row(array_id, arrays[array_id]))
+            continue
         table.add_row(
             j["id"],
             j["name"] or " ".join(j["command"])[:30],
@@ -57,6 +70,24 @@ def jobs_table(items: list[dict[str, Any]]) -> None:
             j["reason"][:60],
         )
     out.print(table)
+
+
+def _array_row(array_id: str, tasks: list[dict[str, Any]]) -> tuple[str, ...]:
+    counts: dict[str, int] = {}
+    for t in tasks:
+        counts[t["status"]] = counts.get(t["status"], 0) + 1
+    status = ", ".join(f"{n} {s}" for s, n in sorted(counts.items(), key=lambda kv: -kv[1]))
+    failed = [t for t in tasks if t["status"] == "FAILED"]
+    first = tasks[-1]  # pages are newest first: the last is the array's first task
+    return (
+        f"{array_id} [{len(tasks)}]",
+        first["name"] or " ".join(first["command"])[:30],
+        status,
+        f"{len(failed)} failed" if failed else "",
+        ",".join(sorted({t["cluster_id"] for t in tasks if t["cluster_id"]})) or "-",
+        _time(first["submitted_at"]),
+        f"`suanli jobs --array {array_id}` lists its tasks",
+    )
 
 
 def _placed(j: dict[str, Any]) -> str:

@@ -18,6 +18,7 @@ from typing import TypedDict, Unpack
 from suanli.domain.devices import ANY_GPU, canonical_gpu_model
 from suanli.domain.errors import IllegalTransition, InvalidInput
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
+from suanli.domain.job_links import ArrayTask, Dependency
 from suanli.domain.resources import Resources
 from suanli.domain.standard import Sector, WorkloadClass
 from suanli.domain.validation import check_text, is_int, is_number, shown
@@ -297,6 +298,10 @@ class JobSpec:
     """Elastic jobs: the job accepts any number of members from `min_gang_size` to
     `max_gang_size` (each member `resources`; `gang_size` is the size it prefers, which
     a policy that does not resize uses), and may be resized between runs. None: rigid."""
+    array: ArrayTask | None = None
+    """The job array this job is a task of (`domain/job_links.py`); None: not one."""
+    dependencies: tuple[Dependency, ...] = ()
+    """Jobs (or arrays) that must end first, and how (`domain/job_links.py`)."""
 
     @property
     def gang_range(self) -> tuple[int, int]:
@@ -340,6 +345,7 @@ class JobSpec:
         throughput_hints: Mapping[str, float] | None = None,
         min_gang_size: int | None = None,
         max_gang_size: int | None = None,
+        dependencies: tuple[Dependency, ...] = (),
         **where: Unpack[PlacementArgs],
     ) -> JobSpec:
         """Validate and build a spec; raises InvalidInput naming the field at fault, with
@@ -376,6 +382,7 @@ class JobSpec:
             throughput_hints=hints,
             min_gang_size=min_gang_size,
             max_gang_size=max_gang_size,
+            dependencies=dependencies,
         )
 
 

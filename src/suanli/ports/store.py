@@ -53,6 +53,8 @@ class JobFilter:
     statuses: tuple[JobStatus, ...] = ()
     cluster_id: ClusterId | None = None
     name: str | None = None
+    array_id: str | None = None
+    """Only the tasks of this job array."""
     after_seq: int | None = None
     """Keyset pagination: only jobs with seq > after_seq (ascending) ..."""
     before_seq: int | None = None
@@ -254,6 +256,10 @@ class JobRepo(Protocol):
     def last_event_id(self) -> int: ...
 
     def get_many(self, job_ids: Sequence[JobId]) -> list[Job]: ...
+    def in_arrays(self, array_ids: Sequence[str]) -> list[Job]:
+        """Every task of these job arrays."""
+        ...
+
     def active_on(self, cluster_id: ClusterId | None = None) -> list[Job]:
         """Jobs holding resources (SCHEDULED or RUNNING), optionally on one cluster."""
         ...

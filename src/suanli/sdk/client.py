@@ -3,7 +3,8 @@ document, so callers can show its message and hint."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +28,83 @@ class ApiError(Exception):
         self.problem = dict(problem or {})
 
 
+TERMINAL = frozenset({"SUCCEEDED", "FAILED", "CANCELLED"})
+"""Job statuses after which nothing changes."""
+
+
+class WaitTimeout(TimeoutError):
+    """`wait` gave up before the job ended; `job` is the job as last seen."""
+
+    def __init__(self, message: str, job: Mapping[str, Any]) -> None:
+        super().__init__(message)
+        self.job = dict(job)
+
+
+def _problem(response: httpx.Response) -> ApiError:
+    """The API's problem document as an ApiError."""
+    try:
+        problem = response.json()
+        detail = str(problem.get("detail", response.text))
+    except ValueError:
+        problem, detail = {}, response.text or response.reason_phrase
+    return ApiError(response.status_code, detail, problem)
+
+
+def _unreachable(url: str, exc: Exception) -> ApiError:
+    return ApiError(
+        0,
+        f"Cannot reach the suanli API at {url} ({exc}). "
+        "To fix: start it with `suanli up`, or set SUANLI_URL.",
+    )
+
+
+def _connection(url: str, token: str | None) -> tuple[str, dict[str, str]]:
+    """The base URL and the headers a client sends."""
+    return url.rstrip("/"), ({"Authorization": f"Bearer {token}"} if token else {})
+
+
+def _usage_params(
+    by: str, tenant: str | None, since: str | None, until: str | None
+) -> dict[str, str]:
+    query = {"by": by, "tenant": tenant, "since": since, "until": until}
+    return {k: v for k, v in query.items() if v}
+
+
+def _jobs_params(
+    status: list[str] | None, limit: int, cursor: int | None, tenant: str | None, array: str | None
+) -> dict[str, Any]:
+    params: dict[str, Any] = {"limit": limit}
+    for key, value in (
+        ("status", status),
+        ("cursor", cursor),
+        ("tenant", tenant),
+        ("array", array),
+    ):
+        if value:
+            params[key] = value
+    return params
+
+
+def _logs_params(stream: str, offset: int, attempt: int | None) -> dict[str, Any]:
+    params: dict[str, Any] = {"stream": stream, "offset": offset}
+    if attempt is not None:
+        params["attempt"] = attempt
+    return params
+
+
+def _logs_result(r: httpx.Response) -> tuple[bytes, str, int]:
+    return (
+        r.content,
+        r.headers.get("x-suanli-status", ""),
+        int(r.headers.get("x-suanli-attempt", "0")),
+    )
+
+
 class Client:
+    """The suanli API, synchronously (`AsyncClient` for asyncio). Every method raises
+    ApiError on a 4xx/5xx answer (its `detail` says what to do) or when the API cannot
+    be reached (`status` 0). See docs/sdk.md."""
+
     def __init__(
         self,
         url: str,
@@ -36,8 +113,7 @@ class Client:
         timeout: float = DEFAULT_TIMEOUT_S,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        self.url = url.rstrip("/")
+        self.url, headers = _connection(url, token)
         self._http = httpx.Client(
             base_url=self.url, headers=headers, timeout=timeout, transport=transport
         )
@@ -55,18 +131,9 @@ class Client:
         try:
             response = self._http.request(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise ApiError(
-                0,
-                f"Cannot reach the suanli API at {self.url} ({exc}). "
-                "To fix: start it with `suanli up`, or set SUANLI_URL.",
-            ) from exc
+            raise _unreachable(self.url, exc) from exc
         if response.status_code >= 400:
-            try:
-                problem = response.json()
-                detail = str(problem.get("detail", response.text))
-            except ValueError:
-                problem, detail = {}, response.text or response.reason_phrase
-            raise ApiError(response.status_code, detail, problem)
+            raise _problem(response)
         return response
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
@@ -87,6 +154,13 @@ class Client:
         result: dict[str, Any] = self._json("POST", "/v1/services", json=body)
         return result
 
+    def submit_array(self, job: Mapping[str, Any], array: str) -> dict[str, Any]:
+        """Queue a job array: one job of `job` per index of `array` (Slurm's syntax,
+        '0-99%10'), all or none; returns {"array_id": "a-...", "jobs": [job, ...]}. Each
+        task reads its index from SLURM_ARRAY_TASK_ID."""
+        result: dict[str, Any] = self._json("POST", "/v1/jobs/arrays", json={**job, "array": array})
+        return result
+
     def jobs(
         self,
         *,
@@ -94,16 +168,57 @@ class Client:
         limit: int = 100,
         cursor: int | None = None,
         tenant: str | None = None,
+        array: str | None = None,
     ) -> dict[str, Any]:
-        params: dict[str, Any] = {"limit": limit}
-        if status:
-            params["status"] = status
-        if cursor is not None:
-            params["cursor"] = cursor
-        if tenant:
-            params["tenant"] = tenant
+        """A page of jobs, newest first: {"items": [...], "next_cursor": ...}; `array`:
+        only that array's tasks."""
+        params = _jobs_params(status, limit, cursor, tenant, array)
         result: dict[str, Any] = self._json("GET", "/v1/jobs", params=params)
         return result
+
+    def wait(
+        self,
+        job_id: str,
+        *,
+        timeout_s: float | None = None,
+        poll_s: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> dict[str, Any]:
+        """Poll until the job has ended (SUCCEEDED, FAILED or CANCELLED) and return it;
+        raises WaitTimeout after `timeout_s` (None: wait as long as it takes)."""
+        deadline = None if timeout_s is None else clock() + timeout_s
+        while True:
+            job = self.job(job_id)
+            if job["status"] in TERMINAL:
+                return job
+            if deadline is not None and clock() >= deadline:
+                raise WaitTimeout(f"Job {job_id} is still {job['status']}.", job)
+            sleep(poll_s)
+
+    def follow_logs(
+        self,
+        job_id: str,
+        *,
+        stream: str = "stdout",
+        poll_s: float = 0.5,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> Iterator[bytes]:
+        """The job's output as it comes, chunk by chunk, until the job has ended."""
+        offset = 0
+        while True:
+            data, status, _ = self.logs(job_id, stream=stream, offset=offset)
+            if data:
+                offset += len(data)
+                yield data
+                continue
+            if status in TERMINAL:
+                # the agent pushes the last output before the final state
+                data, _, _ = self.logs(job_id, stream=stream, offset=offset)
+                if data:
+                    yield data
+                return
+            sleep(poll_s)
 
     def job(self, job_id: str) -> dict[str, Any]:
         result: dict[str, Any] = self._json("GET", f"/v1/jobs/{job_id}")
@@ -117,15 +232,8 @@ class Client:
         self, job_id: str, *, stream: str = "stdout", offset: int = 0, attempt: int | None = None
     ) -> tuple[bytes, str, int]:
         """Returns (data, job status, attempt read)."""
-        params: dict[str, Any] = {"stream": stream, "offset": offset}
-        if attempt is not None:
-            params["attempt"] = attempt
-        r = self.request("GET", f"/v1/jobs/{job_id}/logs", params=params)
-        return (
-            r.content,
-            r.headers.get("x-suanli-status", ""),
-            int(r.headers.get("x-suanli-attempt", "0")),
-        )
+        params = _logs_params(stream, offset, attempt)
+        return _logs_result(self.request("GET", f"/v1/jobs/{job_id}/logs", params=params))
 
     def clusters(self) -> list[dict[str, Any]]:
         result: list[dict[str, Any]] = self._json("GET", "/v1/clusters")
@@ -143,8 +251,7 @@ class Client:
         since: str | None = None,
         until: str | None = None,
     ) -> list[dict[str, Any]]:
-        query = {"by": by, "tenant": tenant, "since": since, "until": until}
-        params = {k: v for k, v in query.items() if v}
+        params = _usage_params(by, tenant, since, until)
         result: list[dict[str, Any]] = self._json("GET", "/v1/usage", params=params)
         return result
 

@@ -15,6 +15,7 @@ from suanli.domain.audit import AuditAction
 from suanli.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from suanli.domain.geo import places
 from suanli.domain.ids import JOB_PREFIX, JobId, TenantId
+from suanli.domain.job_links import ARRAY_PREFIX, ArraySpec, ArrayTask
 from suanli.domain.jobs import MAX_LOG_OFFSET, Attempt, Job, JobEvent, JobSpec, JobStatus
 from suanli.domain.permissions import Permission, allows, require
 from suanli.domain.tenancy import Principal
@@ -83,6 +84,8 @@ class JobService:
                     ):
                         known = known or {r.id for r in uow.pool.list_regions()}
                         _check_regions(spec, known)
+                    if spec.dependencies:
+                        _check_dependencies(uow, tenant_id, spec)
                 except DomainError as exc:
                     results.append(exc)
                     continue
@@ -134,6 +137,8 @@ class JobService:
         with self._store.unit_of_work() as uow:
             if _names_places(spec):
                 _check_regions(spec, {r.id for r in uow.pool.list_regions()})
+            if spec.dependencies:
+                _check_dependencies(uow, tenant_id, spec)
             uow.jobs.forget_idempotency_keys(now - IDEMPOTENCY_WINDOW)
             job = self._new_job(principal, tenant_id, spec, now)
             prior = uow.jobs.reserve_idempotency_key(tenant_id, key, request_hash, job.id, now)
@@ -186,6 +191,50 @@ class JobService:
             if isinstance(result, DomainError):
                 raise result
         return [r for r in results if isinstance(r, Job)]
+
+    def submit_array(
+        self, principal: Principal, spec: JobSpec, array: ArraySpec
+    ) -> tuple[str, list[Job]]:
+        """Queue a job array: one job of `spec` per index, in one transaction (all or
+        none; raises the first error), each knowing its array (id `a-...`), index and
+        throttle, with Slurm's array variables in its environment
+        (SLURM_ARRAY_JOB_ID, SLURM_ARRAY_TASK_ID, ..._COUNT, ..._MIN, ..._MAX, and the
+        same as SUANLI_ARRAY_ID / SUANLI_ARRAY_INDEX). Returns (array id, jobs)."""
+        if spec.service:
+            raise InvalidInput(
+                "An inference service's replicas are not an array.",
+                field="array",
+                hint="drop --array, or submit the service with --replicas.",
+            )
+        array_id = self._ids.new(ARRAY_PREFIX)
+        shared = {
+            "SLURM_ARRAY_JOB_ID": array_id,
+            "SLURM_ARRAY_TASK_COUNT": str(len(array.indices)),
+            "SLURM_ARRAY_TASK_MIN": str(min(array.indices)),
+            "SLURM_ARRAY_TASK_MAX": str(max(array.indices)),
+            "SUANLI_ARRAY_ID": array_id,
+        }
+        items = [
+            (
+                principal,
+                replace(
+                    spec,
+                    env={
+                        **spec.env,
+                        **shared,
+                        "SLURM_ARRAY_TASK_ID": str(i),
+                        "SUANLI_ARRAY_INDEX": str(i),
+                    },
+                    array=ArrayTask(array_id, i, array.limit),
+                ),
+            )
+            for i in array.indices
+        ]
+        results = self.submit_many(items, all_or_none=True)
+        for result in results:
+            if isinstance(result, DomainError):
+                raise result
+        return array_id, [r for r in results if isinstance(r, Job)]
 
     def _visible(
         self, uow: UnitOfWork, principal: Principal, job_id: JobId, *, for_update: bool = False
@@ -353,6 +402,30 @@ def _check_regions(spec: JobSpec, known: set[str]) -> None:
                 hint="use a pool region (`suanli pool`) or a city of the latency table, "
                 "e.g. zhengzhou, beijing, guiyang (see docs/latency.md).",
             )
+
+
+def _check_dependencies(uow: UnitOfWork, tenant_id: TenantId, spec: JobSpec) -> None:
+    """Every job or array named must exist and be the tenant's (a dependency on a job
+    that is not there could never be met; another tenant's is not revealed)."""
+    ids = sorted({i for d in spec.dependencies for i in d.jobs})
+    seen: set[str] = {
+        j.id for j in uow.jobs.get_many([JobId(i) for i in ids]) if j.tenant_id == tenant_id
+    }
+    rest = [i for i in ids if i not in seen]
+    if rest:
+        seen |= {
+            j.spec.array.array_id
+            for j in uow.jobs.in_arrays(rest)
+            if j.tenant_id == tenant_id and j.spec.array is not None
+        }
+    missing = [i for i in ids if i not in seen]
+    if missing:
+        raise InvalidInput(
+            f"No job or array {', '.join(missing)} to depend on.",
+            field="dependency",
+            hint="name jobs or arrays of your own, as `suanli jobs` lists them "
+            "(e.g. --dependency afterok:j-abc123).",
+        )
 
 
 def _names_places(spec: JobSpec) -> bool:

@@ -22,6 +22,7 @@ from suanli.domain.ids import ClusterId, JobId, RegionId, TenantId
 from suanli.domain.jobs import Attempt, Job, JobStatus, PriorityClass
 from suanli.domain.market import Lane
 from suanli.domain.pool import Cluster
+from suanli.logic.job_links import Gate
 from suanli.logic.reservations import Key, ReservationBook, demand
 from suanli.logic.scheduling.apply import carry_out, needs_cycle
 from suanli.logic.scheduling.cycle import CycleResult
@@ -40,6 +41,7 @@ from suanli.logic.scheduling.snapshot import (
 from suanli.ports.clock import Clock
 from suanli.ports.store import Store, UnitOfWork
 from suanli.services.billing import MoneyPolicy, hold_for_admission
+from suanli.services.job_links import carry_out_gate, gate_pending
 from suanli.services.lifecycle import move
 from suanli.services.loop_stats import SchedulerStats
 from suanli.services.pool import cluster_occupancy, latency_matrix, reliability_by_cluster
@@ -117,6 +119,10 @@ class QueueCache:
                 self._past[job_id] = (n, service_of(found.get(job_id, ()), before=n))
         return {i: service for i, (_, service) in self._past.items()}
 
+    def reasons(self, job_ids: Sequence[JobId]) -> dict[JobId, str]:
+        """The reasons of these pending jobs as last read or written."""
+        return {i: self._jobs[i].reason for i in job_ids if i in self._jobs}
+
     def note_reasons(self, reasons: dict[JobId, str]) -> None:
         """Record reasons the scheduler itself wrote (they create no event)."""
         for job_id, reason in reasons.items():
@@ -177,8 +183,17 @@ def posted_on_demand(uow: UnitOfWork) -> dict[ClusterId, float]:
 
 
 def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache, slow: PoolInputs) -> Snapshot:
-    """The live snapshot: READY clusters with their free capacity, the pending and
-    holding jobs (from `queue`), the slow inputs, each job's progress so far."""
+    """The live snapshot (`take_gated_snapshot`'s)."""
+    return take_gated_snapshot(uow, clock, queue, slow)[0]
+
+
+def take_gated_snapshot(
+    uow: UnitOfWork, clock: Clock, queue: QueueCache, slow: PoolInputs
+) -> tuple[Snapshot, Gate]:
+    """The live snapshot: READY clusters with their free capacity, the pending jobs
+    their dependencies and array throttles let through (`services/job_links.py`; the
+    gate says which are held and why) and the holding ones (from `queue`), the slow
+    inputs, each job's progress so far."""
     clusters = [
         ClusterView(
             u.cluster.id,
@@ -194,13 +209,16 @@ def take_snapshot(uow: UnitOfWork, clock: Clock, queue: QueueCache, slow: PoolIn
         for u in cluster_occupancy(uow)
         if u.cluster.state.schedulable()
     ]
-    pending, holding = queue.refresh(uow)
+    every, holding = queue.refresh(uow)
+    gated = gate_pending(uow, every, holding)
+    pending = gated.ready
     now = clock.now()
     jobs = (*pending, *holding)
     past = queue.past_service(uow, jobs)
-    return build_snapshot(
+    snapshot = build_snapshot(
         now, clusters, pending, holding, slow, progress=LiveProgress(jobs, past, now)
     )
+    return snapshot, gated
 
 
 def reservation_book(uow: UnitOfWork, snapshot: Snapshot, now: datetime) -> ReservationBook:
@@ -279,7 +297,9 @@ class SchedulerLoop:
     def run_once(self) -> CycleReport:
         with self._store.unit_of_work(readonly=True) as uow:
             slow = self._slow_inputs(uow)
-            snapshot = take_snapshot(uow, self._clock, self._queue, slow)
+            snapshot, gated = take_gated_snapshot(uow, self._clock, self._queue, slow)
+        if gated.held or gated.doomed:
+            self._carry_out_gate(gated)
         if not needs_cycle(snapshot.queue, snapshot.running, self.policy, rounds=False):
             return CycleReport(0, 0, 0)
         began = self._clock.monotonic()
@@ -300,6 +320,15 @@ class SchedulerLoop:
                 len(result.waiting),
             )
         return CycleReport(len(snapshot.queue), admitted, len(result.waiting), len(marked))
+
+    def _carry_out_gate(self, gated: Gate) -> None:
+        """Reasons for the jobs held by dependencies or throttles; cancel those whose
+        dependency can never be met."""
+        old = self._queue.reasons(list(gated.held))
+        with self._store.unit_of_work() as uow:
+            changed = carry_out_gate(uow, gated, old, self._clock.now())
+            uow.commit()
+        self._queue.note_reasons(changed)
 
     def _apply(
         self, snapshot: Snapshot, result: CycleResult

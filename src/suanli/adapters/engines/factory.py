@@ -12,14 +12,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from suanli.adapters.engines.local import LocalEngine
+from suanli.adapters.engines.names import ENGINE_NAMES
 from suanli.domain.errors import InvalidInput
 from suanli.domain.quantities import parse_gpu_request, parse_memory_mb
 from suanli.domain.resources import Resources
 from suanli.ports.clock import Clock
 from suanli.ports.engine import DetectedNode, Engine
 
-ENGINE_NAMES = ("local", "kubernetes", "slurm", "ray")
 KUBERNETES_OPTIONS = ("image", "namespace", "kubeconfig", "context", "instance", "gpu_label")
 SLURM_OPTIONS = ("partition", "slurm_conf", "gres_types")
 RAY_OPTIONS = ("address", "instance", "python")
@@ -82,6 +81,8 @@ def make_engine(
                 f"The local engine takes no options, got {', '.join(sorted(options))}.",
                 field="engine_option",
             )
+        from suanli.adapters.engines.local import LocalEngine  # only an agent needs it
+
         return LocalEngine(state_dir, clock, declared=declared, jobs_root=jobs_root)
     if name == "kubernetes":
         opts = _checked(name, options or {}, KUBERNETES_OPTIONS, required=("image",))

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from suanli.domain.ids import ClusterId, JobId, NodeId, ProviderId, RegionId, TenantId, UserId
+from suanli.domain.job_links import ArrayTask, Dependency, DependencyKind
 from suanli.domain.jobs import (
     Attempt,
     Job,
@@ -54,6 +55,10 @@ def spec_to_json(spec: JobSpec) -> dict[str, Any]:
         "throughput_hints": dict(spec.throughput_hints),
         "min_gang_size": spec.min_gang_size,
         "max_gang_size": spec.max_gang_size,
+        "array": None
+        if spec.array is None
+        else {"id": spec.array.array_id, "index": spec.array.index, "limit": spec.array.limit},
+        "dependencies": [{"kind": d.kind.value, "jobs": list(d.jobs)} for d in spec.dependencies],
     }
 
 
@@ -89,6 +94,13 @@ def spec_from_json(data: Mapping[Any, Any]) -> JobSpec:
         throughput_hints=data.get("throughput_hints") or {},
         min_gang_size=data.get("min_gang_size"),
         max_gang_size=data.get("max_gang_size"),
+        array=ArrayTask(str(a["id"]), int(a["index"]), a.get("limit"))
+        if (a := data.get("array"))
+        else None,
+        dependencies=tuple(
+            Dependency(DependencyKind(d["kind"]), tuple(d["jobs"]))
+            for d in data.get("dependencies") or ()
+        ),
     )
 
 
@@ -133,6 +145,7 @@ def job_to_row(job: Job) -> dict[str, Any]:
         "updated_at": job.updated_at,
         "placements": placements_to_json(job.placements),
         "preempt_requested": job.preempt_requested,
+        "array_id": job.spec.array.array_id if job.spec.array else None,
     }
 
 

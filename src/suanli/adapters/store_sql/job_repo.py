@@ -77,6 +77,8 @@ class SqlJobRepo:
             query = query.where(jobs.c.cluster_id == flt.cluster_id)
         if flt.name:
             query = query.where(jobs.c.name == flt.name)
+        if flt.array_id is not None:
+            query = query.where(jobs.c.array_id == flt.array_id)
         if flt.after_seq is not None:
             query = query.where(jobs.c.seq > flt.after_seq)
         if flt.before_seq is not None:
@@ -125,6 +127,14 @@ class SqlJobRepo:
             chunk = list(job_ids[start : start + 500])
             rows = self._c.execute(select(jobs).where(jobs.c.id.in_(chunk))).mappings()
             out += [job_from_row(r) for r in rows]
+        return out
+
+    def in_arrays(self, array_ids: Sequence[str]) -> list[Job]:
+        out: list[Job] = []
+        for start in range(0, len(array_ids), 500):
+            chunk = list(array_ids[start : start + 500])
+            query = select(jobs).where(jobs.c.array_id.in_(chunk)).order_by(jobs.c.seq)
+            out += [job_from_row(r) for r in self._c.execute(query).mappings()]
         return out
 
     def active_on(self, cluster_id: ClusterId | None = None) -> list[Job]:

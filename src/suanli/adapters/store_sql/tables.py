@@ -220,7 +220,9 @@ jobs = Table(
     Column("updated_at", UTCDateTime()),
     Column("placements", JSON),
     Column("preempt_requested", Boolean, nullable=False, default=False, server_default="0"),
+    Column("array_id", String(ID)),
     Index(None, "status", "seq"),
+    Index(None, "array_id"),
     Index(None, "tenant_id", "seq"),
     Index(None, "cluster_id", "status"),
 )

@@ -11,10 +11,19 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from suanli.api.access import Scope, access
-from suanli.api.schemas import JobCreate, JobPage, JobPublic, ServiceCreate, ServicePublic
+from suanli.api.schemas import (
+    JobArrayCreate,
+    JobArrayPublic,
+    JobCreate,
+    JobPage,
+    JobPublic,
+    ServiceCreate,
+    ServicePublic,
+)
 from suanli.api.security import Caller, Plat, platform_of
 from suanli.domain.errors import InvalidInput
 from suanli.domain.ids import ClusterId, JobId, TenantId
+from suanli.domain.job_links import parse_array
 from suanli.domain.jobs import JobStatus
 from suanli.domain.permissions import Permission
 from suanli.ports.store import JobFilter
@@ -71,6 +80,18 @@ async def submit(
     return Response(JobPublic.of(job, []).model_dump_json(), 201, media_type="application/json")
 
 
+@router.post("/arrays", status_code=201, response_model=JobArrayPublic)
+@access(Permission.JOB_SUBMIT, Scope.TENANT)
+def submit_array(body: JobArrayCreate, caller: Caller, plat: Plat) -> JobArrayPublic:
+    """Queue a job array: one job of the spec per index of `array` (Slurm's syntax,
+    '0-99%10': indices 0 to 99, at most 10 running at once), in one transaction (all or
+    none). Each task has SLURM_ARRAY_TASK_ID (and SUANLI_ARRAY_INDEX) in its environment.
+    Returns 201 with the array's id (`a-...`, which dependencies may name) and its jobs."""
+    spec = body.to_spec()
+    array_id, jobs = plat.jobs.submit_array(caller, spec, parse_array(body.array))
+    return JobArrayPublic(array_id=array_id, jobs=[JobPublic.of(j, []) for j in jobs])
+
+
 @services_router.post("", status_code=201, response_model=ServicePublic)
 @access(Permission.JOB_SUBMIT, Scope.TENANT)
 def submit_service(body: ServiceCreate, caller: Caller, plat: Plat) -> ServicePublic:
@@ -92,6 +113,7 @@ def list_jobs(
     tenant: str | None = None,
     cluster: str | None = None,
     name: str | None = None,
+    array: Annotated[str | None, Query(description="only the tasks of this job array")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     cursor: Annotated[
         int | None, Query(ge=1, le=2**31 - 1, description="next_cursor of the previous page")
@@ -112,6 +134,7 @@ def list_jobs(
         statuses=tuple(statuses),
         cluster_id=ClusterId(cluster) if cluster else None,
         name=name,
+        array_id=array,
         before_seq=cursor,
         limit=limit,
     )
