@@ -149,8 +149,10 @@ def test_missed_heartbeats_make_the_cluster_unreachable(w: World) -> None:
     assert jobs[unclaimed_later.id].status is JobStatus.PENDING
     (cluster,) = w.plat.pool.clusters(w.operator)
     assert cluster.cluster.state is ClusterState.UNREACHABLE
-    # nothing is placed on an unreachable cluster
+    # nothing is placed on an unreachable cluster, and the queue is not told "never"
     assert w.plat.scheduler.run_once().admitted == 0
+    waiting = w.plat.jobs.get(w.user, claimed.id).job
+    assert "never" not in waiting.reason and "1 offline: local" in waiting.reason
     # the agent comes back: it is told to abandon the attempt that was requeued
     instructions = w.plat.agents.heartbeat(w.agent, [(claimed.id, 1)])
     assert instructions.abandon == [(claimed.id, 1)]

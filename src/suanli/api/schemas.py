@@ -569,6 +569,11 @@ class ClusterPublic(BaseModel):
         description="uptime x the smoothed share of its recent attempts it did not fail "
         "(0..1; a new cluster starts at 0.9); the scheduler prefers reliable clusters",
     )
+    attempts_seen: int = Field(
+        0,
+        description="attempts that ended on it in the last 7 days; 0: no history yet, and "
+        "`reliability` is the prior a new cluster starts with",
+    )
 
     @classmethod
     def of(cls, u: ClusterOccupancy) -> ClusterPublic:
@@ -588,6 +593,7 @@ class ClusterPublic(BaseModel):
             gpu_hour_price=None if c.gpu_hour_price is None else float(c.gpu_hour_price),
             uptime=round(u.uptime, 4),
             reliability=round(u.reliability, 4),
+            attempts_seen=u.attempts_seen,
             running_jobs=u.running_jobs,
             capacity=ResourcesPublic.of(u.capacity),
             used=ResourcesPublic.of(u.used),

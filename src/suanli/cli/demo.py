@@ -259,3 +259,22 @@ def stop_demo(agents: list[DemoAgent], grace_s: float = STOP_GRACE_S) -> None:
         except subprocess.TimeoutExpired:
             a.proc.kill()
             a.proc.wait()
+
+
+def inherited_settings(platform: Platform, operator: Principal) -> str | None:
+    """A warning naming the quotas and fair-share settings already in this data dir,
+    which apply to the demo too (None when there are none): a quota set for an earlier
+    try can leave the demo's first job pending, and nothing else would say why."""
+    found: list[str] = []
+    for t in platform.tenancy.tenants(operator):
+        for q in t.quotas:
+            found.append(f"quota {t.tenant.id} {q.flavor}={q.nominal}")
+        if t.share.cohort or t.share.weight != 1.0:
+            found.append(f"share {t.tenant.id} weight {t.share.weight:g} cohort {t.share.cohort}")
+    if not found:
+        return None
+    return (
+        "warning: this data dir already holds scheduling settings, and they apply to the "
+        f"demo: {'; '.join(found)}. Remove them (`suanli quota rm TENANT FLAVOR`, `suanli "
+        "share TENANT --weight 1`) or run the demo on a fresh --data-dir."
+    )

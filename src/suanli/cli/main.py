@@ -9,7 +9,7 @@ import math
 import sys
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -20,7 +20,29 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     help="suanli (算力): pool compute, submit jobs, schedule, run, meter.",
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _version(value: bool) -> None:
+    if value:
+        from suanli import __version__
+
+        print(f"suanli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """suanli (算力): pool compute, submit jobs, schedule, run, meter."""
+
 
 from suanli.cli.common import (  # noqa: E402 - shared by every subcommand module
     JsonOpt,
@@ -199,8 +221,25 @@ def logs(
                 if follow:  # a last read: the agent pushes logs before the final state
                     data, _, _ = call(c.logs, job_id, stream=stream, offset=offset, attempt=attempt)
                     sys.stdout.buffer.write(data)
+                    offset += len(data)
+                if offset == 0:
+                    _no_output_hint(c, job_id, stream, status)
                 return
             time.sleep(0.5)
+
+
+def _no_output_hint(c: Any, job_id: str, stream: str, status: str) -> None:
+    """Nothing was printed: say so on stderr, with where to look next."""
+    if stream == "stdout":
+        job = call(c.job, job_id)
+        why = f" ({job['reason']})" if job["reason"] else ""
+        render.err.print(
+            f"(no output on stdout; the job is {job['status']}{why}. Its errors, if any: "
+            f"suanli logs --stderr {job_id})",
+            highlight=False,
+        )
+    else:
+        render.err.print(f"(no output on stderr; the job is {status or 'not started'})")
 
 
 @app.command()
@@ -290,7 +329,11 @@ def bench(
     from suanli.adapters.node_calibration import node_calibration
     from suanli.services.calibration_report import rating_report
 
-    measured = calibrate(cpu_budget_s=cpu_budget, gpu_budget_s=gpu_budget)
+    measured = render.with_progress(
+        lambda: calibrate(cpu_budget_s=cpu_budget, gpu_budget_s=gpu_budget),
+        f"measuring this machine (CPU {cpu_budget:g} s, then {gpu_budget:g} s per GPU)",
+        expected_s=cpu_budget + gpu_budget,
+    )
     node = node_calibration(measured, datetime.now(UTC))
     document = {"measurement": to_json(measured), "rating": rating_report(node)}
     if json_out:

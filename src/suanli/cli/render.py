@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rich.console import Console
 from rich.table import Table
+
+T = TypeVar("T")
 
 # Off a terminal Rich assumes 80 columns and wraps table cells; scripts should use --json,
 # but piped tables should still be one row per line.
@@ -149,6 +154,11 @@ def job_detail(j: dict[str, Any]) -> None:
         rows.append(("elastic", f"runs with {low} to {high} members"))
     if j.get("service"):
         rows.append(("service", j["service"]))
+    if j.get("array_id"):
+        limit = f", at most {j['array_limit']} at once" if j.get("array_limit") else ""
+        rows.append(("array", f"task {j['array_index']} of {j['array_id']}{limit}"))
+    if j.get("dependency"):
+        rows.append(("after", j["dependency"]))
     if _constraints(j):
         rows.append(("placement", _constraints(j)))
     rows += [
@@ -163,6 +173,8 @@ def job_detail(j: dict[str, Any]) -> None:
             + "".join(f", {v:g} {m}-s" for m, v in usage["gpu_seconds"].items()),
         ),
     ]
+    if j["status"] not in ("PENDING",):
+        rows.append(("output", f"suanli logs {j['id']}   (errors: suanli logs --stderr {j['id']})"))
     table = Table(box=None, show_header=False, pad_edge=False)
     for key, value in rows:
         table.add_row(f"[bold]{key}[/]", value)
@@ -210,14 +222,25 @@ def pool_table(clusters: list[dict[str, Any]]) -> None:
             gpus or "-",
             str(c["running_jobs"]),
             f"{c.get('uptime', 1.0):.1%}",
-            f"{c.get('reliability', 1.0):.2f}",
+            f"{c.get('reliability', 1.0):.2f}"
+            + ("" if c.get("attempts_seen") else " (new: no history)"),
         )
     out.print(table)
 
 
+def sch(value: float) -> str:
+    """Standard compute-hours for people: three decimals, '<0.001' for a trace."""
+    if value == 0:
+        return "0"
+    if abs(value) < 0.001:
+        return "<0.001"
+    return f"{value:,.3f}"
+
+
 def usage_table(by: str, rows: list[dict[str, Any]]) -> None:
+    keys = [k.strip().upper() for k in by.split(",") if k.strip()]
     table = Table(
-        by.upper(),
+        *keys,
         "CLASS",
         "DIMENSION",
         "SCH",
@@ -229,15 +252,16 @@ def usage_table(by: str, rows: list[dict[str, Any]]) -> None:
         caption="SCH: standard compute-hours of the class; AMOUNT: core-, MiB- or device-seconds",
     )
     for r in rows:
-        sch = "-" if r["dimension"] == "memory" else f"{r['standard_units']:.6g}"
+        units = "-" if r["dimension"] == "memory" else sch(r["standard_units"])
         if r["unrated_amount"]:
-            sch += f" (+{r['unrated_amount']:g} unrated)"
+            units += f" (+{r['unrated_amount']:,.0f} unrated)"
+        parts = str(r["key"]).split("/", len(keys) - 1) if len(keys) > 1 else [r["key"]]
         table.add_row(
-            r["key"],
+            *(parts + [""] * (len(keys) - len(parts))),
             r["workload_class"],
             r["dimension"],
-            sch,
-            f"{r['amount']:g}",
+            units,
+            f"{r['amount']:,.0f}",
             _seconds(r["seconds"]),
             str(r["jobs"]),
         )
@@ -338,3 +362,37 @@ def quotas_table(rows: list[dict[str, Any]]) -> None:
             _amount(q["lending_limit"], unit, "all unused"),
         )
     out.print(table)
+
+
+def with_progress(work: Callable[[], T], label: str, *, expected_s: float) -> T:
+    """Run `work` with a progress bar on stderr, filled by the time it is expected to
+    take (a terminal), or one line saying what runs (a pipe or a file); its result, or
+    its exception raised here."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = work()
+        except BaseException as exc:  # handed to the caller's thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    if not err.is_terminal:
+        err.print(f"{label} ...", highlight=False)
+        thread.join()
+    else:
+        columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=err, transient=True) as bar:
+            task = bar.add_task(label, total=max(expected_s, 0.1))
+            start = time.monotonic()
+            while thread.is_alive():
+                elapsed = time.monotonic() - start
+                bar.update(task, completed=min(elapsed, expected_s * 0.99))
+                thread.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    result: T = box["result"]
+    return result

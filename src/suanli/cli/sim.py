@@ -20,6 +20,7 @@ from rich.progress import (
 from rich.table import Table
 
 from suanli.cli import render
+from suanli.logic.scheduling.policy_names import POLICY_NAMES
 
 if TYPE_CHECKING:
     from suanli.lab.simulation import SimOutcome
@@ -88,8 +89,9 @@ def sim(
         list[str] | None,
         typer.Option(
             "--policy",
-            help="scheduling policy to run (repeat to compare); 'default' is the default "
-            "policy; default: fifo and default",
+            help="scheduling policy to run (repeat to compare): "
+            + ", ".join(POLICY_NAMES)
+            + "; 'default' is suanli; default: fifo and default",
         ),
     ] = None,
     jobs: Annotated[

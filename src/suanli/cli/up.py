@@ -31,7 +31,7 @@ from suanli.adapters.store_sql.database import sqlite_url
 from suanli.agent.runner import Agent, AgentSettings
 from suanli.api.app import create_app
 from suanli.cli import config, logfile
-from suanli.cli.demo import DemoAgent, guide, start_demo, stop_demo
+from suanli.cli.demo import DemoAgent, guide, inherited_settings, start_demo, stop_demo
 from suanli.cli.render import err
 from suanli.domain.errors import DomainError
 from suanli.logic.scheduling.state import SchedulerSettings
@@ -141,6 +141,8 @@ def serve(
             operator = platform.auth.authenticate(tokens.operator)
             start_demo(platform, operator, url, data_dir, demo_agents, jobs_root=jobs_root)
             err.print(guide(demo_agents))
+            if (warning := inherited_settings(platform, operator)) is not None:
+                err.print(warning, style="yellow", highlight=False)
         if engine is not None:
             agent_thread = _start_agent(url, tokens.agent, engine, clock, server, stop)
         _announce(url, data_dir, platform, engine, cfg_path)

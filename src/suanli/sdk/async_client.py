@@ -126,10 +126,15 @@ class AsyncClient:
     async def follow_logs(
         self, job_id: str, *, stream: str = "stdout", poll_s: float = 0.5
     ) -> AsyncIterator[bytes]:
-        """The job's output as it comes, until the job has ended."""
-        offset = 0
+        """The job's output as it comes, until the job has ended (`Client.follow_logs`)."""
+        offset, attempt = 0, None
         while True:
-            data, status, _ = await self.logs(job_id, stream=stream, offset=offset)
+            data, status, number = await self.logs(job_id, stream=stream, offset=offset)
+            if number != attempt:
+                attempt = number
+                if offset:  # a new attempt: read it from its start, not at the old offset
+                    offset = 0
+                    continue
             if data:
                 offset += len(data)
                 yield data

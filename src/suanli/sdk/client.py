@@ -204,10 +204,16 @@ class Client:
         poll_s: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
     ) -> Iterator[bytes]:
-        """The job's output as it comes, chunk by chunk, until the job has ended."""
-        offset = 0
+        """The job's output as it comes, chunk by chunk, until the job has ended. When
+        the job is retried, the new attempt's output follows from its beginning."""
+        offset, attempt = 0, None
         while True:
-            data, status, _ = self.logs(job_id, stream=stream, offset=offset)
+            data, status, number = self.logs(job_id, stream=stream, offset=offset)
+            if number != attempt:
+                attempt = number
+                if offset:  # a new attempt: read it from its start, not at the old offset
+                    offset = 0
+                    continue
             if data:
                 offset += len(data)
                 yield data

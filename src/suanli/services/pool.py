@@ -111,6 +111,8 @@ class ClusterOccupancy:
     """Share of the reliability window the cluster was reachable (logic/reliability.py)."""
     reliability: float = 1.0
     """Uptime times the smoothed share of its attempts it did not fail."""
+    attempts_seen: int = 0
+    """Attempts that ended on it in the window (0: its reliability is the prior's)."""
 
     @property
     def capacity(self) -> Resources:
@@ -421,8 +423,14 @@ class PoolService:
         with self._store.unit_of_work(readonly=True) as uow:
             usage = cluster_occupancy(uow)
             scores = reliability_by_cluster(uow, now)
+            seen = uow.jobs.attempt_outcomes(now - RELIABILITY_WINDOW)
         return [
-            replace(u, uptime=scores[u.cluster.id][0], reliability=scores[u.cluster.id][1])
+            replace(
+                u,
+                uptime=scores[u.cluster.id][0],
+                reliability=scores[u.cluster.id][1],
+                attempts_seen=seen.get(u.cluster.id, (0, 0))[0],
+            )
             for u in usage
         ]
 

@@ -194,6 +194,7 @@ def take_gated_snapshot(
     their dependencies and array throttles let through (`services/job_links.py`; the
     gate says which are held and why) and the holding ones (from `queue`), the slow
     inputs, each job's progress so far."""
+    occupancy = cluster_occupancy(uow)
     clusters = [
         ClusterView(
             u.cluster.id,
@@ -206,9 +207,10 @@ def take_gated_snapshot(
             else float(u.cluster.gpu_hour_price),  # a placement weight, not money
             capabilities=u.cluster.capabilities,
         )
-        for u in cluster_occupancy(uow)
+        for u in occupancy
         if u.cluster.state.schedulable()
     ]
+    offline = [u.cluster.id for u in occupancy if not u.cluster.state.schedulable()]
     every, holding = queue.refresh(uow)
     gated = gate_pending(uow, every, holding)
     pending = gated.ready
@@ -216,7 +218,13 @@ def take_gated_snapshot(
     jobs = (*pending, *holding)
     past = queue.past_service(uow, jobs)
     snapshot = build_snapshot(
-        now, clusters, pending, holding, slow, progress=LiveProgress(jobs, past, now)
+        now,
+        clusters,
+        pending,
+        holding,
+        slow,
+        progress=LiveProgress(jobs, past, now),
+        offline=offline,
     )
     return snapshot, gated
 

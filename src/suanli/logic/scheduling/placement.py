@@ -288,8 +288,10 @@ class Placer:
         if result:
             return result, ""
         if not self._snapshot.clusters:
+            offline = self._snapshot.offline
+            which = f" ({len(offline)} offline: {', '.join(offline[:5])})" if offline else ""
             return [], (
-                "No schedulable cluster. It starts when a cluster comes online. "
+                f"No schedulable cluster{which}. It starts when a cluster comes online. "
                 "Hint: `suanli pool`."
             )
         if small:
@@ -297,6 +299,15 @@ class Placer:
         why = "; ".join(
             f"{n} {'is' if n == 1 else 'are'} {why}" for why, n in sorted(excluded.items())
         )
+        offline = self._snapshot.offline
+        if offline:
+            shown = ", ".join(offline[:5]) + (", ..." if len(offline) > 5 else "")
+            return [], (
+                f"No ready cluster fits this job now: of {len(self._snapshot.clusters)} "
+                f"ready clusters, {why}. {len(offline)} more "
+                f"{'is' if len(offline) == 1 else 'are'} offline ({shown}); if one of them "
+                "fits it, it starts when that cluster is back. Hint: `suanli pool`."
+            )
         return [], (
             f"No cluster can ever fit this job: of {len(self._snapshot.clusters)} clusters, "
             f"{why}. {self._closest_miss(job)}To fix: ask for less or loosen the placement "

@@ -133,6 +133,9 @@ class Snapshot:
     is in `queue` again (status RUNNING, its placements kept), all capacity is free, and
     a job admitted to the same placements keeps running; others are suspended. None: the
     ordinary event-driven cycle."""
+    offline: tuple[ClusterId, ...] = ()
+    """Registered clusters left out as not schedulable now (unreachable, draining): a job
+    that fits none of `clusters` may fit one of these when it is back."""
     _nodes: tuple[tuple[ClusterView, NodeView], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -176,6 +179,7 @@ def build_snapshot(
     *,
     progress: Mapping[JobId, JobProgress],
     round_s: float | None = None,
+    offline: Sequence[ClusterId] = (),
 ) -> Snapshot:
     """The one way a cycle's snapshot is made, live (`services/scheduler.py`, from the
     store) and simulated (`logic/simulation/engine.py`, from the simulated pool): the
@@ -202,6 +206,7 @@ def build_snapshot(
         throughput=inputs.throughput,
         progress=progress,
         round_s=round_s,
+        offline=tuple(offline),
     )
 
 

@@ -26,6 +26,7 @@ from suanli.logic.scheduling.policies.sjf import ShortestJobFirst
 from suanli.logic.scheduling.policies.themis import Themis
 from suanli.logic.scheduling.policies.tiresias import Tiresias
 from suanli.logic.scheduling.policy import Policy
+from suanli.logic.scheduling.policy_names import POLICY_NAMES
 from suanli.logic.scheduling.state import SchedulerSettings
 
 __all__ = ["POLICIES", "get_policy", "policy_names"]
@@ -48,6 +49,7 @@ POLICIES: Mapping[str, PolicyFactory] = MappingProxyType(
     }
 )
 """Every policy by the name configuration uses (each class's `name`)."""
+assert tuple(POLICIES) == POLICY_NAMES, "policy_names.py lists the registry's names"
 
 
 def policy_names() -> list[str]:
