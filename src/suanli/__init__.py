@@ -6,6 +6,14 @@ domain <- logic <- ports <- services <- shells (api, cli, agent); adapters imple
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # what `from suanli import Client` gives a type checker
+    from suanli.sdk import ApiError as ApiError
+    from suanli.sdk import AsyncClient as AsyncClient
+    from suanli.sdk import Client as Client
+    from suanli.sdk import WaitTimeout as WaitTimeout
+
 _SDK = ("ApiError", "AsyncClient", "Client", "WaitTimeout")
 
 
