@@ -31,6 +31,7 @@ from suanli.domain.ids import ClusterId, JobId, ProviderId, RegionId, TenantId, 
 from suanli.domain.jobs import JobSpec, JobStatus
 from suanli.domain.ledger import PLATFORM_REVENUE, provider_payable
 from suanli.domain.market import parse_product
+from suanli.domain.money import round_fen
 from suanli.domain.pool import Provider, Region
 from suanli.domain.resources import Resources
 from suanli.domain.tenancy import Principal, Role
@@ -46,7 +47,10 @@ FEE = D("0.05")
 
 
 def fen(x: Decimal) -> Decimal:
-    return x.quantize(D("0.01"))
+    # half up, as the platform rounds (domain/money.py): the default context rounds half
+    # to even, and a refund that leaves an amount whose fee ends in a half fen (3.70 x 5%)
+    # came out a fen apart, depending on when the job was lost
+    return round_fen(x)
 
 
 def fen_up(x: Decimal) -> Decimal:

@@ -149,8 +149,6 @@ class Agent:
     def _start(self, a: dict[str, Any]) -> None:
         env = {
             **a["env"],
-            "SUANLI_JOB_ID": str(a["job_id"]),
-            "SUANLI_ATTEMPT": str(a["attempt"]),
             "SUANLI_PREEMPTION_GRACE_S": f"{self.settings.preemption_grace_s:g}",
             "SUANLI_CHECKPOINT_SIGNAL": "SIGTERM",
         }
