@@ -28,7 +28,6 @@ DEFAULTS: dict[str, Any] = {
     "gang_size": 1,
 }
 """What a plain command asks for when a flag is not given."""
-JOB_FILE_SUFFIXES = (".sbatch", ".slurm", ".yaml", ".yml")
 
 
 def submit(
@@ -196,21 +195,18 @@ def _speeds(items: list[str] | None) -> dict[str, float]:
 
 
 def is_job_file(argv: list[str]) -> bool:
-    """Whether the first argument names a job file rather than a program: a .sbatch,
-    .slurm, .yaml or .yml file, or a script whose directives say #SBATCH."""
-    if not argv:
+    """Whether the first argument names a job file rather than a program
+    (`adapters/jobfiles/submission.is_job_file`)."""
+    from suanli.adapters.jobfiles.submission import is_job_file as names_job_file
+
+    if not argv or not Path(argv[0]).is_file():
         return False
-    path = Path(argv[0])
-    if not path.is_file():
-        return False
-    if path.suffix.lower() in JOB_FILE_SUFFIXES:
-        return True
     try:
-        with path.open("rb") as f:
+        with Path(argv[0]).open("rb") as f:
             head = f.read(64 * 1024)
     except OSError:
         return False
-    return b"\n#SBATCH" in head or head.startswith(b"#SBATCH")
+    return names_job_file(Path(argv[0]), head)
 
 
 def _body(argv: list[str], flags: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
@@ -248,11 +244,9 @@ def _dry_run(body: dict[str, Any], array: str | None, replicas: int | None, json
         fail(str(exc), 2)
     except ValueError as exc:  # pydantic's, on a wrongly typed field
         fail(f"The job would be refused: {exc}", 2)
-    out = {"job": body, "array": array, "tasks": tasks, "replicas": replicas}
+    render.print_json({"job": body, "array": array, "tasks": tasks, "replicas": replicas})
     if json_out:
-        render.print_json(out)
         return
-    render.print_json(out)
     what = f"an array of {tasks} jobs" if tasks else "1 job"
     render.err.print(f"dry run: {what} would be submitted; nothing was sent.")
 

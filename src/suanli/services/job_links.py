@@ -14,20 +14,26 @@ from suanli.ports.store import UnitOfWork
 from suanli.services.lifecycle import move
 
 
+def named_jobs(uow: UnitOfWork, ids: Sequence[str]) -> dict[str, list[Job]]:
+    """For each id: the job it names, or every task of the array it names (ids that
+    name nothing are absent)."""
+    found: dict[str, list[Job]] = {}
+    for job in uow.jobs.get_many([JobId(i) for i in ids]):
+        found.setdefault(job.id, []).append(job)
+    for job in uow.jobs.in_arrays(ids):
+        if job.spec.array is not None:
+            found.setdefault(job.spec.array.array_id, []).append(job)
+    return found
+
+
 def gate_pending(uow: UnitOfWork, pending: Sequence[Job], holding: Sequence[Job]) -> Gate:
     """Gate the pending jobs; reads only the jobs and arrays they depend on (nothing
     when none depends on another)."""
     if not any(j.spec.dependencies or j.spec.array for j in pending):
         return Gate(tuple(pending))
-    ids = sorted(dependency_ids(pending))
     # whose jobs may be named was checked at submission (JobService._check_dependencies)
-    found: dict[str, list[JobStatus]] = {}
-    if ids:
-        for job in uow.jobs.get_many([JobId(i) for i in ids]):
-            found.setdefault(job.id, []).append(job.status)
-        for job in uow.jobs.in_arrays(ids):
-            if job.spec.array is not None:
-                found.setdefault(job.spec.array.array_id, []).append(job.status)
+    ids = sorted(dependency_ids(pending))
+    found = {ref: [j.status for j in jobs] for ref, jobs in named_jobs(uow, ids).items()}
     return gate(pending, holding, found)
 
 

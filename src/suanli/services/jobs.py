@@ -26,6 +26,7 @@ from suanli.ports.signals import Wakeup
 from suanli.ports.store import JobFilter, Store, UnitOfWork
 from suanli.services.audit import record
 from suanli.services.billing import release_hold
+from suanli.services.job_links import named_jobs
 from suanli.services.lifecycle import move
 
 STREAMS = ("stdout", "stderr")
@@ -408,16 +409,11 @@ def _check_dependencies(uow: UnitOfWork, tenant_id: TenantId, spec: JobSpec) -> 
     """Every job or array named must exist and be the tenant's (a dependency on a job
     that is not there could never be met; another tenant's is not revealed)."""
     ids = sorted({i for d in spec.dependencies for i in d.jobs})
-    seen: set[str] = {
-        j.id for j in uow.jobs.get_many([JobId(i) for i in ids]) if j.tenant_id == tenant_id
+    seen = {
+        ref
+        for ref, jobs in named_jobs(uow, ids).items()
+        if any(j.tenant_id == tenant_id for j in jobs)
     }
-    rest = [i for i in ids if i not in seen]
-    if rest:
-        seen |= {
-            j.spec.array.array_id
-            for j in uow.jobs.in_arrays(rest)
-            if j.tenant_id == tenant_id and j.spec.array is not None
-        }
     missing = [i for i in ids if i not in seen]
     if missing:
         raise InvalidInput(

@@ -11,7 +11,7 @@ listing, so there is nothing to hide). Regions and providers are the operator's.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -127,11 +127,17 @@ RELIABILITY_WINDOW = timedelta(days=7)
 """The sliding window of reliability: outages and attempt outcomes of the last 7 days."""
 
 
-def reliability_by_cluster(uow: UnitOfWork, now: datetime) -> dict[ClusterId, tuple[float, float]]:
-    """(uptime, reliability) of every cluster over the window before `now`."""
+def reliability_by_cluster(
+    uow: UnitOfWork,
+    now: datetime,
+    outcomes: Mapping[ClusterId, tuple[int, int]] | None = None,
+) -> dict[ClusterId, tuple[float, float]]:
+    """(uptime, reliability) of every cluster over the window before `now`; `outcomes`:
+    `attempt_outcomes` over that window, when the caller has read it already."""
     since = now - RELIABILITY_WINDOW
     outages = uow.pool.outages_since(since)
-    outcomes = uow.jobs.attempt_outcomes(since)
+    if outcomes is None:
+        outcomes = uow.jobs.attempt_outcomes(since)
     out: dict[ClusterId, tuple[float, float]] = {}
     for c in uow.pool.list_clusters():
         up = uptime(outages.get(c.id, []), since=since, now=now, registered_at=c.registered_at)
@@ -422,8 +428,8 @@ class PoolService:
         now = self._clock.now()
         with self._store.unit_of_work(readonly=True) as uow:
             usage = cluster_occupancy(uow)
-            scores = reliability_by_cluster(uow, now)
             seen = uow.jobs.attempt_outcomes(now - RELIABILITY_WINDOW)
+            scores = reliability_by_cluster(uow, now, seen)
         return [
             replace(
                 u,

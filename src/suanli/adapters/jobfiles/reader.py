@@ -5,16 +5,21 @@ from __future__ import annotations
 from pathlib import Path
 
 from suanli.adapters.jobfiles.sbatch import parse_sbatch
-from suanli.adapters.jobfiles.submission import JobFileError, Submission
+from suanli.adapters.jobfiles.submission import (
+    SBATCH_SUFFIXES,
+    YAML_SUFFIXES,
+    JobFileError,
+    Submission,
+)
 from suanli.adapters.jobfiles.task_yaml import parse_task_yaml
 
 
 def kind_of(path: Path, text: str) -> str:
     """'yaml' or 'sbatch', by extension, else by content."""
     suffix = path.suffix.lower()
-    if suffix in (".yaml", ".yml"):
+    if suffix in YAML_SUFFIXES:
         return "yaml"
-    if suffix in (".sbatch", ".slurm", ".sh", ".bash", ".job"):
+    if suffix in SBATCH_SUFFIXES:
         return "sbatch"
     head = text.lstrip()
     if head.startswith("#!") or "#SBATCH" in text:

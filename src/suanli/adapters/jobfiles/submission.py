@@ -4,6 +4,7 @@ array if it asks for one, and warnings about what was read and ignored."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 
@@ -19,10 +20,6 @@ class Submission:
     """Slurm's array syntax ('0-99%10') when the file asks for an array."""
     warnings: list[str] = field(default_factory=list)
     """Directives read and ignored (harmless ones), one sentence each."""
-
-    def override(self, changes: dict[str, Any]) -> None:
-        """Command-line flags win over the file's directives, as with sbatch."""
-        self.body.update(changes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,3 +41,17 @@ class Vocabulary:
             why = self.refused[key]
             raise JobFileError(f"{where}: {shown} is not supported" + (f": {why}." if why else "."))
         return False
+
+
+SBATCH_SUFFIXES = (".sbatch", ".slurm", ".sh", ".bash", ".job")
+YAML_SUFFIXES = (".yaml", ".yml")
+
+
+def is_job_file(path: Path, head: bytes) -> bool:
+    """Whether `suanli submit PATH` means a job file rather than a program: a .sbatch,
+    .slurm, .yaml or .yml file, or a script (`head`: its first bytes) with #SBATCH
+    directives."""
+    suffix = path.suffix.lower()
+    if suffix in YAML_SUFFIXES or suffix in (".sbatch", ".slurm"):
+        return True
+    return b"\n#SBATCH" in head or head.startswith(b"#SBATCH")

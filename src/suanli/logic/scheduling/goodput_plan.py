@@ -255,7 +255,8 @@ def _swap(it: _Item, fast: Key, items: Sequence[_Item], room: dict[Key, int]) ->
     if best is None:
         return None
     _, r, key = best
-    r.slot = Slot(*fast, r.slot.members) if r.slot is not None else None
+    assert r.slot is not None  # only planned jobs are candidates
+    r.slot = Slot(*fast, r.slot.members)
     room[fast] -= need  # the mover takes the newcomer's place there, and it takes the mover's
     room[key] += need
     return key
