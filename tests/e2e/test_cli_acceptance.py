@@ -333,12 +333,9 @@ def test_restart_after_shim_and_job_died_reports_lost(
     job_id = submit(srv, "--", "python3", "-c", program)
     wait_status(srv, job_id, "RUNNING")
     task_dir = srv.data_dir / "engine" / f"{job_id}.1"
-    # the supervisor records the job's process group once the job has started, which on
-    # a busy machine can be a moment after the platform shows the attempt RUNNING
-    deadline = time.monotonic() + 30
-    while (state := read_json_file(task_dir / "state.json")).get("pgid") is None:
-        assert time.monotonic() < deadline, state
-        time.sleep(0.1)
+    # RUNNING is reported once the job has started, when its process group is recorded
+    state = read_json_file(task_dir / "state.json")
+    assert state.get("pgid") is not None, state
     shim_pid, job_pgid = state["shim_pid"], state["pgid"]
     shim_argv = cmdline(shim_pid)
     assert "suanli.adapters.engines.local_shim" in shim_argv, shim_argv

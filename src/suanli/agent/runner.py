@@ -196,6 +196,11 @@ class Agent:
         self._ship_logs(t)
         if state.status is t.reported:
             return
+        if state.status is JobStatus.RUNNING and state.started_at is None:
+            # Handed to the engine, not started (queued, pending, spawning): the platform
+            # keeps it SCHEDULED, so RUNNING always means the job's process exists and
+            # billing starts when it does.
+            return
         body = _state_body(state)
         if state.status is not JobStatus.RUNNING:
             body["cpu_s"] = self._cpu_s(t.engine_job_id)

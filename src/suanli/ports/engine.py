@@ -72,7 +72,9 @@ class EngineTask:
 @dataclass(frozen=True, slots=True)
 class EngineState:
     """What the engine knows of one task. `status` is one of RUNNING (incl. starting),
-    SUCCEEDED, FAILED, CANCELLED, LOST."""
+    SUCCEEDED, FAILED, CANCELLED, LOST. While RUNNING, `started_at` is None until the
+    job's own process runs (queued in Slurm, a pod pending, a shim still spawning): the
+    agent reports the start only then, so a job the platform shows RUNNING has a process."""
 
     engine_job_id: str
     job_id: JobId
