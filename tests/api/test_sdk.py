@@ -245,6 +245,11 @@ def test_cancel_a_queued_and_a_running_job(
     ended = user.submit({"command": ["true"]})
     attempt = cluster.place()[ended["id"]]
     cluster.report(ended["id"], attempt, JobStatus.SUCCEEDED, exit_code=0)
+    # ended before its start was reported (shorter than a poll): its history still says where
+    done = user.job(ended["id"])
+    (ran,) = done["attempts"]
+    started = [e["reason"] for e in done["events"] if e["to_status"] == "RUNNING"]
+    assert started == [f"Running on {ran['cluster_id']}/{ran['node_id']}."]
     with pytest.raises(ApiError) as caught:
         user.cancel(ended["id"])
     assert caught.value.status == 409 and "SUCCEEDED" in caught.value.detail

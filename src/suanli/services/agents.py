@@ -419,9 +419,9 @@ class AgentService:
             )
         report = _clamped(report, floor=attempt.dispatched_at, now=now)
         current = job.attempt == attempt.number
+        where = f"Running on {attempt.cluster_id}/{attempt.node_id}."
         if report.status is JobStatus.RUNNING:
             if attempt.status is JobStatus.SCHEDULED:
-                where = f"Running on {attempt.cluster_id}/{attempt.node_id}."
                 started = report.started_at or now
                 _, attempt = _mark_running(uow, job, attempt, report, now, started, where)
                 uow.jobs.save_attempt(attempt)
@@ -430,7 +430,7 @@ class AgentService:
         if attempt.status is JobStatus.SCHEDULED and report.status is not JobStatus.LOST:
             # it ended before its start was reported: it ran, from its reported start
             started = report.started_at or ended_at
-            job, attempt = _mark_running(uow, job, attempt, report, now, started, "Running.")
+            job, attempt = _mark_running(uow, job, attempt, report, now, started, where)
         if report.cpu_s is not None:
             attempt = replace(attempt, cpu_s=report.cpu_s)
         if report.status is JobStatus.LOST:
